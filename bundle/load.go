@@ -1,0 +1,103 @@
+// Package bundle reads an OCI bundle's config.json and the workload metadata
+// that container managers leave in its annotations.
+//
+// Input is hostile until proven otherwise: the file is read with a size
+// limit, without following a symbolic link, and decoded strictly (see Parse).
+// Every error is an *Error that names the field at fault, so an operator can
+// fix the spec instead of guessing.
+package bundle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultMaxSize bounds config.json. Real specs are 5 to 40 KiB; a generous
+// limit still keeps a hostile 100 MB file from costing 100 MB of memory.
+const DefaultMaxSize = 4 << 20
+
+// Bundle is a loaded bundle.
+type Bundle struct {
+	// Dir is the bundle directory, or "" when a bare spec file was loaded.
+	Dir string
+	// ConfigPath is the file the spec was read from.
+	ConfigPath string
+	// Spec is the decoded, validated spec.
+	Spec *specs.Spec
+	// Workload is what the annotations say about the container.
+	Workload Workload
+}
+
+// Load reads path, which is either a bundle directory holding config.json or
+// a spec file. maxSize <= 0 means DefaultMaxSize.
+func Load(path string, maxSize int64) (*Bundle, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	b := &Bundle{ConfigPath: path}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: fmt.Errorf("reading bundle: %w", err)}
+	}
+	if fi.IsDir() {
+		b.Dir = path
+		b.ConfigPath = filepath.Join(path, "config.json")
+	}
+	data, err := readConfig(b.ConfigPath, maxSize)
+	if err != nil {
+		return nil, &Error{File: b.ConfigPath, Err: err}
+	}
+	s, err := Parse(data)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = b.ConfigPath
+		}
+		return nil, err
+	}
+	b.Spec = s
+	b.Workload = WorkloadOf(s)
+	return b, nil
+}
+
+// readConfig reads at most maxSize bytes of a regular file. It refuses a
+// symbolic link (a bundle whose config.json points elsewhere is not one any
+// container manager writes) and anything that is not a regular file (a FIFO
+// would block the runtime forever).
+func readConfig(path string, maxSize int64) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, errors.New("is a symbolic link; ward reads only a regular config.json")
+		}
+		return nil, fmt.Errorf("opening spec: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("is not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > maxSize {
+		return nil, fmt.Errorf("is %d bytes, over the %d-byte limit", fi.Size(), maxSize)
+	}
+	// The size may change between Stat and Read; the LimitReader keeps the
+	// bound regardless.
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+	if int64(len(data)) > maxSize {
+		return nil, fmt.Errorf("is over the %d-byte limit", maxSize)
+	}
+	return data, nil
+}

@@ -1,0 +1,138 @@
+// Package harden rewrites an OCI spec so that the container it describes
+// runs with less of the host within reach.
+//
+// The rewrite is a fixed sequence of small steps, each a pure function of the
+// spec. Every step is idempotent (applying the pipeline twice equals applying
+// it once) and records each change it makes, so `ward explain --diff` can say
+// what was changed and why. A step that cannot do its job returns an error,
+// and the container does not start: ward never runs a half-hardened spec.
+package harden
+
+import (
+	"fmt"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/policy"
+)
+
+// Change is one modification a step made.
+type Change struct {
+	Step   string `json:"step"`
+	Path   string `json:"path"`
+	Detail string `json:"detail"`
+}
+
+// Record collects the changes of one pipeline run.
+type Record struct {
+	step    string
+	Changes []Change
+}
+
+// Add notes that the running step changed the field at path.
+func (r *Record) Add(path, detail string) {
+	r.Changes = append(r.Changes, Change{Step: r.step, Path: path, Detail: detail})
+}
+
+// Step is one rewrite. Apply must be idempotent and must record every
+// change it makes.
+type Step struct {
+	Name  string
+	Apply func(s *specs.Spec, rec *Record) error
+}
+
+// SeccompSource builds a seccomp profile for a final bounding capability
+// set. profiles.SeccompGenerator is the production one.
+type SeccompSource interface {
+	Profile(caps []string) (*specs.LinuxSeccomp, error)
+}
+
+// Options configure a Hardener.
+type Options struct {
+	// Capabilities is the allow-list; every capability set is cut to it.
+	Capabilities []string
+	// Seccomp provides the profile injected where there is none.
+	Seccomp SeccompSource
+	// Userns and Landlock are optional steps (their own packages provide
+	// them); nil leaves them out. They run after the spec's privileges are
+	// final and before the seccomp profile is generated.
+	Userns   *Step
+	Landlock *Step
+}
+
+// Hardener runs the pipeline. It is immutable and safe for concurrent use.
+type Hardener struct {
+	steps []Step
+}
+
+// New builds the pipeline.
+func New(o Options) (*Hardener, error) {
+	if o.Seccomp == nil {
+		return nil, fmt.Errorf("building harden pipeline: no seccomp profile source")
+	}
+	allow := slices.Clone(o.Capabilities)
+	steps := []Step{
+		{Name: policy.StepCwd, Apply: refuseProcFDCwd},
+		{Name: policy.StepCapabilities, Apply: capabilitiesStep(allow)},
+		{Name: policy.StepNoNewPrivs, Apply: noNewPrivileges},
+		{Name: policy.StepMaskedPaths, Apply: maskedPathsStep(MaskedPaths())},
+		{Name: policy.StepReadonly, Apply: readonlyPathsStep(ReadonlyPaths())},
+		{Name: policy.StepSysfs, Apply: sysfsReadonly},
+	}
+	for _, hook := range []*Step{o.Userns, o.Landlock} {
+		if hook != nil {
+			steps = append(steps, *hook)
+		}
+	}
+	steps = append(steps, Step{Name: policy.StepSeccomp, Apply: seccompStep(o.Seccomp)})
+	return &Hardener{steps: steps}, nil
+}
+
+// Steps names the pipeline's steps in order.
+func (h *Hardener) Steps() []string {
+	names := make([]string, len(h.steps))
+	for i, st := range h.steps {
+		names[i] = st.Name
+	}
+	return names
+}
+
+// Apply rewrites s in place, skipping the named steps, and returns what it
+// changed. On error s may be partly rewritten and must not be run.
+func (h *Hardener) Apply(s *specs.Spec, skip []string) ([]Change, error) {
+	rec := Record{Changes: make([]Change, 0, 8)}
+	for _, st := range h.steps {
+		if slices.Contains(skip, st.Name) {
+			continue
+		}
+		rec.step = st.Name
+		if err := st.Apply(s, &rec); err != nil {
+			return rec.Changes, fmt.Errorf("hardening (%s): %w", st.Name, err)
+		}
+	}
+	return rec.Changes, nil
+}
+
+// ApplyProcess rewrites a process on its own, as an exec session brings one:
+// the process-level steps only (cwd, capabilities, no_new_privs). An exec
+// runs inside the container's existing seccomp filter and namespaces.
+func (h *Hardener) ApplyProcess(p *specs.Process, skip []string) ([]Change, error) {
+	s := specs.Spec{Process: p}
+	rec := Record{}
+	for _, st := range h.steps {
+		switch st.Name {
+		case policy.StepCwd, policy.StepCapabilities, policy.StepNoNewPrivs:
+		default:
+			continue
+		}
+		if slices.Contains(skip, st.Name) {
+			continue
+		}
+		rec.step = st.Name
+		if err := st.Apply(&s, &rec); err != nil {
+			return rec.Changes, fmt.Errorf("hardening exec process (%s): %w", st.Name, err)
+		}
+	}
+	return rec.Changes, nil
+}

@@ -1,0 +1,163 @@
+package harden
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// errProcFDCwd is returned for a working directory under /proc/<pid>/fd.
+var errProcFDCwd = errors.New("process.cwd is under /proc/<pid>/fd, the CVE-2024-21626 escape shape; refusing to run it")
+
+// refuseProcFDCwd cannot be fixed by rewriting (the workload asked for that
+// directory), so it refuses. The policy normally rejects the shape first;
+// this step keeps the refusal when a policy forgets to.
+func refuseProcFDCwd(s *specs.Spec, _ *Record) error {
+	if s.Process != nil && policy.IsProcFD(s.Process.Cwd) {
+		return errProcFDCwd
+	}
+	return nil
+}
+
+func capabilitiesStep(allow []string) func(*specs.Spec, *Record) error {
+	allowed := capability.SetOf(allow)
+	return func(s *specs.Spec, rec *Record) error {
+		if s.Process == nil || s.Process.Capabilities == nil {
+			return nil
+		}
+		c := s.Process.Capabilities
+		var dropped capability.Set
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable, &c.Ambient} {
+			before := capability.SetOf(*set)
+			if before&^allowed == 0 {
+				continue
+			}
+			dropped |= before &^ allowed
+			*set = slices.DeleteFunc(*set, func(name string) bool { return !allowed.Has(name) })
+		}
+		if dropped != 0 {
+			rec.Add("process.capabilities", "dropped "+strings.Join(dropped.Names(), ", "))
+		}
+		return nil
+	}
+}
+
+func noNewPrivileges(s *specs.Spec, rec *Record) error {
+	if s.Process != nil && !s.Process.NoNewPrivileges {
+		s.Process.NoNewPrivileges = true
+		rec.Add("process.noNewPrivileges", "set to true")
+	}
+	return nil
+}
+
+// MaskedPaths is what ward masks: the union of runc's and containerd's
+// defaults. Masking a path that does not exist is a no-op for runc.
+func MaskedPaths() []string {
+	return []string{
+		"/proc/acpi",
+		"/proc/asound",
+		"/proc/interrupts",
+		"/proc/kcore",
+		"/proc/keys",
+		"/proc/latency_stats",
+		"/proc/sched_debug",
+		"/proc/scsi",
+		"/proc/timer_list",
+		"/proc/timer_stats",
+		"/sys/devices/virtual/powercap",
+		"/sys/firmware",
+	}
+}
+
+// ReadonlyPaths is what ward mounts read-only.
+func ReadonlyPaths() []string {
+	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+}
+
+func maskedPathsStep(want []string) func(*specs.Spec, *Record) error {
+	return func(s *specs.Spec, rec *Record) error {
+		l := linux(s)
+		if added := addMissing(&l.MaskedPaths, want); added != "" {
+			rec.Add("linux.maskedPaths", "added "+added)
+		}
+		return nil
+	}
+}
+
+func readonlyPathsStep(want []string) func(*specs.Spec, *Record) error {
+	return func(s *specs.Spec, rec *Record) error {
+		l := linux(s)
+		if added := addMissing(&l.ReadonlyPaths, want); added != "" {
+			rec.Add("linux.readonlyPaths", "added "+added)
+		}
+		return nil
+	}
+}
+
+// addMissing appends the entries of want that list lacks and returns them,
+// comma-separated.
+func addMissing(list *[]string, want []string) string {
+	var added []string
+	for _, w := range want {
+		if !slices.Contains(*list, w) {
+			*list = append(*list, w)
+			added = append(added, w)
+		}
+	}
+	return strings.Join(added, ", ")
+}
+
+// sysfsReadonly remounts sysfs and the cgroup filesystem read-only: both are
+// how a container writes host kernel and cgroup settings (release_agent).
+func sysfsReadonly(s *specs.Spec, rec *Record) error {
+	for i := range s.Mounts {
+		m := &s.Mounts[i]
+		if m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" {
+			continue
+		}
+		if slices.Contains(m.Options, "ro") {
+			continue
+		}
+		m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return o == "rw" })
+		m.Options = append(m.Options, "ro")
+		rec.Add("mounts["+strconv.Itoa(i)+"].options", m.Type+" at "+m.Destination+" made read-only")
+	}
+	return nil
+}
+
+func seccompStep(src SeccompSource) func(*specs.Spec, *Record) error {
+	return func(s *specs.Spec, rec *Record) error {
+		l := linux(s)
+		what := "injected ward's profile (there was none)"
+		if l.Seccomp != nil {
+			if l.Seccomp.DefaultAction != specs.ActAllow && l.Seccomp.DefaultAction != specs.ActLog {
+				return nil
+			}
+			what = "replaced a default-allow profile with ward's"
+		}
+		var bounding []string
+		if s.Process != nil && s.Process.Capabilities != nil {
+			bounding = s.Process.Capabilities.Bounding
+		}
+		prof, err := src.Profile(bounding)
+		if err != nil {
+			return err
+		}
+		l.Seccomp = prof
+		rec.Add("linux.seccomp", what)
+		return nil
+	}
+}
+
+func linux(s *specs.Spec) *specs.Linux {
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	return s.Linux
+}

@@ -1,0 +1,126 @@
+// Package judge is ward's pipeline, the one every front door calls: a loaded
+// spec in, a decision and (for harden) the rewritten spec out.
+//
+//	bundle.Load -> policy.Evaluate -> harden.Apply -> verify
+//
+// It does no I/O. Front doors read bundles, write the rewritten config.json,
+// log the decision and start the chosen runtime.
+package judge
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/harden"
+	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/profiles"
+)
+
+// Judge holds one policy's evaluator and rewrite pipeline. It is immutable
+// and safe for concurrent use.
+type Judge struct {
+	eval     *policy.Evaluator
+	hardener *harden.Hardener
+}
+
+// Options add optional rewrite steps to the pipeline.
+type Options struct {
+	Userns   *harden.Step
+	Landlock *harden.Step
+}
+
+// New builds a Judge for p.
+func New(p *policy.Policy, o Options) (*Judge, error) {
+	gen, err := profiles.NewSeccompGenerator()
+	if err != nil {
+		return nil, fmt.Errorf("building judge: %w", err)
+	}
+	h, err := harden.New(harden.Options{
+		Capabilities: p.Harden.Capabilities,
+		Seccomp:      gen,
+		Userns:       o.Userns,
+		Landlock:     o.Landlock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building judge: %w", err)
+	}
+	return &Judge{eval: policy.NewEvaluator(p), hardener: h}, nil
+}
+
+// Evaluator returns the judge's evaluator.
+func (j *Judge) Evaluator() *policy.Evaluator { return j.eval }
+
+// Steps names the rewrite steps in order.
+func (j *Judge) Steps() []string { return j.hardener.Steps() }
+
+// Verdict is the outcome for one container.
+type Verdict struct {
+	policy.Decision
+	// Changes lists what hardening changed; empty unless the action is
+	// harden and the policy enforces.
+	Changes []harden.Change
+}
+
+// Rewritten reports whether the spec was changed.
+func (v *Verdict) Rewritten() bool { return len(v.Changes) > 0 }
+
+// Spec judges a container and, when it is to be hardened, rewrites spec in
+// place. The caller runs spec only if the verdict's action is not reject and
+// err is nil. In audit mode spec is never changed.
+func (j *Judge) Spec(in policy.Input) (Verdict, error) {
+	v := Verdict{Decision: j.eval.Evaluate(in)}
+	if v.Audit || v.Action != policy.Harden {
+		return v, nil
+	}
+	changes, err := j.hardener.Apply(in.Spec, v.Skip)
+	v.Changes = changes
+	if err != nil {
+		return v, err
+	}
+	if err := j.verify(in, &v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// verify re-evaluates the rewritten spec and fails if a finding that a step
+// exists to remove is still there. It guards against a step that silently
+// did nothing: ward would rather refuse a container than run it with a
+// hardening it only believes it applied.
+func (j *Judge) verify(in policy.Input, v *Verdict) error {
+	after := j.eval.Evaluate(in)
+	steps := j.hardener.Steps()
+	var left []string
+	for _, f := range after.Findings {
+		st := f.Check.FixedBy
+		if st == "" || f.Waived != "" || !slices.Contains(steps, st) || slices.Contains(v.Skip, st) {
+			continue
+		}
+		left = append(left, f.Check.ID+" ("+f.Path+")")
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("hardening left findings it should have removed: %s", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// Process judges an exec session's process against its container's
+// decision: it refuses the escape shapes and applies the process-level
+// hardening steps the container got. A container in a sandbox runtime gets
+// only the refusal; its boundary is the sandbox.
+func (j *Judge) Process(p *specs.Process, container *policy.Decision) ([]harden.Change, error) {
+	if err := bundle.ValidateProcess(p); err != nil {
+		return nil, err
+	}
+	if policy.IsProcFD(p.Cwd) {
+		return nil, fmt.Errorf("exec process.cwd %q is under /proc/<pid>/fd (CVE-2024-21626); refusing", p.Cwd)
+	}
+	if container.Audit || container.Action != policy.Harden {
+		return nil, nil
+	}
+	return j.hardener.ApplyProcess(p, container.Skip)
+}

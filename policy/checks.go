@@ -1,0 +1,423 @@
+package policy
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/capability"
+)
+
+// scan holds one evaluation's state: the input, the node facts from the
+// policy, and the findings so far.
+type scan struct {
+	in       *Input
+	node     *nodeFacts
+	checks   map[string]*Check
+	findings []Finding
+}
+
+func (s *scan) emit(id, fieldPath, detail string) {
+	s.findings = append(s.findings, Finding{Check: s.checks[id], Path: fieldPath, Detail: detail})
+}
+
+// runChecks looks at the spec alone. Policy-dependent findings (trust) are
+// added by the evaluator.
+func (s *scan) runChecks() {
+	spec := s.in.Spec
+	s.checkNamespaces()
+	s.checkMounts()
+	if p := spec.Process; p != nil {
+		s.checkProcess(p)
+	}
+	if !spec.Root.Readonly {
+		s.emit(IDWritableRootfs, "root.readonly", "root filesystem is mounted read-write")
+	}
+	s.checkLinux()
+	s.checkPrivileged()
+}
+
+// podLevel are the checks that only a sandbox spec can show; an app
+// container inherits them from its pod.
+func podLevel(id string) bool {
+	switch id {
+	case IDHostPID, IDHostIPC, IDHostNetwork, IDHostUTS, IDUnsafeSysctl, IDSysctlInjection:
+		return true
+	}
+	return false
+}
+
+func (s *scan) checkNamespaces() {
+	spec := s.in.Spec
+	kind := s.in.Workload.Kind
+	hostIDs := [...]struct {
+		typ specs.LinuxNamespaceType
+		id  string
+	}{
+		{specs.PIDNamespace, IDHostPID},
+		{specs.IPCNamespace, IDHostIPC},
+		{specs.NetworkNamespace, IDHostNetwork},
+		{specs.UTSNamespace, IDHostUTS},
+		{specs.UserNamespace, IDHostUser},
+		{specs.CgroupNamespace, IDHostCgroup},
+	}
+	var nss []specs.LinuxNamespace
+	if spec.Linux != nil {
+		nss = spec.Linux.Namespaces
+	}
+	joined := false
+	for _, h := range hostIDs {
+		i := slices.IndexFunc(nss, func(ns specs.LinuxNamespace) bool { return ns.Type == h.typ })
+		if i < 0 {
+			s.emit(h.id, "linux.namespaces", "no "+string(h.typ)+" namespace: the host's is used")
+			continue
+		}
+		p := nss[i].Path
+		if p == "" {
+			continue
+		}
+		field := "linux.namespaces[" + strconv.Itoa(i) + "].path"
+		switch {
+		case isInitNamespace(p):
+			s.emit(h.id, field, "joins "+p+", the host's initial "+string(h.typ)+" namespace")
+		case kind == bundle.PodContainer:
+			joined = true
+		case kind == bundle.Sandbox:
+			// The CRI plugin creates the pod's network namespace itself and
+			// hands the sandbox its path.
+		default:
+			s.emit(IDNamespaceJoined, field, "joins the "+string(h.typ)+" namespace at "+p)
+		}
+	}
+	if kind != bundle.PodContainer {
+		return
+	}
+	if s.in.Pod == nil {
+		if joined {
+			s.emit(IDPodContextUnknown, "linux.namespaces",
+				"joins its sandbox's namespaces by path; judge it with its sandbox spec to see host namespaces and sysctls")
+		}
+		return
+	}
+	for _, f := range s.in.Pod.Findings {
+		if !podLevel(f.Check.ID) || slices.ContainsFunc(s.findings, func(g Finding) bool { return g.Check.ID == f.Check.ID }) {
+			continue
+		}
+		f.Pod = true
+		f.Waived = ""
+		s.findings = append(s.findings, f)
+	}
+}
+
+// isInitNamespace reports whether p names a namespace of PID 1, which is the
+// host's own as seen by the runtime.
+func isInitNamespace(p string) bool {
+	return strings.HasPrefix(path.Clean(p), "/proc/1/ns/")
+}
+
+func isBind(m *specs.Mount) bool {
+	return m.Type == "bind" || m.Type == "rbind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+}
+
+func isReadonly(m *specs.Mount) bool {
+	return slices.Contains(m.Options, "ro") || slices.Contains(m.Options, "rro")
+}
+
+func (s *scan) checkMounts() {
+	for i := range s.in.Spec.Mounts {
+		m := &s.in.Spec.Mounts[i]
+		base := "mounts[" + strconv.Itoa(i) + "]"
+		switch {
+		case m.Type == "sysfs" || (m.Destination == "/sys" && isBind(m) && path.Clean(m.Source) == "/sys"):
+			if !isReadonly(m) && path.Clean(m.Destination) == "/sys" {
+				s.emit(IDSysfsWritable, base+".options", "sysfs mounted at "+m.Destination+" without ro")
+			}
+		case m.Type == "cgroup" || m.Type == "cgroup2":
+			if !isReadonly(m) {
+				s.emit(IDCgroupfsWritable, base+".options", m.Type+" mounted at "+m.Destination+" without ro")
+			}
+		}
+		if !isBind(m) || !path.IsAbs(m.Source) {
+			// Relative bind sources stay inside the bundle.
+			continue
+		}
+		s.checkBind(base, m)
+	}
+}
+
+func (s *scan) checkBind(base string, m *specs.Mount) {
+	src := hostPath(m.Source)
+	shown := m.Source
+	if real, ok := s.in.HostPaths[m.Source]; ok && real != "" {
+		if r := hostPath(real); r != src {
+			src = r
+			shown = m.Source + " (resolves to " + real + ")"
+		}
+	}
+	what := shown + " at " + m.Destination
+	if sock := socketExposed(src, s.node.sockets); sock != "" {
+		detail := what
+		if sock != src {
+			detail += ", exposing " + sock
+		}
+		s.emit(IDContainerSocketMount, base+".source", detail)
+	}
+	if s.node.managed(src, s.in.Workload.PodUID) {
+		return
+	}
+	if dir := sensitiveExposed(src, s.node.sensitive); dir != "" {
+		if isReadonly(m) {
+			s.emit(IDSensitiveHostPath, base+".source", what+" (read-only)")
+		} else {
+			s.emit(IDSensitiveHostPathWritable, base+".source", what+" (writable)")
+		}
+	}
+	s.emit(IDHostPathMount, base+".source", what)
+}
+
+// dangerousCaps maps capabilities to their own check.
+func dangerousCaps() map[string]string {
+	return map[string]string{
+		"CAP_SYS_ADMIN":       IDCapSysAdmin,
+		"CAP_SYS_MODULE":      IDCapSysModule,
+		"CAP_SYS_PTRACE":      IDCapSysPtrace,
+		"CAP_SYS_RAWIO":       IDCapSysRawio,
+		"CAP_DAC_READ_SEARCH": IDCapDacReadSearch,
+		"CAP_NET_ADMIN":       IDCapNetAdmin,
+		"CAP_BPF":             IDCapBPF,
+		"CAP_PERFMON":         IDCapPerfmon,
+		"CAP_SYS_BOOT":        IDCapSysBoot,
+		"CAP_SYSLOG":          IDCapSyslog,
+		"CAP_NET_RAW":         IDCapNetRaw,
+	}
+}
+
+// processCaps is every capability the process holds or can gain: ambient,
+// effective and permitted it has; bounding limits what exec of a
+// file-capability or setuid binary can give it.
+func processCaps(c *specs.LinuxCapabilities) capability.Set {
+	if c == nil {
+		return 0
+	}
+	return capability.SetOf(c.Bounding, c.Effective, c.Permitted, c.Ambient)
+}
+
+func (s *scan) checkProcess(p *specs.Process) {
+	if caps := processCaps(p.Capabilities); caps != 0 {
+		extra := caps &^ s.node.baseline
+		for _, name := range extra.Names() {
+			if id, ok := s.node.dangerous[name]; ok {
+				s.emit(id, "process.capabilities", name)
+				extra &^= capability.SetOf([]string{name})
+			}
+		}
+		if extra != 0 {
+			s.emit(IDCapNotBaseline, "process.capabilities", strings.Join(extra.Names(), ", "))
+		}
+	}
+	if !p.NoNewPrivileges {
+		s.emit(IDNoNewPrivsOff, "process.noNewPrivileges", "no_new_privs is not set")
+	}
+	if p.User.UID == 0 {
+		s.emit(IDRunAsRoot, "process.user.uid", "uid 0")
+	}
+	if IsProcFD(p.Cwd) {
+		s.emit(IDProcFDCwd, "process.cwd", p.Cwd)
+	}
+	if p.ApparmorProfile == "unconfined" {
+		s.emit(IDApparmorUnconfined, "process.apparmorProfile", "unconfined")
+	}
+}
+
+// IsProcFD reports whether dir is a file-descriptor directory of /proc, or
+// below one: /proc/self/fd/7, /proc/thread-self/fd, /proc/1/task/1/fd/3.
+// runc before 1.1.12 let such a cwd resolve to a leaked host directory
+// descriptor (CVE-2024-21626).
+func IsProcFD(dir string) bool {
+	dir = path.Clean(dir)
+	if !within(dir, "/proc") {
+		return false
+	}
+	return slices.Contains(strings.Split(dir, "/"), "fd")
+}
+
+func (s *scan) checkLinux() {
+	l := s.in.Spec.Linux
+	if l == nil {
+		s.emit(IDSeccompUnconfined, "linux.seccomp", "no linux section")
+		return
+	}
+	switch {
+	case l.Seccomp == nil:
+		s.emit(IDSeccompUnconfined, "linux.seccomp", "no seccomp profile")
+	case l.Seccomp.DefaultAction == specs.ActAllow || l.Seccomp.DefaultAction == specs.ActLog:
+		s.emit(IDSeccompDefaultAllow, "linux.seccomp.defaultAction", string(l.Seccomp.DefaultAction))
+	}
+	if missing := missingPaths(l.MaskedPaths, s.node.masked); len(l.MaskedPaths) == 0 || missing != "" {
+		s.emit(IDMaskedPathsEmptied, "linux.maskedPaths", describeMissing(len(l.MaskedPaths), missing))
+	}
+	if missing := missingPaths(l.ReadonlyPaths, s.node.readonly); len(l.ReadonlyPaths) == 0 || missing != "" {
+		s.emit(IDReadonlyPathsEmptied, "linux.readonlyPaths", describeMissing(len(l.ReadonlyPaths), missing))
+	}
+	if n := hostDevices(l.Devices); n > 0 {
+		s.emit(IDHostDevices, "linux.devices", fmt.Sprintf("%d device node(s) beyond the runtime defaults, e.g. %s", n, firstHostDevice(l.Devices)))
+	}
+	if l.Resources != nil && allowsAllDevices(l.Resources.Devices) {
+		s.emit(IDDeviceCgroupAllowAll, "linux.resources.devices", "a rule allows rwm on every device")
+	}
+	s.checkSysctls(l.Sysctl)
+	r := l.Resources
+	if r == nil || r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit <= 0 {
+		s.emit(IDNoMemoryLimit, "linux.resources.memory.limit", "unset")
+	}
+	if r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0 {
+		s.emit(IDNoPidsLimit, "linux.resources.pids.limit", "unset")
+	}
+}
+
+// CoreMaskedPaths are the /proc and /sys entries whose absence ward reports:
+// the ones every runtime's default masks. Harden restores a longer list.
+func CoreMaskedPaths() []string {
+	return []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"}
+}
+
+// CoreReadonlyPaths are the read-only /proc entries whose absence ward reports.
+func CoreReadonlyPaths() []string {
+	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+}
+
+func missingPaths(have, want []string) string {
+	var missing []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			missing = append(missing, w)
+		}
+	}
+	return strings.Join(missing, ", ")
+}
+
+func describeMissing(n int, missing string) string {
+	if n == 0 {
+		return "empty"
+	}
+	return "missing " + missing
+}
+
+// defaultDevices are the nodes every runtime creates; listing them hands
+// over nothing of the host's.
+func isDefaultDevice(p string) bool {
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/console":
+		return true
+	}
+	return false
+}
+
+func hostDevices(devs []specs.LinuxDevice) int {
+	n := 0
+	for _, d := range devs {
+		if !isDefaultDevice(d.Path) {
+			n++
+		}
+	}
+	return n
+}
+
+func firstHostDevice(devs []specs.LinuxDevice) string {
+	for _, d := range devs {
+		if !isDefaultDevice(d.Path) {
+			return d.Path
+		}
+	}
+	return ""
+}
+
+// allowsAllDevices reports whether the device cgroup rules end up allowing
+// every device: an allow-all rule that no later deny-all rule undoes.
+func allowsAllDevices(rules []specs.LinuxDeviceCgroup) bool {
+	all := false
+	for _, r := range rules {
+		if (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil {
+			all = r.Allow
+		}
+	}
+	return all
+}
+
+// safeSysctls is the Pod Security Standards baseline allow-list
+// (Kubernetes 1.32), in dotted form.
+func isSafeSysctl(name string) bool {
+	switch strings.ReplaceAll(name, "/", ".") {
+	case "kernel.shm_rmid_forced",
+		"net.ipv4.ip_local_port_range",
+		"net.ipv4.ip_unprivileged_port_start",
+		"net.ipv4.tcp_syncookies",
+		"net.ipv4.ping_group_range",
+		"net.ipv4.ip_local_reserved_ports",
+		"net.ipv4.tcp_keepalive_time",
+		"net.ipv4.tcp_fin_timeout",
+		"net.ipv4.tcp_keepalive_intvl",
+		"net.ipv4.tcp_keepalive_probes",
+		"net.ipv4.tcp_rmem",
+		"net.ipv4.tcp_wmem":
+		return true
+	}
+	return false
+}
+
+func (s *scan) checkSysctls(sysctls map[string]string) {
+	if len(sysctls) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(sysctls))
+	for k := range sysctls {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := sysctls[k]
+		field := fieldOf("linux.sysctl", k)
+		if strings.ContainsAny(k, "+=") || strings.ContainsAny(v, "+=") {
+			s.emit(IDSysctlInjection, field, k+"="+strconv.Quote(v))
+		}
+		if !isSafeSysctl(k) {
+			s.emit(IDUnsafeSysctl, field, k+"="+v)
+		}
+	}
+}
+
+func fieldOf(base, key string) string {
+	return base + "[" + strconv.Quote(key) + "]"
+}
+
+// checkPrivileged recognises what a container manager makes of
+// "privileged: true": no single field says so at the node.
+func (s *scan) checkPrivileged() {
+	spec := s.in.Spec
+	if spec.Process == nil || spec.Linux == nil {
+		return
+	}
+	caps := processCaps(spec.Process.Capabilities)
+	if caps.Len() < capability.Count-3 {
+		return
+	}
+	l := spec.Linux
+	var signals []string
+	if len(l.MaskedPaths) == 0 {
+		signals = append(signals, "unmasked /proc")
+	}
+	if slices.ContainsFunc(s.findings, func(f Finding) bool { return f.Check.ID == IDSysfsWritable }) {
+		signals = append(signals, "writable /sys")
+	}
+	if hostDevices(l.Devices) > 0 || (l.Resources != nil && allowsAllDevices(l.Resources.Devices)) {
+		signals = append(signals, "host devices")
+	}
+	if len(signals) >= 2 {
+		s.emit(IDPrivileged, "process.capabilities", fmt.Sprintf("%d capabilities, %s", caps.Len(), strings.Join(signals, ", ")))
+	}
+}

@@ -1,0 +1,320 @@
+// Package policy judges a container from its OCI spec: checks find
+// escape-risk shapes, and a policy turns the findings into one decision.
+//
+// Evaluation is pure: a spec, workload metadata and a policy in, a decision
+// out. It does no I/O, so front doors can call it on every create and exec,
+// and tests can call it exhaustively.
+package policy
+
+import (
+	"path"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/capability"
+)
+
+// Input is what one evaluation looks at.
+type Input struct {
+	Spec     *specs.Spec
+	Workload bundle.Workload
+	// Pod carries the sandbox's verdict to an app container of the pod;
+	// nil for sandboxes and standalone containers.
+	Pod *PodContext
+	// HostPaths maps bind-mount sources to where their symbolic links lead
+	// on the host. Front doors fill it (bundle.ResolveHostPaths); without it
+	// checks are lexical.
+	HostPaths map[string]string
+}
+
+// PodContext is what a pod's app containers inherit from its sandbox:
+// host namespaces and sysctls show only in the sandbox spec, and an app
+// container may tighten the pod's decision but never loosen it.
+type PodContext struct {
+	SandboxID string
+	Action    Action
+	Backend   Backend
+	// Findings are the sandbox's pod-level findings.
+	Findings []Finding
+}
+
+// Decision is the outcome of one evaluation.
+type Decision struct {
+	// Action is what ward does. In audit mode it is what ward would do.
+	Action  Action
+	Backend Backend
+	// Rule names the deciding rule; "" when no rule matched (harden).
+	Rule string
+	// Reason explains the decision in one line.
+	Reason string
+	// Matched lists every rule that matched, the deciding one included.
+	Matched []string
+	// Findings are all findings, waived ones included (with Waived set).
+	Findings []Finding
+	// Exemptions lists the exemptions that applied, with their reasons.
+	Exemptions []Exemption
+	// Skip lists harden steps that exemptions turned off.
+	Skip []string
+	// Audit is true when the policy is in audit mode: nothing is enforced.
+	Audit bool
+	// Workload is the metadata the decision was made for.
+	Workload bundle.Workload
+	// Policy names the policy's source.
+	Policy string
+}
+
+// Enforced reports whether the decision changes anything.
+func (d *Decision) Enforced() bool { return !d.Audit }
+
+// PodContext returns what this sandbox decision passes to the pod's app
+// containers.
+func (d *Decision) PodContext() *PodContext {
+	pc := &PodContext{SandboxID: d.Workload.SandboxID, Action: d.Action, Backend: d.Backend}
+	for _, f := range d.Findings {
+		if podLevel(f.Check.ID) {
+			pc.Findings = append(pc.Findings, f)
+		}
+	}
+	return pc
+}
+
+// Evaluator applies one policy. It is immutable and safe for concurrent use.
+type Evaluator struct {
+	policy *Policy
+	checks []Check
+	byID   map[string]*Check
+	node   nodeFacts
+}
+
+// nodeFacts are the lookup tables checks use, built once per evaluator.
+type nodeFacts struct {
+	kubeletPods string
+	runtimeDirs []string
+	sockets     []string
+	sensitive   []sensitiveDir
+	baseline    capability.Set
+	dangerous   map[string]string
+	masked      []string
+	readonly    []string
+}
+
+// managed reports whether a bind source belongs to the kubelet's or a
+// container manager's own per-pod files. When the pod's UID is known, only
+// that pod's kubelet directory counts: a hostPath into another pod's
+// volumes (its secrets) is a host path like any other.
+func (n *nodeFacts) managed(src, podUID string) bool {
+	if podUID != "" {
+		if dir := n.kubeletPods + "/" + podUID; within(src, dir) && src != dir {
+			return true
+		}
+	} else if within(src, n.kubeletPods) && src != n.kubeletPods {
+		return true
+	}
+	for _, d := range n.runtimeDirs {
+		if within(src, d) && src != d {
+			return true
+		}
+	}
+	return false
+}
+
+// NewEvaluator prepares p for evaluation.
+func NewEvaluator(p *Policy) *Evaluator {
+	e := &Evaluator{policy: p, checks: catalog()}
+	e.byID = make(map[string]*Check, len(e.checks))
+	for i := range e.checks {
+		e.byID[e.checks[i].ID] = &e.checks[i]
+	}
+	dirs := make([]string, len(p.Node.RuntimeDirs))
+	for i, d := range p.Node.RuntimeDirs {
+		dirs[i] = hostPath(d)
+	}
+	e.node = nodeFacts{
+		kubeletPods: hostPath(path.Join(p.Node.KubeletRoot, "pods")),
+		runtimeDirs: dirs,
+		sockets:     containerSockets(),
+		sensitive:   sensitiveDirs(),
+		baseline:    capability.SetOf(capability.Baseline()),
+		dangerous:   dangerousCaps(),
+		masked:      CoreMaskedPaths(),
+		readonly:    CoreReadonlyPaths(),
+	}
+	return e
+}
+
+// Policy returns the evaluator's policy.
+func (e *Evaluator) Policy() *Policy { return e.policy }
+
+// Checks returns the catalog, for `ward checks` and documentation.
+func (e *Evaluator) Checks() []Check { return slices.Clone(e.checks) }
+
+// Check returns the check with the given ID, or nil.
+func (e *Evaluator) Check(id string) *Check { return e.byID[id] }
+
+// Evaluate judges one container.
+func (e *Evaluator) Evaluate(in Input) Decision {
+	s := scan{in: &in, node: &e.node, checks: e.byID, findings: make([]Finding, 0, 16)}
+	s.runChecks()
+	e.trust(&s)
+
+	d := Decision{
+		Action:   Harden,
+		Backend:  Runc,
+		Reason:   "no rule matched; the container is hardened",
+		Workload: in.Workload,
+		Policy:   e.policy.Source,
+		Audit:    e.policy.Mode == Audit,
+	}
+	e.exempt(&d, &s)
+	d.Findings = s.findings
+	var decider *Rule
+	for i := range e.policy.Rules {
+		r := &e.policy.Rules[i]
+		if !e.matches(&r.Match, &in, s.findings, true) {
+			continue
+		}
+		d.Matched = append(d.Matched, r.Name)
+		if decider == nil || r.Action.strictness() > decider.Action.strictness() {
+			decider = r
+		}
+	}
+	if decider != nil {
+		d.Action, d.Rule, d.Reason = decider.Action, decider.Name, decider.Reason
+		d.Backend = Runc
+		if decider.Action == Sandbox {
+			d.Backend = decider.Backend
+		}
+	}
+	if pc := in.Pod; pc != nil && pc.Action.strictness() > d.Action.strictness() {
+		d.Action, d.Backend, d.Rule = pc.Action, pc.Backend, ""
+		d.Reason = "the pod's sandbox was decided " + string(pc.Action) + "; a container can only tighten its pod's decision"
+	}
+	if in.Pod != nil && in.Pod.Action == Sandbox && d.Action == Sandbox && d.Backend != in.Pod.Backend {
+		// One pod runs in one sandbox: the pod's backend wins.
+		d.Backend = in.Pod.Backend
+	}
+	return d
+}
+
+// trust adds the untrusted-workload finding.
+func (e *Evaluator) trust(s *scan) {
+	t := &e.policy.Untrusted
+	w := &s.in.Workload
+	if t.Annotation != "" && s.in.Spec.Annotations[t.Annotation] == "true" {
+		s.emit(IDUntrustedWorkload, fieldOf("annotations", t.Annotation), t.Annotation+"=true")
+	}
+	if w.Namespace != "" && matchAny(t.Namespaces, w.Namespace) {
+		s.emit(IDUntrustedWorkload, fieldOf("annotations", bundle.AnnotationSandboxNamespace), "namespace "+w.Namespace+" is untrusted")
+	}
+	if len(t.AllowedRegistries) > 0 && w.Image != "" {
+		reg := Registry(w.Image)
+		if !matchAny(t.AllowedRegistries, reg) && !matchAny(t.AllowedRegistries, w.Image) {
+			s.emit(IDUntrustedWorkload, fieldOf("annotations", bundle.AnnotationImageName), "image "+w.Image+" is from "+reg+", outside allowedRegistries")
+		}
+	}
+}
+
+// exempt applies exemptions: waived findings are marked, skipped steps
+// collected.
+func (e *Evaluator) exempt(d *Decision, s *scan) {
+	for i := range e.policy.Exemptions {
+		x := &e.policy.Exemptions[i]
+		if !e.matches(&x.Match, s.in, nil, false) {
+			continue
+		}
+		d.Exemptions = append(d.Exemptions, *x)
+		for j := range s.findings {
+			f := &s.findings[j]
+			if f.Waived == "" && (slices.Contains(x.Waive, "*") || slices.Contains(x.Waive, f.Check.ID)) {
+				f.Waived = x.Name
+			}
+		}
+		for _, st := range x.Skip {
+			if !slices.Contains(d.Skip, st) {
+				d.Skip = append(d.Skip, st)
+			}
+		}
+	}
+}
+
+func (e *Evaluator) matches(m *Match, in *Input, findings []Finding, useFindings bool) bool {
+	if useFindings && len(m.Findings) > 0 {
+		if !slices.ContainsFunc(findings, func(f Finding) bool {
+			return f.Waived == "" && slices.Contains(m.Findings, f.Check.ID)
+		}) {
+			return false
+		}
+	}
+	if useFindings && m.Severity != nil {
+		if !slices.ContainsFunc(findings, func(f Finding) bool {
+			return f.Waived == "" && f.Check.Severity >= *m.Severity
+		}) {
+			return false
+		}
+	}
+	if len(m.Namespaces) > 0 && !matchAny(m.Namespaces, in.Workload.Namespace) {
+		return false
+	}
+	if len(m.Images) > 0 && !matchAny(m.Images, in.Workload.Image) {
+		return false
+	}
+	for k, want := range m.Annotations {
+		got, ok := in.Spec.Annotations[k]
+		if !ok || (want != "*" && got != want) {
+			return false
+		}
+	}
+	return true
+}
+
+// Registry returns the registry host of an image reference, as container
+// managers resolve it: the first path element when it looks like a host
+// (has a dot or a port, or is localhost), docker.io otherwise.
+func Registry(image string) string {
+	first, rest, ok := strings.Cut(image, "/")
+	if ok && rest != "" && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first
+	}
+	return "docker.io"
+}
+
+// matchAny reports whether s matches one of the globs. In these globs '*'
+// matches any run of characters, '/' included, because image names and
+// registries are not file paths.
+func matchAny(globs []string, s string) bool {
+	for _, g := range globs {
+		if glob(g, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func glob(pattern, s string) bool {
+	// Iterative wildcard match with backtracking to the last '*'.
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}

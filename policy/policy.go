@@ -1,0 +1,391 @@
+package policy
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ward-runtime/ward/capability"
+)
+
+// Action is what ward does with a container. Exactly one is chosen.
+type Action string
+
+const (
+	// Harden rewrites the spec and runs it on runc.
+	Harden Action = "harden"
+	// Sandbox runs the spec, unchanged, in a sandbox runtime.
+	Sandbox Action = "sandbox"
+	// Reject refuses to run the container.
+	Reject Action = "reject"
+)
+
+// strictness orders actions; when rules disagree the strictest wins, so that
+// no rule can undo another's rejection by coming first.
+func (a Action) strictness() int {
+	switch a {
+	case Harden:
+		return 1
+	case Sandbox:
+		return 2
+	case Reject:
+		return 3
+	}
+	return 0
+}
+
+// Backend is the runtime a decided container runs on.
+type Backend string
+
+const (
+	Runc   Backend = "runc"
+	GVisor Backend = "gvisor"
+	Kata   Backend = "kata"
+)
+
+// Mode says whether decisions are enforced.
+type Mode string
+
+const (
+	// Enforce applies every decision.
+	Enforce Mode = "enforce"
+	// Audit decides and logs, but runs every container unchanged on runc.
+	Audit Mode = "audit"
+)
+
+// APIVersion is the only policy schema version ward reads.
+const APIVersion = "ward.dev/v1alpha1"
+
+// MaxPolicySize bounds a policy file.
+const MaxPolicySize = 1 << 20
+
+// Policy is a node's policy. It is a value: once parsed and validated it is
+// never modified, so evaluators can share it.
+type Policy struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	// Mode is enforce (default) or audit.
+	Mode Mode `yaml:"mode"`
+	// Node describes where this node keeps runtime-managed files.
+	Node Node `yaml:"node"`
+	// Untrusted says which workloads count as untrusted.
+	Untrusted Trust `yaml:"untrusted"`
+	// Harden configures the rewrite.
+	Harden HardenSettings `yaml:"harden"`
+	// Rules choose actions from findings and workload metadata.
+	Rules []Rule `yaml:"rules"`
+	// Exemptions waive findings or skip harden steps, always with a reason.
+	Exemptions []Exemption `yaml:"exemptions"`
+
+	// Source is where the policy came from, for explanations.
+	Source string `yaml:"-"`
+}
+
+// Node holds the places on this node whose bind mounts are runtime-managed
+// (hosts files, resolv.conf, emptyDirs, service-account tokens) rather than
+// host paths a user asked for.
+type Node struct {
+	// KubeletRoot is the kubelet's root directory; mounts from its pods/
+	// subtree are volumes the kubelet manages.
+	KubeletRoot string `yaml:"kubeletRoot"`
+	// RuntimeDirs are container managers' own directories (containerd root
+	// and state, Docker's containers/ and volumes/, Podman's storage).
+	RuntimeDirs []string `yaml:"runtimeDirs"`
+}
+
+// Trust marks workloads as untrusted; each mark produces the
+// untrusted-workload finding, which rules can route to a sandbox.
+type Trust struct {
+	// Annotation marks a workload untrusted when set to "true".
+	Annotation string `yaml:"annotation"`
+	// Namespaces whose workloads are untrusted (globs).
+	Namespaces []string `yaml:"namespaces"`
+	// AllowedRegistries lists the image registries that are trusted (globs).
+	// Empty: every registry is trusted.
+	AllowedRegistries []string `yaml:"allowedRegistries"`
+}
+
+// HardenSettings configures the rewrite steps.
+type HardenSettings struct {
+	// Capabilities is the allow-list every hardened container is cut down to.
+	Capabilities []string `yaml:"capabilities"`
+}
+
+// Rule maps a match to an action.
+type Rule struct {
+	Name string `yaml:"name"`
+	// Reason is shown to the user with the decision.
+	Reason  string  `yaml:"reason"`
+	Match   Match   `yaml:"match"`
+	Action  Action  `yaml:"action"`
+	Backend Backend `yaml:"backend"`
+}
+
+// Match selects containers. Every condition given must hold; a match with no
+// condition is refused, so that no rule matches everything by accident.
+type Match struct {
+	// Findings: any of these finding IDs is present (and not waived).
+	Findings []string `yaml:"findings"`
+	// Severity: any finding at or above this severity is present.
+	Severity *Severity `yaml:"severity"`
+	// Namespaces: the Kubernetes namespace matches one of these globs.
+	Namespaces []string `yaml:"namespaces"`
+	// Images: the image name matches one of these globs.
+	Images []string `yaml:"images"`
+	// Annotations: each key is present with this value ("*": any value).
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// Exemption waives findings or skips harden steps for matching workloads.
+// It is always shown in explanations, with its reason.
+type Exemption struct {
+	Name   string `yaml:"name"`
+	Reason string `yaml:"reason"`
+	Match  Match  `yaml:"match"`
+	// Waive lists finding IDs that no rule sees for matching workloads
+	// ("*": all of them).
+	Waive []string `yaml:"waive"`
+	// Skip lists harden steps not applied to matching workloads.
+	Skip []string `yaml:"skip"`
+}
+
+//go:embed default.yaml
+var defaultPolicy []byte
+
+// DefaultYAML returns the policy embedded in ward.
+func DefaultYAML() []byte { return bytes.Clone(defaultPolicy) }
+
+// Default returns the embedded default policy. It fails only if the binary
+// was built with a broken default, which the tests refuse.
+func Default() (*Policy, error) {
+	return Parse(defaultPolicy, "embedded default policy")
+}
+
+// LoadFile reads and validates a policy file.
+func LoadFile(name string) (*Policy, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy %s: %w", name, err)
+	}
+	if len(data) > MaxPolicySize {
+		return nil, fmt.Errorf("policy %s: over the %d-byte limit", name, MaxPolicySize)
+	}
+	return Parse(data, name)
+}
+
+// Parse decodes and validates a policy. Errors carry the file name and line.
+func Parse(data []byte, source string) (*Policy, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Policy
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty policy", source)
+		}
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	p.Source = source
+	if err := p.validate(); err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s: line %d: %s: %w", source, lineOf(&root, fe.keys...), fe.field(), fe.err)
+		}
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return &p, nil
+}
+
+// fieldError locates a validation error in the document.
+type fieldError struct {
+	keys []any // string keys and int indexes from the document root
+	err  error
+}
+
+func (e *fieldError) Error() string { return e.field() + ": " + e.err.Error() }
+
+func (e *fieldError) field() string {
+	var b strings.Builder
+	for _, k := range e.keys {
+		switch k := k.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", k)
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(k)
+		}
+	}
+	return b.String()
+}
+
+func errAt(err error, keys ...any) error { return &fieldError{keys: keys, err: err} }
+
+// lineOf finds the line of the deepest node on the path that exists.
+func lineOf(root *yaml.Node, keys ...any) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, k := range keys {
+		var next *yaml.Node
+		switch k := k.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						next = n.Content[i+1]
+						line = n.Content[i].Line
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+func (p *Policy) validate() error {
+	if p.APIVersion != APIVersion {
+		return errAt(fmt.Errorf("want %q, got %q", APIVersion, p.APIVersion), "apiVersion")
+	}
+	if p.Kind != "Policy" {
+		return errAt(fmt.Errorf("want \"Policy\", got %q", p.Kind), "kind")
+	}
+	switch p.Mode {
+	case "":
+		p.Mode = Enforce
+	case Enforce, Audit:
+	default:
+		return errAt(fmt.Errorf("want enforce or audit, got %q", p.Mode), "mode")
+	}
+	if p.Node.KubeletRoot == "" {
+		p.Node.KubeletRoot = "/var/lib/kubelet"
+	}
+	for i, d := range p.Node.RuntimeDirs {
+		if !strings.HasPrefix(d, "/") || hostPath(d) == "/" {
+			return errAt(fmt.Errorf("%q is not an absolute directory below /", d), "node", "runtimeDirs", i)
+		}
+	}
+	for i, c := range p.Harden.Capabilities {
+		if !capability.Known(c) {
+			return errAt(fmt.Errorf("unknown capability %q", c), "harden", "capabilities", i)
+		}
+	}
+	if p.Harden.Capabilities == nil {
+		p.Harden.Capabilities = capability.Baseline()
+	}
+	known := knownIDs()
+	names := map[string]bool{}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if r.Name == "" {
+			return errAt(errors.New("missing"), "rules", i, "name")
+		}
+		if names[r.Name] {
+			return errAt(fmt.Errorf("duplicate rule name %q", r.Name), "rules", i, "name")
+		}
+		names[r.Name] = true
+		switch r.Action {
+		case Harden, Reject:
+			if r.Backend != "" {
+				return errAt(fmt.Errorf("backend is only for action sandbox, not %s", r.Action), "rules", i, "backend")
+			}
+		case Sandbox:
+			if r.Backend != GVisor && r.Backend != Kata {
+				return errAt(fmt.Errorf("sandbox needs backend gvisor or kata, got %q", r.Backend), "rules", i, "backend")
+			}
+		default:
+			return errAt(fmt.Errorf("want harden, sandbox or reject, got %q", r.Action), "rules", i, "action")
+		}
+		if r.Reason == "" {
+			return errAt(errors.New("missing: every decision is explained to the user"), "rules", i, "reason")
+		}
+		if err := r.Match.validate(known); err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				fe.keys = append([]any{"rules", i, "match"}, fe.keys...)
+			}
+			return err
+		}
+	}
+	for i := range p.Exemptions {
+		e := &p.Exemptions[i]
+		if e.Name == "" {
+			return errAt(errors.New("missing"), "exemptions", i, "name")
+		}
+		if e.Reason == "" {
+			return errAt(errors.New("missing: every exemption says why"), "exemptions", i, "reason")
+		}
+		if len(e.Match.Findings) > 0 || e.Match.Severity != nil {
+			return errAt(errors.New("exemptions match workloads (namespaces, images, annotations), not findings; list findings under waive"), "exemptions", i, "match")
+		}
+		if err := e.Match.validate(known); err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				fe.keys = append([]any{"exemptions", i, "match"}, fe.keys...)
+			}
+			return err
+		}
+		if len(e.Waive) == 0 && len(e.Skip) == 0 {
+			return errAt(errors.New("an exemption must waive findings or skip steps"), "exemptions", i)
+		}
+		for j, id := range e.Waive {
+			if id != "*" && !known[id] {
+				return errAt(fmt.Errorf("unknown finding %q", id), "exemptions", i, "waive", j)
+			}
+		}
+		for j, st := range e.Skip {
+			if !slices.Contains(Steps(), st) {
+				return errAt(fmt.Errorf("unknown harden step %q (want one of %s)", st, strings.Join(Steps(), ", ")), "exemptions", i, "skip", j)
+			}
+		}
+	}
+	return nil
+}
+
+func knownIDs() map[string]bool {
+	ids := map[string]bool{}
+	for _, c := range catalog() {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+func (m *Match) validate(known map[string]bool) error {
+	if len(m.Findings) == 0 && m.Severity == nil && len(m.Namespaces) == 0 && len(m.Images) == 0 && len(m.Annotations) == 0 {
+		return errAt(errors.New("empty: give findings, severity, namespaces, images or annotations"))
+	}
+	for i, id := range m.Findings {
+		if !known[id] {
+			return errAt(fmt.Errorf("unknown finding %q (see `ward checks`)", id), "findings", i)
+		}
+	}
+	return nil
+}
