@@ -1,0 +1,63 @@
+# ward's build. Every target runs on a fresh Debian 12 machine; the ones that
+# need root and real runtimes say so.
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+DEPS_BIN ?= /opt/ward-deps/bin
+PKGS     := ./...
+# Binaries: one folder each under cmd/.
+CMDS     := $(notdir $(wildcard cmd/*))
+
+.PHONY: all build test test-integration check bench fuzz demo lint deps clean
+
+all: build
+
+## build: every binary into ./bin (ward-init is static: it runs inside containers)
+build:
+	@mkdir -p $(BIN)
+	@for c in $(CMDS); do \
+		if [ "$$c" = ward-init ]; then \
+			CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/$$c ./cmd/$$c || exit 1; \
+		else \
+			$(GO) build -trimpath -o $(BIN)/$$c ./cmd/$$c || exit 1; \
+		fi; \
+	done
+
+## test: unit, golden and fuzz-seed tests; no root, no runtimes
+test:
+	$(GO) test -count=1 $(PKGS)
+
+## test-integration: real containerd, runc, runsc (root; run `make deps` first)
+test-integration: build
+	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 \
+		$(GO) test -count=1 -timeout 45m -v ./integration/...
+
+## check: what CI runs, and the README's test command (root on a fresh Debian 12)
+check: deps lint test test-integration
+
+## deps: install the pinned runtimes and tools the integration tests start
+deps:
+	integration/install-deps.sh
+
+## bench: the hot-path benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./judge ./bundle ./profiles
+
+## fuzz: each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bundle
+	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZTIME) ./judge
+	$(GO) test -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME) ./policy
+
+## demo: ward's main job on its embedded default policy
+demo: build
+	contrib/demo/demo.sh
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN)
