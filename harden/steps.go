@@ -39,7 +39,16 @@ func capabilitiesStep(allow []string) func(*specs.Spec, *Record) error {
 				continue
 			}
 			dropped |= before &^ allowed
-			*set = slices.DeleteFunc(*set, func(name string) bool { return !allowed.Has(name) })
+			// A new slice, not slices.DeleteFunc: the sets of one spec
+			// may share a backing array, and compacting one in place
+			// would corrupt the others.
+			kept := make([]string, 0, len(*set))
+			for _, name := range *set {
+				if allowed.Has(name) {
+					kept = append(kept, name)
+				}
+			}
+			*set = kept
 		}
 		if dropped != 0 {
 			rec.Add("process.capabilities", "dropped "+strings.Join(dropped.Names(), ", "))
@@ -104,6 +113,9 @@ func readonlyPathsStep(want []string) func(*specs.Spec, *Record) error {
 // comma-separated.
 func addMissing(list *[]string, want []string) string {
 	var added []string
+	// Clip so that appending copies instead of writing into an array the
+	// list may share with another.
+	*list = slices.Clip(*list)
 	for _, w := range want {
 		if !slices.Contains(*list, w) {
 			*list = append(*list, w)
@@ -124,8 +136,13 @@ func sysfsReadonly(s *specs.Spec, rec *Record) error {
 		if slices.Contains(m.Options, "ro") {
 			continue
 		}
-		m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return o == "rw" })
-		m.Options = append(m.Options, "ro")
+		opts := make([]string, 0, len(m.Options)+1)
+		for _, o := range m.Options {
+			if o != "rw" {
+				opts = append(opts, o)
+			}
+		}
+		m.Options = append(opts, "ro")
 		rec.Add("mounts["+strconv.Itoa(i)+"].options", m.Type+" at "+m.Destination+" made read-only")
 	}
 	return nil

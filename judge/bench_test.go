@@ -2,6 +2,7 @@ package judge
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ward-runtime/ward/bundle"
@@ -10,17 +11,21 @@ import (
 
 // BenchmarkPipeline measures what ward adds to every container start: parse
 // and validate a typical CRI app-container config.json, evaluate it, and
-// rewrite it. The seccomp profile cache is warm, as in a running shim.
+// rewrite it. The seccomp profile cache is warm, as in a running shim, and
+// the policy knows the node's kubelet and containerd directories, as on a
+// real node.
 func BenchmarkPipeline(b *testing.B) {
-	data, err := os.ReadFile("../testdata/corpus/cri-ordinary/container.json")
+	c := corpusCase{name: "cri-ordinary", dir: "../testdata/corpus/cri-ordinary"}
+	for _, cc := range corpus(b) {
+		if cc.name == c.name {
+			c = cc
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(c.dir, "container.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := policy.Default()
-	if err != nil {
-		b.Fatal(err)
-	}
-	j, err := New(p, Options{})
+	j, err := New(c.nodePolicy(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -56,15 +56,16 @@ func (s *scan) checkNamespaces() {
 	spec := s.in.Spec
 	kind := s.in.Workload.Kind
 	hostIDs := [...]struct {
-		typ specs.LinuxNamespaceType
-		id  string
+		typ     specs.LinuxNamespaceType
+		id      string
+		missing string
 	}{
-		{specs.PIDNamespace, IDHostPID},
-		{specs.IPCNamespace, IDHostIPC},
-		{specs.NetworkNamespace, IDHostNetwork},
-		{specs.UTSNamespace, IDHostUTS},
-		{specs.UserNamespace, IDHostUser},
-		{specs.CgroupNamespace, IDHostCgroup},
+		{specs.PIDNamespace, IDHostPID, "no pid namespace: the host's is used"},
+		{specs.IPCNamespace, IDHostIPC, "no ipc namespace: the host's is used"},
+		{specs.NetworkNamespace, IDHostNetwork, "no network namespace: the host's is used"},
+		{specs.UTSNamespace, IDHostUTS, "no uts namespace: the host's is used"},
+		{specs.UserNamespace, IDHostUser, "no user namespace: the host's is used"},
+		{specs.CgroupNamespace, IDHostCgroup, "no cgroup namespace: the host's is used"},
 	}
 	var nss []specs.LinuxNamespace
 	if spec.Linux != nil {
@@ -74,7 +75,7 @@ func (s *scan) checkNamespaces() {
 	for _, h := range hostIDs {
 		i := slices.IndexFunc(nss, func(ns specs.LinuxNamespace) bool { return ns.Type == h.typ })
 		if i < 0 {
-			s.emit(h.id, "linux.namespaces", "no "+string(h.typ)+" namespace: the host's is used")
+			s.emit(h.id, "linux.namespaces", h.missing)
 			continue
 		}
 		p := nss[i].Path
@@ -120,6 +121,10 @@ func isInitNamespace(p string) bool {
 	return strings.HasPrefix(path.Clean(p), "/proc/1/ns/")
 }
 
+func mountField(i int, field string) string {
+	return "mounts[" + strconv.Itoa(i) + "]." + field
+}
+
 func isBind(m *specs.Mount) bool {
 	return m.Type == "bind" || m.Type == "rbind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 }
@@ -131,53 +136,58 @@ func isReadonly(m *specs.Mount) bool {
 func (s *scan) checkMounts() {
 	for i := range s.in.Spec.Mounts {
 		m := &s.in.Spec.Mounts[i]
-		base := "mounts[" + strconv.Itoa(i) + "]"
 		switch {
 		case m.Type == "sysfs" || (m.Destination == "/sys" && isBind(m) && path.Clean(m.Source) == "/sys"):
 			if !isReadonly(m) && path.Clean(m.Destination) == "/sys" {
-				s.emit(IDSysfsWritable, base+".options", "sysfs mounted at "+m.Destination+" without ro")
+				s.emit(IDSysfsWritable, mountField(i, "options"), "sysfs mounted at "+m.Destination+" without ro")
 			}
 		case m.Type == "cgroup" || m.Type == "cgroup2":
 			if !isReadonly(m) {
-				s.emit(IDCgroupfsWritable, base+".options", m.Type+" mounted at "+m.Destination+" without ro")
+				s.emit(IDCgroupfsWritable, mountField(i, "options"), m.Type+" mounted at "+m.Destination+" without ro")
 			}
 		}
 		if !isBind(m) || !path.IsAbs(m.Source) {
 			// Relative bind sources stay inside the bundle.
 			continue
 		}
-		s.checkBind(base, m)
+		s.checkBind(i, m)
 	}
 }
 
-func (s *scan) checkBind(base string, m *specs.Mount) {
+func (s *scan) checkBind(i int, m *specs.Mount) {
 	src := hostPath(m.Source)
-	shown := m.Source
+	resolved := ""
 	if real, ok := s.in.HostPaths[m.Source]; ok && real != "" {
 		if r := hostPath(real); r != src {
-			src = r
-			shown = m.Source + " (resolves to " + real + ")"
+			src, resolved = r, real
 		}
 	}
-	what := shown + " at " + m.Destination
+	// Strings are built only for findings: most binds of a pod are the
+	// kubelet's and containerd's own, and this runs on every container.
+	what := func() string {
+		if resolved != "" {
+			return m.Source + " (resolves to " + resolved + ") at " + m.Destination
+		}
+		return m.Source + " at " + m.Destination
+	}
 	if sock := socketExposed(src, s.node.sockets); sock != "" {
-		detail := what
+		detail := what()
 		if sock != src {
 			detail += ", exposing " + sock
 		}
-		s.emit(IDContainerSocketMount, base+".source", detail)
+		s.emit(IDContainerSocketMount, mountField(i, "source"), detail)
 	}
 	if s.node.managed(src, s.in.Workload.PodUID) {
 		return
 	}
 	if dir := sensitiveExposed(src, s.node.sensitive); dir != "" {
 		if isReadonly(m) {
-			s.emit(IDSensitiveHostPath, base+".source", what+" (read-only)")
+			s.emit(IDSensitiveHostPath, mountField(i, "source"), what()+" (read-only)")
 		} else {
-			s.emit(IDSensitiveHostPathWritable, base+".source", what+" (writable)")
+			s.emit(IDSensitiveHostPathWritable, mountField(i, "source"), what()+" (writable)")
 		}
 	}
-	s.emit(IDHostPathMount, base+".source", what)
+	s.emit(IDHostPathMount, mountField(i, "source"), what())
 }
 
 // dangerousCaps maps capabilities to their own check.

@@ -106,12 +106,12 @@ type nodeFacts struct {
 // that pod's kubelet directory counts: a hostPath into another pod's
 // volumes (its secrets) is a host path like any other.
 func (n *nodeFacts) managed(src, podUID string) bool {
-	if podUID != "" {
-		if dir := n.kubeletPods + "/" + podUID; within(src, dir) && src != dir {
+	if within(src, n.kubeletPods) && src != n.kubeletPods {
+		rest := src[len(n.kubeletPods)+1:]
+		uid, below, _ := strings.Cut(rest, "/")
+		if below != "" && (podUID == "" || uid == podUID) {
 			return true
 		}
-	} else if within(src, n.kubeletPods) && src != n.kubeletPods {
-		return true
 	}
 	for _, d := range n.runtimeDirs {
 		if within(src, d) && src != d {
