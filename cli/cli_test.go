@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/policy"
+)
+
+const corpus = "../testdata/corpus/"
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExplainTable(t *testing.T) {
+	code, out, errOut := run(t, "explain", corpus+"cri-ordinary/container.json", "--pod", corpus+"cri-ordinary/sandbox.json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"FINDING", "SEVERITY", "ATT&CK", "REFERENCE", "WARD",
+		"seccomp-unconfined", "fixed (seccomp)", "PSS restricted: Seccomp",
+		"DECISION: HARDEN", "no-new-privileges  process.noNewPrivileges: set to true",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExplainExitStatus(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"explain", corpus + "cri-privileged/container.json"}, ExitRejected, "DECISION: REJECT"},
+		{[]string{"explain", corpus + "cri-cap-sys-admin/container.json", "--pod", corpus + "cri-cap-sys-admin/sandbox.json"}, ExitOK, "DECISION: SANDBOX (gvisor)"},
+		{[]string{"explain", corpus + "cri-hostpid/container.json", "--pod", corpus + "cri-hostpid/sandbox.json"}, ExitRejected, "host-pid (pod)"},
+		{[]string{"explain", corpus + "cri-hostpid/container.json"}, ExitOK, "pod-context-unknown"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.want) {
+			t.Errorf("ward %v: exit %d (want %d), output lacks %q?\n%s%s", tt.args, code, tt.code, tt.want, out, errOut)
+		}
+	}
+}
+
+func TestExplainJSONIsStable(t *testing.T) {
+	code, out, _ := run(t, "explain", "--json", corpus+"cri-docker-sock/container.json", "--pod", corpus+"cri-docker-sock/sandbox.json")
+	if code != ExitRejected {
+		t.Fatalf("exit %d", code)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if doc["action"] != "reject" || doc["backend"] != "runc" || doc["rule"] != "reject-host-takeover" {
+		t.Errorf("action/backend/rule = %v/%v/%v", doc["action"], doc["backend"], doc["rule"])
+	}
+	findings, _ := doc["findings"].([]any)
+	found := false
+	for _, f := range findings {
+		f := f.(map[string]any)
+		for _, key := range []string{"id", "severity", "path", "attack", "references", "ward"} {
+			if _, ok := f[key]; !ok {
+				t.Errorf("finding %v lacks %q", f["id"], key)
+			}
+		}
+		if f["id"] == policy.IDContainerSocketMount {
+			found = true
+			if f["severity"] != "critical" || !strings.HasPrefix(f["path"].(string), "mounts[") {
+				t.Errorf("socket finding: %v", f)
+			}
+			if attack := f["attack"].([]any); len(attack) == 0 || attack[0] != "T1611" {
+				t.Errorf("socket finding ATT&CK: %v", attack)
+			}
+		}
+	}
+	if !found {
+		t.Error("no container-socket-mount finding")
+	}
+}
+
+func TestExplainDiff(t *testing.T) {
+	code, out, _ := run(t, "explain", "--diff", corpus+"ctr-run/config.json")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"--- original", "+++ hardened", `-        "CAP_NET_RAW",`, `+    "seccomp": {`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q", want)
+		}
+	}
+}
+
+func TestHardenWritesSpec(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "config.json")
+	code, _, errOut := run(t, "harden", corpus+"ctr-run/config.json", "-o", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := bundle.Load(out, 0)
+	if err != nil {
+		t.Fatalf("hardened spec does not load: %v", err)
+	}
+	if !b.Spec.Process.NoNewPrivileges || b.Spec.Linux.Seccomp == nil {
+		t.Error("hardened spec lacks no_new_privs or seccomp")
+	}
+	rejected := filepath.Join(t.TempDir(), "rejected.json")
+	if code, _, errOut := run(t, "harden", corpus+"ctr-run-privileged/config.json", "-o", rejected); code != ExitRejected || !strings.Contains(errOut, "reject-host-takeover") {
+		t.Errorf("privileged: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(rejected); !os.IsNotExist(err) {
+		t.Error("a rejected spec was written")
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(bad, []byte(`{"ociVersion":"1.2.0","process":{"user":{"uid":"0"},"args":["sh"],"cwd":"/"},"root":{"path":"r"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPolicy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nrules: [{name: x}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"explain", bad}, "process.user.uid"},
+		{[]string{"harden", dir}, "process.user.uid"},
+		{[]string{"explain", corpus + "runc-spec/config.json", "--policy", badPolicy}, "line 3"},
+		{[]string{"explain", corpus + "cri-ordinary/container.json", "--pod", corpus + "cri-ordinary/container.json"}, "not a pod sandbox spec"},
+		{[]string{"explain"}, "Usage"},
+		{[]string{"explain", "--bogus", "x"}, "flag provided but not defined"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"policy", "check", badPolicy}, "line 3: rules[0].action"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := run(t, tt.args...)
+		if code != ExitBadInput || !strings.Contains(errOut, tt.want) {
+			t.Errorf("ward %v: exit %d, stderr %q; want %d and %q", tt.args, code, errOut, ExitBadInput, tt.want)
+		}
+	}
+}
+
+func TestAuditModeRunsEverything(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.yaml")
+	doc := strings.Replace(string(policy.DefaultYAML()), "mode: enforce", "mode: audit", 1)
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "explain", corpus+"cri-privileged/container.json", "--policy", p, "--diff")
+	if code != ExitOK || !strings.Contains(out, "AUDIT: would REJECT") || !strings.Contains(out, "(no changes)") {
+		t.Errorf("audit: exit %d\n%s", code, out)
+	}
+}
+
+func TestPolicyAndChecksCommands(t *testing.T) {
+	code, out, _ := run(t, "policy", "default")
+	if code != ExitOK {
+		t.Fatalf("policy default: exit %d", code)
+	}
+	if _, err := policy.Parse([]byte(out), "printed"); err != nil {
+		t.Errorf("printed default does not parse: %v", err)
+	}
+	code, out, _ = run(t, "checks", "--json")
+	if code != ExitOK {
+		t.Fatalf("checks: exit %d", code)
+	}
+	var checks []map[string]any
+	if err := json.Unmarshal([]byte(out), &checks); err != nil || len(checks) < 40 {
+		t.Fatalf("checks --json: %d entries, %v", len(checks), err)
+	}
+	code, out, _ = run(t, "help")
+	if code != ExitOK || !strings.Contains(out, "Exit status") {
+		t.Errorf("help: exit %d\n%s", code, out)
+	}
+}
