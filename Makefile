@@ -1,6 +1,8 @@
 # ward's build. Every target runs on a fresh Debian 12 machine; the ones that
 # need root and real runtimes say so.
 
+# Go from the Debian image's /usr/local/go, also under sudo's reset PATH.
+export PATH := /usr/local/go/bin:$(PATH)
 GO       ?= go
 BIN      := $(CURDIR)/bin
 DEPS_BIN ?= /opt/ward-deps/bin

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -22,7 +23,11 @@ func runChecks(env *Env, args []string) int {
 	if err != nil {
 		return fail(env, ExitError, err)
 	}
-	checks := policy.NewEvaluator(p).Checks()
+	j, err := judge.New(p, judge.Options{})
+	if err != nil {
+		return fail(env, ExitError, err)
+	}
+	checks := j.Evaluator().Checks()
 	if *asJSON {
 		type entry struct {
 			ID         string            `json:"id"`
@@ -30,11 +35,12 @@ func runChecks(env *Env, args []string) int {
 			Summary    string            `json:"summary"`
 			Attack     []string          `json:"attack"`
 			References policy.References `json:"references"`
-			FixedBy    string            `json:"fixedBy,omitempty"`
+			// Default is what the embedded policy and today's steps do.
+			Default string `json:"default"`
 		}
 		out := make([]entry, len(checks))
 		for i, c := range checks {
-			out[i] = entry{c.ID, c.Severity, c.Summary, c.Attack, c.Refs, c.FixedBy}
+			out[i] = entry{c.ID, c.Severity, c.Summary, c.Attack, c.Refs, defaultHandling(c, p, j.Steps())}
 		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -44,10 +50,10 @@ func runChecks(env *Env, args []string) int {
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tPSS\tCIS K8S\tCIS DOCKER\tKYVERNO\tFIXED BY")
+	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tPSS\tCIS K8S\tCIS DOCKER\tKYVERNO\tDEFAULT POLICY")
 	for _, c := range checks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Severity, strings.Join(c.Attack, ","),
-			dash(c.Refs.PSS), dash(c.Refs.CISKubernetes), dash(c.Refs.CISDocker), dash(c.Refs.Kyverno), dash(c.FixedBy))
+			dash(c.Refs.PSS), dash(c.Refs.CISKubernetes), dash(c.Refs.CISDocker), dash(c.Refs.Kyverno), defaultHandling(c, p, j.Steps()))
 	}
 	tw.Flush()
 	return ExitOK

@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -188,5 +190,31 @@ func TestPolicyAndChecksCommands(t *testing.T) {
 	code, out, _ = run(t, "help")
 	if code != ExitOK || !strings.Contains(out, "Exit status") {
 		t.Errorf("help: exit %d\n%s", code, out)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite docs/checks.md")
+
+func TestChecksDocIsCurrent(t *testing.T) {
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := judge.New(p, judge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	writeChecksMarkdown(&buf, j.Evaluator().Checks(), p, j.Steps())
+	const doc = "../docs/checks.md"
+	if *update {
+		if err := os.WriteFile(doc, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	have, err := os.ReadFile(doc)
+	if err != nil || !bytes.Equal(have, buf.Bytes()) {
+		t.Errorf("%s is stale (%v); run go test ./cli -update", doc, err)
 	}
 }
