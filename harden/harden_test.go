@@ -129,6 +129,11 @@ func TestSeccompKeptOrReplaced(t *testing.T) {
 		t.Error("a confining profile the workload brought was replaced")
 	}
 	s = weakSpec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{}
+	if _, err := h.Apply(s, nil); err != nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
+		t.Errorf("an empty profile (no filter at all in runc) was kept: %v", err)
+	}
+	s = weakSpec()
 	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
 	changes, err := h.Apply(s, nil)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ward-runtime/ward/capability"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/profiles"
 )
 
 // errProcFDCwd is returned for a working directory under /proc/<pid>/fd.
@@ -151,12 +152,16 @@ func sysfsReadonly(s *specs.Spec, rec *Record) error {
 func seccompStep(src SeccompSource) func(*specs.Spec, *Record) error {
 	return func(s *specs.Spec, rec *Record) error {
 		l := linux(s)
-		what := "injected ward's profile (there was none)"
-		if l.Seccomp != nil {
-			if l.Seccomp.DefaultAction != specs.ActAllow && l.Seccomp.DefaultAction != specs.ActLog {
-				return nil
-			}
+		var what string
+		switch {
+		case l.Seccomp == nil:
+			what = "injected ward's profile (there was none)"
+		case profiles.IsUnconfined(l.Seccomp):
+			what = "replaced an empty profile with ward's"
+		case profiles.IsDefaultAllow(l.Seccomp):
 			what = "replaced a default-allow profile with ward's"
+		default:
+			return nil
 		}
 		var bounding []string
 		if s.Process != nil && s.Process.Capabilities != nil {

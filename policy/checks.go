@@ -11,6 +11,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/profiles"
 )
 
 // scan holds one evaluation's state: the input, the node facts from the
@@ -265,7 +266,9 @@ func (s *scan) checkLinux() {
 	switch {
 	case l.Seccomp == nil:
 		s.emit(IDSeccompUnconfined, "linux.seccomp", "no seccomp profile")
-	case l.Seccomp.DefaultAction == specs.ActAllow || l.Seccomp.DefaultAction == specs.ActLog:
+	case profiles.IsUnconfined(l.Seccomp):
+		s.emit(IDSeccompUnconfined, "linux.seccomp", "an empty profile: runc installs no filter")
+	case profiles.IsDefaultAllow(l.Seccomp):
 		s.emit(IDSeccompDefaultAllow, "linux.seccomp.defaultAction", string(l.Seccomp.DefaultAction))
 	}
 	if missing := missingPaths(l.MaskedPaths, s.node.masked); len(l.MaskedPaths) == 0 || missing != "" {

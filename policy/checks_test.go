@@ -155,6 +155,7 @@ func TestChecks(t *testing.T) {
 		{"inheritable alone grants nothing", func(s *specs.Spec) { s.Process.Capabilities.Inheritable = []string{"CAP_SYS_ADMIN"} }, nil, ""},
 		{"seccomp missing", func(s *specs.Spec) { s.Linux.Seccomp = nil }, []string{IDSeccompUnconfined}, "linux.seccomp"},
 		{"seccomp default allow", func(s *specs.Spec) { s.Linux.Seccomp.DefaultAction = specs.ActAllow }, []string{IDSeccompDefaultAllow}, "linux.seccomp.defaultAction"},
+		{"seccomp empty", func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{} }, []string{IDSeccompUnconfined}, "linux.seccomp"},
 		{"seccomp default log", func(s *specs.Spec) { s.Linux.Seccomp.DefaultAction = specs.ActLog }, []string{IDSeccompDefaultAllow}, "linux.seccomp.defaultAction"},
 		{"no new privs off", func(s *specs.Spec) { s.Process.NoNewPrivileges = false }, []string{IDNoNewPrivsOff}, "process.noNewPrivileges"},
 		{"uid 0", func(s *specs.Spec) { s.Process.User.UID = 0 }, []string{IDRunAsRoot}, "process.user.uid"},
