@@ -9,3 +9,5 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.48.0
 )
+
+require github.com/pelletier/go-toml/v2 v2.4.3 // indirect

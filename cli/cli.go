@@ -26,6 +26,8 @@ const (
 	ExitBadInput = 2
 	// ExitRejected: the policy rejects the container.
 	ExitRejected = 3
+	// ExitCheckFailed: `ward doctor` found a FAIL.
+	ExitCheckFailed = 4
 )
 
 // command is one subcommand.
@@ -41,6 +43,7 @@ func commands() []command {
 		{"harden", "write the spec ward would run", runHarden},
 		{"checks", "list every check with its references", runChecks},
 		{"policy", "print the default policy or validate a policy file", runPolicy},
+		{"doctor", "check this node's kernel, runtimes and container manager", runDoctor},
 	}
 }
 
@@ -76,8 +79,8 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.synopsis)
 	}
-	fmt.Fprintf(w, "\nExit status: %d may run, %d rejected, %d bad usage or input, %d ward failed.\n",
-		ExitOK, ExitRejected, ExitBadInput, ExitError)
+	fmt.Fprintf(w, "\nExit status: %d may run, %d rejected, %d bad usage or input, %d ward failed; doctor: %d on a FAIL.\n",
+		ExitOK, ExitRejected, ExitBadInput, ExitError, ExitCheckFailed)
 }
 
 // parse parses flags that may come before or after the positional

@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/ward-runtime/ward/doctor"
+)
+
+// runDoctor implements `ward doctor`: PASS/WARN/FAIL checks of this node,
+// in the manner of kube-bench and docker-bench.
+func runDoctor(env *Env, args []string) int {
+	fs := newFlagSet(env, "doctor", "[--json] [--root DIR]")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	root := fs.String("root", "/", "check the files under DIR instead of / (kernel probes still look at this kernel)")
+	path := fs.String("path", os.Getenv("PATH"), "where to look for runtime binaries")
+	pos, err := parse(fs, args)
+	if err != nil || len(pos) != 0 {
+		return ExitBadInput
+	}
+	results := doctor.Run(&doctor.Node{Root: *root, Path: *path, Kernel: doctor.HostKernel{}})
+	if *asJSON {
+		err = doctor.WriteJSON(env.Stdout, results)
+	} else {
+		err = doctor.WriteText(env.Stdout, results)
+	}
+	if err != nil {
+		return fail(env, ExitError, err)
+	}
+	if doctor.Failed(results) {
+		return ExitCheckFailed
+	}
+	return ExitOK
+}

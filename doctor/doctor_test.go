@@ -1,0 +1,175 @@
+package doctor
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type fakeKernel struct {
+	abi    int
+	abiErr error
+	idmap  error
+	cgroup int
+}
+
+func (k fakeKernel) LandlockABI() (int, error)   { return k.abi, k.abiErr }
+func (k fakeKernel) IdmapSupported(string) error { return k.idmap }
+func (k fakeKernel) CgroupVersion() (int, error) { return k.cgroup, nil }
+func writeFile(t *testing.T, root, p, data string) {
+	t.Helper()
+	full := filepath.Join(root, p)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, []byte(data), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeBinary writes an executable that prints a version, as the real
+// runtimes do for --version.
+func fakeBinary(t *testing.T, dir, name, output string) {
+	t.Helper()
+	writeFile(t, dir, name, "#!/bin/sh\ncat <<'EOF'\n"+output+"\nEOF\n")
+}
+
+func byID(results []Result, id string) []Result {
+	var out []Result
+	for _, r := range results {
+		if r.ID == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestGoodNode(t *testing.T) {
+	root, bin := t.TempDir(), t.TempDir()
+	writeFile(t, root, "/proc/sys/user/max_user_namespaces", "4096\n")
+	writeFile(t, root, "/proc/sys/kernel/seccomp/actions_avail", "kill_process errno trace log allow\n")
+	writeFile(t, root, "/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+	writeFile(t, root, "/etc/containerd/conf.d/ward.toml", `version = 3
+[plugins."io.containerd.cri.v1.runtime".containerd]
+  default_runtime_name = "ward"
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.ward]
+  runtime_type = "io.containerd.runc.v2"
+  runtime_path = "/usr/local/bin/containerd-shim-ward-v2"
+`)
+	writeFile(t, root, "/var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\nseccompDefault: true\n")
+	if err := os.MkdirAll(filepath.Join(root, "/var/lib/containerd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeBinary(t, bin, "runc", "runc version 1.4.4\nspec: 1.3.0")
+	fakeBinary(t, bin, "runsc", "runsc version release-20260905.0\nspec: 1.1.0")
+	fakeBinary(t, bin, "containerd-shim-kata-v2", "Kata Containers containerd shim 3.20.0")
+	results := Run(&Node{Root: root, Path: bin, Kernel: fakeKernel{abi: 7, cgroup: 2}})
+	for _, r := range results {
+		if r.Status != Pass {
+			t.Errorf("%s: %s %s", r.ID, r.Status, r.Detail)
+		}
+	}
+	if Failed(results) {
+		t.Error("Failed() on a good node")
+	}
+	if got := byID(results, "kernel.idmap"); len(got) != 2 || got[0].Title != "idmapped mounts on /var/lib/containerd" || got[1].Title != "idmapped mounts on /var/lib/kubelet" {
+		t.Errorf("idmap results %v", got)
+	}
+}
+
+func TestBadNode(t *testing.T) {
+	root, bin := t.TempDir(), t.TempDir()
+	writeFile(t, root, "/proc/sys/user/max_user_namespaces", "0\n")
+	writeFile(t, root, "/etc/containerd/config.toml", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\nruntime_type = \"io.containerd.runc.v2\"\n")
+	writeFile(t, root, "/var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\n")
+	fakeBinary(t, bin, "runc", "runc version 1.1.5\ncommit: v1.1.5")
+	sock := filepath.Join(root, "/run/docker.sock")
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	results := Run(&Node{Root: root, Path: bin, Kernel: fakeKernel{abiErr: errors.New("ENOSYS"), idmap: errors.New("EINVAL"), cgroup: 1}})
+	want := map[string]Status{
+		"kernel.landlock":        Warn,
+		"kernel.userns":          Fail,
+		"kernel.seccomp":         Fail,
+		"kernel.idmap":           Warn,
+		"kernel.cgroup":          Warn,
+		"runtime.runc":           Fail,
+		"runtime.runsc":          Warn,
+		"runtime.kata":           Warn,
+		"containerd.ward":        Fail,
+		"containerd.default":     Warn,
+		"kubelet.seccompDefault": Warn,
+		"socket.permissions":     Fail,
+	}
+	for id, status := range want {
+		got := byID(results, id)
+		if len(got) == 0 || got[0].Status != status {
+			t.Errorf("%s = %v, want %s", id, got, status)
+		}
+	}
+	runc := byID(results, "runtime.runc")[0]
+	if !strings.Contains(runc.Ref, "CVE-2024-21626") {
+		t.Errorf("runc 1.1.5 result does not cite Leaky Vessels: %+v", runc)
+	}
+	if !Failed(results) {
+		t.Error("Failed() is false with FAILs")
+	}
+}
+
+func TestRuncVersions(t *testing.T) {
+	tests := []struct {
+		v      string
+		status Status
+		ref    string
+	}{
+		{"runc version 1.1.5", Fail, "CVE-2024-21626"},
+		{"runc version 1.1.12", Fail, "CVE-2025-31133"},
+		{"runc version 1.2.7", Fail, "CVE-2025-31133"},
+		{"runc version 1.2.8", Pass, ""},
+		{"runc version 1.3.2", Fail, "CVE-2025-52565"},
+		{"runc version 1.3.3", Pass, ""},
+		{"runc version 1.4.4", Pass, ""},
+	}
+	for _, tt := range tests {
+		v, ok := parseVersion(tt.v)
+		if !ok {
+			t.Fatalf("cannot parse %q", tt.v)
+		}
+		status, _, ref := runcVerdict(v)
+		if status != tt.status || !strings.Contains(ref, tt.ref) {
+			t.Errorf("%s: %s %q, want %s %q", tt.v, status, ref, tt.status, tt.ref)
+		}
+	}
+}
+
+// TestHostKernel probes this machine's kernel. ward's CI machines run a
+// kernel with Landlock and idmapped mounts, so a failure here is a real
+// regression, not a reason to skip.
+func TestHostKernel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the idmap probe needs root")
+	}
+	k := HostKernel{}
+	abi, err := k.LandlockABI()
+	if err != nil || abi < 1 {
+		t.Errorf("Landlock ABI %d, %v", abi, err)
+	}
+	if err := k.IdmapSupported(t.TempDir()); err != nil {
+		t.Errorf("idmap probe on a temp dir: %v", err)
+	}
+	if v, err := k.CgroupVersion(); err != nil || (v != 1 && v != 2) {
+		t.Errorf("cgroup version %d, %v", v, err)
+	}
+}
