@@ -2,8 +2,8 @@ package probes
 
 import (
 	"os"
-	"strconv"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"unsafe"
 
