@@ -1,0 +1,97 @@
+// Package userns gives each pod a private range of host user and group IDs,
+// so that root in a container is an unprivileged ID on the host.
+//
+// The ranges come from a pool configured like any other subordinate ID
+// range, an entry for the user "ward" in /etc/subuid and /etc/subgid, and
+// are handed out 65536 at a time (the full 16-bit ID space a container
+// image expects). The allocator's state lives in one small file, changed
+// under an exclusive file lock and replaced atomically, so concurrent shims
+// and runtimes never hand out overlapping ranges, and a process killed in
+// the middle of an allocation leaves either the old state or the new one.
+package userns
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Range is a run of host IDs.
+type Range struct {
+	Start uint32 `json:"start"`
+	Size  uint32 `json:"size"`
+}
+
+// End is one past the last ID.
+func (r Range) End() uint64 { return uint64(r.Start) + uint64(r.Size) }
+
+// Overlaps reports whether r and o share an ID.
+func (r Range) Overlaps(o Range) bool {
+	return uint64(r.Start) < o.End() && uint64(o.Start) < r.End()
+}
+
+func (r Range) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End()-1) }
+
+// SubIDEntry is one line of /etc/subuid or /etc/subgid.
+type SubIDEntry struct {
+	User  string
+	Range Range
+}
+
+// ParseSubID reads a subordinate ID file ("name:start:count" per line).
+// Errors name the line.
+func ParseSubID(r io.Reader) ([]SubIDEntry, error) {
+	var out []SubIDEntry
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, ":")
+		if len(f) != 3 || f[0] == "" {
+			return nil, fmt.Errorf("line %d: want name:start:count, got %q", n, line)
+		}
+		start, err := strconv.ParseUint(f[1], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: start: %w", n, err)
+		}
+		count, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil || count == 0 {
+			return nil, fmt.Errorf("line %d: count %q is not a positive 32-bit number", n, f[2])
+		}
+		if start+count > 1<<32 {
+			return nil, fmt.Errorf("line %d: range ends past the 32-bit ID space", n)
+		}
+		out = append(out, SubIDEntry{User: f[0], Range: Range{Start: uint32(start), Size: uint32(count)}})
+	}
+	return out, sc.Err()
+}
+
+// Pool returns user's ranges from entries, and fails if any of them
+// overlaps another user's range (the kubelet's "kubelet" entry, a rootless
+// user's) or host IDs below 65536, where system and login accounts live.
+func Pool(entries []SubIDEntry, user string) ([]Range, error) {
+	var pool []Range
+	for _, e := range entries {
+		if e.User == user {
+			pool = append(pool, e.Range)
+		}
+	}
+	if len(pool) == 0 {
+		return nil, fmt.Errorf("no subordinate ID range for %q; add a line such as %s:1000000000:65536000", user, user)
+	}
+	for _, r := range pool {
+		if r.Start < 65536 {
+			return nil, fmt.Errorf("range %s of %q starts below 65536, among the host's own accounts", r, user)
+		}
+		for _, e := range entries {
+			if e.User != user && e.Range.Overlaps(r) {
+				return nil, fmt.Errorf("range %s of %q overlaps %s of %q", r, user, e.Range, e.User)
+			}
+		}
+	}
+	return pool, nil
+}
