@@ -66,6 +66,12 @@ func (a *Allocator) locked(fn func(*state) (bool, error)) error {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return fmt.Errorf("locking userns state: %w", err)
 	}
+	// Holding the lock, any temporary file is a dead writer's.
+	if stale, _ := filepath.Glob(filepath.Join(a.dir, ".ranges-*.tmp")); len(stale) > 0 {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	st, err := a.read()
 	if err != nil {
 		return err

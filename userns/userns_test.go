@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,5 +226,8 @@ func TestKillMidAllocation(t *testing.T) {
 	}
 	if owners["before"].Overlaps(owners["after"]) || len(owners) != 2 {
 		t.Errorf("owners after the crash: %v", owners)
+	}
+	if stale, _ := filepath.Glob(filepath.Join(dir, ".ranges-*.tmp")); len(stale) != 0 {
+		t.Errorf("the dead writer's temporary file is still there: %v", stale)
 	}
 }
