@@ -1,0 +1,194 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/decisionlog"
+	"github.com/ward-runtime/ward/policy"
+)
+
+func createFlags() *flagSpec {
+	return newSpec(false,
+		[]string{"no-pivot", "no-new-keyring"},
+		[]string{"bundle,b", "console-socket", "pidfd-socket", "pid-file", "preserve-fds"},
+		nil)
+}
+
+// runCreate implements `create [flags] ID`: judge the bundle, rewrite it,
+// remember the backend, then become that backend's `create`.
+func runCreate(c *ctx, cl cmdline) error {
+	id, err := oneOperand(cl, "create")
+	if err != nil {
+		return err
+	}
+	t, err := c.prepare(id, &cl, "create")
+	if err != nil {
+		return err
+	}
+	return c.execBackend(t, "create", c.containerArgs(t, cl, id, createOnlyRunc()))
+}
+
+// createOnlyRunc are create/run flags runsc does not have. Dropping them
+// is safe: they tune how runc sets up the container on the host, and the
+// gVisor sandbox replaces that setup altogether.
+func createOnlyRunc() []string {
+	return []string{"no-pivot", "no-new-keyring", "pidfd-socket", "preserve-fds", "keep", "no-subreaper"}
+}
+
+// containerArgs are the subcommand arguments for a backend: the caller's
+// flags (less the ones runsc lacks) and the container ID.
+func (c *ctx) containerArgs(t target, cl cmdline, id string, runcOnly []string) []string {
+	var drop []string
+	if t.runsc() {
+		for _, f := range cl.flags {
+			if slices.Contains(runcOnly, f.name) {
+				drop = append(drop, f.name)
+				if f.name == "preserve-fds" && f.value != "0" {
+					c.log.warn(fmt.Sprintf("ward-runtime: runsc has no --preserve-fds; %s extra descriptors are not passed to container %s", f.value, id))
+				}
+			}
+		}
+	}
+	return append(cl.tokens(drop...), id)
+}
+
+// prepare is the front half of create and run: judge the bundle, write the
+// rewritten config.json, log the decision and save the container's record.
+// It returns the backend to run. Any error means the container must not
+// start, and is logged to the decision log as such.
+func (c *ctx) prepare(id string, cl *cmdline, event string) (target, error) {
+	if err := checkID(id); err != nil {
+		return target{}, err
+	}
+	dir, _ := cl.value("bundle")
+	if dir == "" {
+		// runc's default bundle is the working directory.
+		wd, err := os.Getwd()
+		if err != nil {
+			return target{}, fmt.Errorf("finding the bundle: %w", err)
+		}
+		dir = wd
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return target{}, fmt.Errorf("finding the bundle: %w", err)
+	}
+	entry := decisionlog.Entry{Event: event, ContainerID: id, Bundle: abs}
+	t, err := c.decide(id, abs, &entry)
+	if err != nil {
+		entry.Error = err.Error()
+		if lerr := c.logDecision(entry); lerr != nil {
+			c.log.warn(fmt.Sprintf("ward-runtime: %v", lerr))
+		}
+		return target{}, err
+	}
+	if err := c.logDecision(entry); err != nil {
+		return target{}, fmt.Errorf("container %s not started: %w", id, err)
+	}
+	return t, nil
+}
+
+// rejectedError is a policy rejection.
+type rejectedError struct {
+	rule, reason string
+	findings     []string
+}
+
+func (e *rejectedError) Error() string {
+	return fmt.Sprintf("ward: container rejected by policy rule %s (%s): %s", e.rule, strings.Join(e.findings, ", "), e.reason)
+}
+
+func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
+	b, err := bundle.Load(dir, 0)
+	if err != nil {
+		return target{}, fmt.Errorf("ward: loading bundle: %w", err)
+	}
+	p, j, err := c.judge()
+	if err != nil {
+		return target{}, fmt.Errorf("ward: %w", err)
+	}
+	v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
+	entry.Report = v.Report(p)
+	if err != nil {
+		return target{}, fmt.Errorf("ward: hardening the spec: %w", err)
+	}
+	c.log.debugf("ward-runtime: %s: %s (%s) rule=%q: %s", id, v.Action, v.Backend, v.Rule, v.Reason)
+	if v.Action == policy.Reject && !v.Audit {
+		re := &rejectedError{rule: v.Rule, reason: v.Reason}
+		for _, f := range entry.Report.Findings {
+			if strings.HasPrefix(f.Ward, "rejected") {
+				re.findings = append(re.findings, f.ID)
+			}
+		}
+		return target{}, re
+	}
+	be := policy.Runc
+	if v.Action == policy.Sandbox && !v.Audit {
+		be = v.Backend
+	}
+	t, err := c.resolve(be, v.Rule)
+	if err != nil {
+		return target{}, fmt.Errorf("ward: %w", err)
+	}
+	if v.Rewritten() {
+		if err := writeSpec(b.ConfigPath, b.Spec); err != nil {
+			return target{}, fmt.Errorf("ward: writing the hardened spec: %w", err)
+		}
+	}
+	rec := &Record{
+		ID: id, Backend: t.backend, Runtime: t.path, Flags: t.flags, Root: t.root,
+		Bundle: dir, Decision: recordDecision(&v.Decision), Created: time.Now().UTC(),
+	}
+	if err := c.records().save(rec); err != nil {
+		return target{}, fmt.Errorf("ward: %w", err)
+	}
+	return t, nil
+}
+
+// writeSpec replaces config.json with s and keeps the original beside it,
+// as config.json.orig, for forensics. The original is hard-linked (no copy:
+// byte for byte what the caller wrote) and the new file renamed over the
+// old, so config.json is always one whole spec.
+//
+// No fsync: the runtime reads the file back within milliseconds, and a
+// bundle does not outlive a crash of the machine it runs on.
+func writeSpec(path string, s *specs.Spec) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return fmt.Errorf("encoding spec: %w", err)
+	}
+	orig := path + ".orig"
+	if err := os.Remove(orig); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Link(path, orig); err != nil {
+		return fmt.Errorf("keeping the original spec: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, buf.Bytes(), fi.Mode().Perm(), false)
+}
+
+// oneOperand returns the single container ID a subcommand takes.
+func oneOperand(cl cmdline, sub string) (string, error) {
+	if len(cl.operands) != 1 {
+		return "", fmt.Errorf("%s: %q requires exactly 1 argument(s)", sub, sub)
+	}
+	return cl.operands[0], nil
+}

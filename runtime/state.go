@@ -1,0 +1,197 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/ward-runtime/ward/policy"
+)
+
+// Record is what ward remembers about a container between invocations: the
+// backend that runs it (so that start, kill, exec... reach the same one)
+// and the decision (so that exec sessions get the container's hardening).
+type Record struct {
+	ID string `json:"id"`
+	// Backend is the chosen backend; Runtime, Flags and Root are how it was
+	// invoked, kept so that a configuration change never sends a later
+	// subcommand to a runtime that does not know the container.
+	Backend policy.Backend `json:"backend"`
+	Runtime string         `json:"runtime"`
+	Flags   []string       `json:"flags,omitempty"`
+	Root    string         `json:"root"`
+	Bundle  string         `json:"bundle"`
+	// Decision is the part of the container's decision exec needs.
+	Decision RecordDecision `json:"decision"`
+	Created  time.Time      `json:"created"`
+}
+
+// RecordDecision is the stored part of a policy.Decision.
+type RecordDecision struct {
+	Action  policy.Action  `json:"action"`
+	Backend policy.Backend `json:"backend"`
+	Rule    string         `json:"rule,omitempty"`
+	Audit   bool           `json:"audit,omitempty"`
+	Skip    []string       `json:"skip,omitempty"`
+}
+
+func recordDecision(d *policy.Decision) RecordDecision {
+	return RecordDecision{Action: d.Action, Backend: d.Backend, Rule: d.Rule, Audit: d.Audit, Skip: d.Skip}
+}
+
+// decision rebuilds what judge.Process reads from a decision.
+func (r RecordDecision) decision() policy.Decision {
+	return policy.Decision{Action: r.Action, Backend: r.Backend, Rule: r.Rule, Audit: r.Audit, Skip: r.Skip}
+}
+
+// maxRecordSize bounds a record file; real ones are a few hundred bytes.
+const maxRecordSize = 64 << 10
+
+// validID is runc's rule for container IDs. ward enforces it before the
+// ID becomes part of a path.
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 1024 || !validID.MatchString(id) {
+		return fmt.Errorf("invalid container id %q", id)
+	}
+	return nil
+}
+
+// store keeps records as <dir>/<id>.json.
+type store struct{ dir string }
+
+func (s store) path(id string) string { return filepath.Join(s.dir, id+".json") }
+
+// save writes r atomically (a temporary file renamed into place), so a
+// concurrent reader sees the old record or the new one, never half of one.
+// It does not fsync: the state root is a tmpfs (/run), and a record is
+// worthless after a reboot anyway.
+func (s store) save(r *Record) error {
+	if err := checkID(r.ID); err != nil {
+		return err
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding state record: %w", err)
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	if err := writeAtomic(s.path(r.ID), data, 0o600, false); err != nil {
+		return fmt.Errorf("writing state record: %w", err)
+	}
+	return nil
+}
+
+// errNoRecord means ward has no record of the container.
+var errNoRecord = errors.New("no ward state record")
+
+// load reads id's record.
+func (s store) load(id string) (*Record, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoRecord
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state record: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading state record: %w", err)
+	}
+	if len(data) > maxRecordSize {
+		return nil, fmt.Errorf("state record %s is over %d bytes", s.path(id), maxRecordSize)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decoding state record %s: %w", s.path(id), err)
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("state record %s is for container %q", s.path(id), r.ID)
+	}
+	return &r, nil
+}
+
+// remove deletes id's record; a missing record is not an error.
+func (s store) remove(id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing state record: %w", err)
+	}
+	return nil
+}
+
+// all returns every record, skipping files that are not records.
+func (s store) all() ([]*Record, error) {
+	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing state records: %w", err)
+	}
+	var out []*Record
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || filepath.Ext(name) != ".json" {
+			continue
+		}
+		r, err := s.load(name[:len(name)-len(".json")])
+		if err != nil {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// writeAtomic writes data to a temporary file beside name and renames it
+// into place.
+func writeAtomic(name string, data []byte, perm os.FileMode, sync bool) error {
+	f, err := os.CreateTemp(filepath.Dir(name), ".ward-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}

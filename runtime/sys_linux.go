@@ -1,0 +1,41 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
+
+func fcntlGetfd(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0) }
+
+// inheritableMemfd puts data in an anonymous file that a backend exec'd by
+// ward inherits, and returns a path that opens it (/proc/self/fd/N in the
+// backend's own view). Nothing is left on disk to clean up after the
+// backend, which replaces ward, has read it. minFD keeps the descriptor
+// clear of the ones the caller asked the backend to preserve.
+func inheritableMemfd(name string, data []byte, minFD int) (string, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return "", fmt.Errorf("creating memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return "", fmt.Errorf("writing memfd: %w", err)
+	}
+	// Sealed: the file the backend reads is the one ward judged.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS,
+		unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		return "", fmt.Errorf("sealing memfd: %w", err)
+	}
+	// F_DUPFD (not _CLOEXEC): the duplicate survives exec.
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD, minFD)
+	if err != nil {
+		return "", fmt.Errorf("duplicating memfd: %w", err)
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", nfd), nil
+}
