@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -21,15 +20,11 @@ func runDelete(c *ctx, cl cmdline) error {
 	if err != nil {
 		return err
 	}
+	// runc and runsc both succeed on `delete --force` of a container they
+	// no longer know, so a failure here is real: keep the record, so that a
+	// retry reaches the same backend.
 	if err := c.runBackend(t, "delete", append(cl.tokens(), id)); err != nil {
-		var ee *exitError
-		if !errors.As(err, &ee) || rec == nil || !cl.bool("force") {
-			return err
-		}
-		// --force on a container its backend no longer knows (it exited and
-		// was removed by `run`, or the machine rebooted): ward's record is
-		// all that is left, and forgetting it is what the caller asked.
-		c.log.debugf("ward-runtime: %s delete failed (%v); removing ward's record anyway", t.path, err)
+		return err
 	}
 	if rec == nil {
 		return nil
