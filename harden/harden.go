@@ -40,6 +40,10 @@ func (r *Record) Add(path, detail string) {
 type Step struct {
 	Name  string
 	Apply func(s *specs.Spec, rec *Record) error
+	// Process, when set, is the step's rewrite of an exec session's
+	// process (ApplyProcess), under the same rules as Apply. The Landlock
+	// step has one: an exec session must run under the launcher too.
+	Process func(p *specs.Process, rec *Record) error
 }
 
 // SeccompSource builds a seccomp profile for a final bounding capability
@@ -115,22 +119,27 @@ func (h *Hardener) Apply(s *specs.Spec, skip []string) ([]Change, error) {
 }
 
 // ApplyProcess rewrites a process on its own, as an exec session brings one:
-// the process-level steps only (cwd, capabilities, no_new_privs). An exec
-// runs inside the container's existing seccomp filter and namespaces.
+// the process-level steps only (cwd, capabilities, no_new_privs) and the
+// steps with a Process rewrite (Landlock). An exec runs inside the
+// container's existing seccomp filter and namespaces.
 func (h *Hardener) ApplyProcess(p *specs.Process, skip []string) ([]Change, error) {
 	s := specs.Spec{Process: p}
 	rec := Record{}
 	for _, st := range h.steps {
-		switch st.Name {
-		case policy.StepCwd, policy.StepCapabilities, policy.StepNoNewPrivs:
-		default:
-			continue
-		}
 		if slices.Contains(skip, st.Name) {
 			continue
 		}
 		rec.step = st.Name
-		if err := st.Apply(&s, &rec); err != nil {
+		var err error
+		switch {
+		case st.Process != nil:
+			err = st.Process(p, &rec)
+		case st.Name == policy.StepCwd, st.Name == policy.StepCapabilities, st.Name == policy.StepNoNewPrivs:
+			err = st.Apply(&s, &rec)
+		default:
+			continue
+		}
+		if err != nil {
 			return rec.Changes, fmt.Errorf("hardening exec process (%s): %w", st.Name, err)
 		}
 	}

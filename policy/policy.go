@@ -83,6 +83,8 @@ type Policy struct {
 	Rules []Rule `yaml:"rules"`
 	// Exemptions waive findings or skip harden steps, always with a reason.
 	Exemptions []Exemption `yaml:"exemptions"`
+	// Landlock chooses the Landlock profile of hardened containers.
+	Landlock Landlock `yaml:"landlock"`
 
 	// Source is where the policy came from, for explanations.
 	Source string `yaml:"-"`
@@ -300,6 +302,9 @@ func (p *Policy) validate() error {
 	}
 	if p.Harden.Capabilities == nil {
 		p.Harden.Capabilities = capability.Baseline()
+	}
+	if err := p.Landlock.validate(); err != nil {
+		return err
 	}
 	known := knownIDs()
 	names := map[string]bool{}
