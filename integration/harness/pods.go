@@ -1,0 +1,204 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Pod describes a kubelet-like pod with one app container, sent to CRI as
+// crictl's JSON (CRI message field names; enums as numbers).
+type Pod struct {
+	// Name is the pod and its directory's name; unique per test.
+	Name string
+	// Handler is the runtime handler (crictl runp --runtime).
+	Handler string
+	// Command of the app container; default sleep 3600.
+	Command []string
+	// Privileged marks the pod and the container privileged.
+	Privileged bool
+	// AddCaps are added to the app container (e.g. "SYS_ADMIN").
+	AddCaps []string
+	// Annotations are pod annotations.
+	Annotations map[string]string
+}
+
+// RunningPod is a started pod.
+type RunningPod struct {
+	UID         string
+	SandboxID   string
+	ContainerID string
+}
+
+// podConfig is what a kubelet sends for a BestEffort pod with kubelet's
+// defaults: seccomp Unconfined, pod-level PID namespace.
+func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
+	sc := map[string]any{
+		"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0},
+		"seccomp":           map[string]any{"profile_type": 1},
+		"privileged":        p.Privileged,
+	}
+	ann := map[string]string{"kubernetes.io/config.source": "api"}
+	for k, v := range p.Annotations {
+		ann[k] = v
+	}
+	return map[string]any{
+		"metadata":      map[string]any{"name": p.Name, "namespace": "ward-it", "uid": uid, "attempt": 0},
+		"hostname":      p.Name,
+		"log_directory": filepath.Join(c.Dir, "log/pods", p.Name),
+		"labels":        map[string]string{"io.kubernetes.pod.name": p.Name, "io.kubernetes.pod.namespace": "ward-it", "io.kubernetes.pod.uid": uid},
+		"annotations":   ann,
+		"linux": map[string]any{
+			"cgroup_parent":    "/kubepods/besteffort/pod" + uid,
+			"security_context": sc,
+		},
+	}
+}
+
+func (c *Containerd) containerConfig(p Pod) map[string]any {
+	cmd := p.Command
+	if cmd == nil {
+		cmd = []string{"sleep", "3600"}
+	}
+	sc := map[string]any{
+		"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0},
+		"seccomp":           map[string]any{"profile_type": 1},
+		"privileged":        p.Privileged,
+		"masked_paths": []string{"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+			"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+			"/sys/firmware", "/sys/devices/virtual/powercap", "/proc/scsi"},
+		"readonly_paths": []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+	}
+	if p.Privileged {
+		delete(sc, "masked_paths")
+		delete(sc, "readonly_paths")
+	}
+	if len(p.AddCaps) > 0 {
+		sc["capabilities"] = map[string]any{"add_capabilities": p.AddCaps}
+	}
+	return map[string]any{
+		"metadata": map[string]any{"name": "app", "attempt": 0},
+		"image":    map[string]any{"image": BusyboxImage},
+		"command":  cmd,
+		"log_path": "app/0.log",
+		"labels":   map[string]string{"io.kubernetes.container.name": "app"},
+		"linux": map[string]any{
+			"resources":        map[string]any{"cpu_shares": 2, "oom_score_adj": 1000},
+			"security_context": sc,
+		},
+	}
+}
+
+func (c *Containerd) writeJSON(name string, v any) (string, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(c.Dir, "pods")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, data, 0o644)
+}
+
+// RunPod starts the pod's sandbox (runp), then creates and starts its app
+// container. On error the returned pod holds what did start; stopping and
+// removing it is up to the caller or Cleanup.
+func (c *Containerd) RunPod(p Pod) (RunningPod, error) {
+	uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", time.Now().UnixNano()&0xffffffff, time.Now().UnixNano()&0xffffffffffff)
+	rp := RunningPod{UID: uid}
+	podPath, err := c.writeJSON(p.Name+"-pod.json", c.podConfig(p, uid))
+	if err != nil {
+		return rp, err
+	}
+	ctrPath, err := c.writeJSON(p.Name+"-container.json", c.containerConfig(p))
+	if err != nil {
+		return rp, err
+	}
+	args := []string{"runp"}
+	if p.Handler != "" {
+		args = append(args, "--runtime", p.Handler)
+	}
+	id, _, err := c.Crictl(append(args, podPath)...)
+	if err != nil {
+		return rp, err
+	}
+	rp.SandboxID = id
+	cid, _, err := c.Crictl("create", id, ctrPath, podPath)
+	if err != nil {
+		return rp, err
+	}
+	rp.ContainerID = cid
+	if _, _, err := c.Crictl("start", cid); err != nil {
+		return rp, err
+	}
+	return rp, nil
+}
+
+// Exec runs a command in a container and returns its output.
+func (c *Containerd) Exec(id string, cmd ...string) (string, error) {
+	out, _, err := c.Crictl(append([]string{"exec", "--timeout", "30", id}, cmd...)...)
+	return out, err
+}
+
+// RemovePod stops and removes a pod.
+func (c *Containerd) RemovePod(sandboxID string) error {
+	if _, _, err := c.Crictl("stopp", sandboxID); err != nil {
+		return err
+	}
+	_, _, err := c.Crictl("rmp", sandboxID)
+	return err
+}
+
+// Leftovers lists what a removed pod left on the host: mounts mentioning
+// its ids, cgroups of its UID, runtime state directories, and files under
+// extra directories (e.g. ward's state) that mention the ids.
+func (c *Containerd) Leftovers(rp RunningPod, stateDirs ...string) []string {
+	var out []string
+	ids := []string{rp.SandboxID}
+	if rp.ContainerID != "" {
+		ids = append(ids, rp.ContainerID)
+	}
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		for _, id := range ids {
+			if id != "" && strings.Contains(line, id) {
+				out = append(out, "mount: "+line)
+			}
+		}
+	}
+	hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/besteffort/pod" + rp.UID)
+	for _, h := range hs {
+		out = append(out, "cgroup: "+h)
+	}
+	dirs := append([]string{c.RuncDir, c.State}, stateDirs...)
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			for _, id := range ids {
+				if id != "" && strings.Contains(e.Name(), id) {
+					out = append(out, "state: "+p)
+					if e.IsDir() {
+						return filepath.SkipDir
+					}
+				}
+			}
+			return nil
+		})
+	}
+	for _, pid := range ProcessesUnder(c.Dir) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		for _, id := range ids {
+			if strings.Contains(string(cmdline), id) {
+				out = append(out, fmt.Sprintf("process %d: %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+			}
+		}
+	}
+	return out
+}

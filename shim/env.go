@@ -1,0 +1,146 @@
+package shim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/containerd/log"
+
+	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/decisionlog"
+	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// env is everything one configuration file gives a shim: the policy, its
+// judge and the decision log.
+type env struct {
+	cfg    Config
+	policy *policy.Policy
+	judge  *judge.Judge
+	log    *decisionlog.Log
+}
+
+// envCache loads each configuration once per shim. A shim serves one pod of
+// one handler, so in practice it holds one entry.
+type envCache struct {
+	mu   sync.Mutex
+	envs map[string]*env
+}
+
+func newEnvCache() *envCache { return &envCache{envs: make(map[string]*env)} }
+
+func (c *envCache) get(handlerConfig string) (*env, error) {
+	path, required := ConfigPath(handlerConfig)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.envs[path]; ok {
+		return e, nil
+	}
+	e, err := loadEnv(path, required)
+	if err != nil {
+		return nil, err
+	}
+	c.envs[path] = e
+	return e, nil
+}
+
+func (c *envCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for k, e := range c.envs {
+		errs = append(errs, e.log.Close())
+		delete(c.envs, k)
+	}
+	return errors.Join(errs...)
+}
+
+func loadEnv(path string, required bool) (*env, error) {
+	cfg, err := LoadConfig(path, required)
+	if err != nil {
+		return nil, err
+	}
+	p, err := loadPolicy(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	j, err := judge.New(p, judge.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.DecisionLog), 0o750); err != nil {
+		return nil, fmt.Errorf("creating decision log directory: %w", err)
+	}
+	l, err := decisionlog.Open(cfg.DecisionLog)
+	if err != nil {
+		return nil, err
+	}
+	return &env{cfg: cfg, policy: p, judge: j, log: l}, nil
+}
+
+func loadPolicy(path string) (*policy.Policy, error) {
+	if path == "" {
+		return policy.Default()
+	}
+	return policy.LoadFile(path)
+}
+
+// record writes a decision to the decision log and to the shim's log, which
+// containerd copies into its own. A decision log that cannot be written is
+// reported, not fatal: the decision itself was made and enforced.
+func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
+	if err := e.log.Write(entry); err != nil {
+		log.G(ctx).WithError(err).Error("ward: writing decision log")
+	}
+	line, err := json.Marshal(entry)
+	if err != nil {
+		line = []byte(err.Error())
+	}
+	log.G(ctx).WithFields(log.Fields{
+		"ward.event":     entry.Event,
+		"ward.container": entry.ContainerID,
+		"ward.action":    entry.Action,
+		"ward.backend":   entry.Backend,
+	}).Info("ward decision: " + string(line))
+}
+
+// runscBinary is the runtime binary runc's shim calls for a gVisor
+// container. runc options have no field for extra runtime flags, so when
+// runscFlags are configured the shim writes a two-line wrapper that adds
+// them, named by a hash of its content, under the state directory.
+func (e *env) runscBinary(rt backend.Runtime) (string, error) {
+	if len(rt.Flags) == 0 {
+		return rt.Path, nil
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Written by containerd-shim-ward-v2: runsc with ward's configured flags.\nexec ")
+	b.WriteString(shellQuote(rt.Path))
+	for _, f := range rt.Flags {
+		b.WriteString(" " + shellQuote(f))
+	}
+	b.WriteString(" \"$@\"\n")
+	sum := sha256.Sum256([]byte(b.String()))
+	dir := filepath.Join(e.cfg.StateDir, "bin")
+	path := filepath.Join(dir, "runsc-"+hex.EncodeToString(sum[:6]))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating runsc wrapper directory: %w", err)
+	}
+	if err := writeFileAtomic(path, []byte(b.String()), 0o755); err != nil {
+		return "", fmt.Errorf("writing runsc wrapper: %w", err)
+	}
+	return path, nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,0 +1,245 @@
+package shim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os/exec"
+	"strings"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// Name is the runtime name the shim reports.
+const Name = "io.containerd.ward.v2"
+
+// manager is runc's shim manager (start, delete, info) with two changes:
+// a pod that the policy sends to Kata is handed to Kata's shim at start,
+// and runtimeoptions.v1.Options are translated for runc's code.
+type manager struct {
+	shim.Shim
+	// args are the shim's own command-line arguments, given unchanged to a
+	// shim ward delegates to.
+	args []string
+}
+
+// NewManager returns the manager; args are os.Args[1:].
+func NewManager(args []string) shim.Shim {
+	return manager{Shim: runcmanager.NewShimManager(Name), args: args}
+}
+
+func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	kata, err := kataRoute(params)
+	if err != nil {
+		return nil, err
+	}
+	if kata != "" {
+		return m.delegateStart(ctx, kata, params)
+	}
+	return m.Shim.Start(ctx, params)
+}
+
+func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
+	// A Kata pod's bundles belong to Kata's shim; so does their cleanup.
+	if kata := kataPodShim(); kata != "" {
+		return m.delegateStop(ctx, kata)
+	}
+	return m.Shim.Stop(ctx, id)
+}
+
+// Info answers for runc's options even when containerd sent the handler's
+// table as runtimeoptions.v1.Options, which runc's manager cannot read.
+func (m manager) Info(ctx context.Context, r io.Reader) (*types.RuntimeInfo, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxOptionsFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading runtime options: %w", err)
+	}
+	if len(data) > 0 {
+		var a anypb.Any
+		if err := proto.Unmarshal(data, &a); err != nil {
+			return nil, fmt.Errorf("decoding runtime options: %w", err)
+		}
+		if a.MessageIs(&runtimeoptions.Options{}) {
+			o, err := DecodeOptions(&a)
+			if err != nil {
+				return nil, err
+			}
+			ra, err := typeurl.MarshalAnyToProto(o.Runc)
+			if err != nil {
+				return nil, err
+			}
+			if data, err = proto.Marshal(ra); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m.Shim.Info(ctx, bytes.NewReader(data))
+}
+
+// startOptions finds the handler's options among the bootstrap extensions.
+func startOptions(params *bootapi.BootstrapParams) (Options, error) {
+	for _, ext := range params.GetExtensions() {
+		v := ext.GetValue()
+		if v.MessageIs(&runcoptions.Options{}) || v.MessageIs(&runtimeoptions.Options{}) {
+			return DecodeOptions(v)
+		}
+	}
+	return Options{Runc: &runcoptions.Options{}}, nil
+}
+
+// kataRoute returns the Kata shim's path when the container in the current
+// directory (containerd starts the shim in the bundle) belongs to a pod the
+// policy sends to Kata, "" otherwise. Kata's shim replaces ward's for the
+// whole pod, so this is decided at start, before any task exists. A Kata
+// decision whose shim is missing fails closed.
+func kataRoute(params *bootapi.BootstrapParams) (string, error) {
+	opts, err := startOptions(params)
+	if err != nil {
+		return "", err
+	}
+	path, required := ConfigPath(opts.WardConfig)
+	cfg, err := LoadConfig(path, required)
+	if err != nil {
+		return "", err
+	}
+	b, err := bundle.Load(".", 0)
+	if err != nil {
+		// The task's Create reports a broken bundle, with its decision log.
+		return "", nil
+	}
+	if b.Workload.Kind == bundle.PodContainer {
+		st, err := readPodState(cfg.PodDir(), b.Workload.SandboxID)
+		if err == nil && st.Backend == policy.Kata && st.Action == policy.Sandbox {
+			rt, err := cfg.Backends.Resolve(policy.Kata, "")
+			if err != nil {
+				return "", err
+			}
+			return rt.Path, nil
+		}
+		return "", nil
+	}
+	p, err := loadPolicy(cfg.Policy)
+	if err != nil {
+		return "", err
+	}
+	if !usesKata(p) {
+		return "", nil
+	}
+	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
+	if d.Audit || d.Action != policy.Sandbox || d.Backend != policy.Kata {
+		return "", nil
+	}
+	rt, err := cfg.Backends.Resolve(d.Backend, d.Rule)
+	if err != nil {
+		return "", err
+	}
+	if b.Workload.Kind == bundle.Sandbox {
+		if err := writePodState(cfg.PodDir(), b.Workload.SandboxID, d.Action, d.Backend); err != nil {
+			return "", err
+		}
+	}
+	return rt.Path, nil
+}
+
+// usesKata reports whether any rule can choose Kata; most policies cannot,
+// and then start does no evaluation.
+func usesKata(p *policy.Policy) bool {
+	for _, r := range p.Rules {
+		if r.Action == policy.Sandbox && r.Backend == policy.Kata {
+			return true
+		}
+	}
+	return false
+}
+
+// kataPodShim returns Kata's shim when the bundle in the current directory
+// belongs to a pod recorded as running in Kata.
+func kataPodShim() string {
+	b, err := bundle.Load(".", 0)
+	if err != nil || b.Workload.SandboxID == "" {
+		return ""
+	}
+	path, required := ConfigPath("")
+	cfg, err := LoadConfig(path, required)
+	if err != nil {
+		return ""
+	}
+	st, err := readPodState(cfg.PodDir(), b.Workload.SandboxID)
+	if err != nil || st.Backend != policy.Kata {
+		return ""
+	}
+	rt, err := cfg.Backends.Resolve(policy.Kata, "")
+	if err != nil {
+		return ""
+	}
+	return rt.Path
+}
+
+// delegateStart runs `<kata shim> <same flags> start` with the same
+// bootstrap parameters and returns its answer: containerd then talks to
+// Kata's shim directly.
+func (m manager) delegateStart(ctx context.Context, bin string, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	in, err := proto.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("encoding bootstrap params for %s: %w", bin, err)
+	}
+	out, err := m.delegate(ctx, bin, in)
+	if err != nil {
+		return nil, err
+	}
+	var res bootapi.BootstrapResult
+	if err := proto.Unmarshal(out, &res); err == nil && res.GetAddress() != "" {
+		return &res, nil
+	}
+	// Shims older than containerd 2.3's protocol print their address.
+	addr := strings.TrimSpace(string(out))
+	if !strings.Contains(addr, "://") && !strings.HasPrefix(addr, "/") {
+		return nil, fmt.Errorf("%s start: unexpected answer %q", bin, out)
+	}
+	return &bootapi.BootstrapResult{Version: 2, Address: addr, Protocol: "ttrpc"}, nil
+}
+
+func (m manager) delegateStop(ctx context.Context, bin string) (shim.StopStatus, error) {
+	out, err := m.delegate(ctx, bin, nil)
+	if err != nil {
+		return shim.StopStatus{}, err
+	}
+	var res taskAPI.DeleteResponse
+	if err := proto.Unmarshal(out, &res); err != nil {
+		return shim.StopStatus{}, fmt.Errorf("%s delete: decoding answer: %w", bin, err)
+	}
+	return shim.StopStatus{Pid: int(res.GetPid()), ExitStatus: int(res.GetExitStatus()), ExitedAt: res.GetExitedAt().AsTime()}, nil
+}
+
+// delegate runs bin with the shim's own arguments (which end in the action,
+// start or delete) and stdin, and returns its stdout.
+func (m manager) delegate(ctx context.Context, bin string, stdin []byte) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, m.args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("delegating to %s: %w: %s", bin, err, strings.TrimSpace(stderr.String()))
+		}
+		return nil, fmt.Errorf("delegating to %s: %w", bin, err)
+	}
+	return out, nil
+}

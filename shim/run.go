@@ -1,0 +1,43 @@
+package shim
+
+import (
+	"context"
+	"os"
+
+	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/shutdown"
+	"github.com/containerd/containerd/v2/plugins"
+	"github.com/containerd/plugin"
+	"github.com/containerd/plugin/registry"
+)
+
+// Run is the shim binary's main: it registers ward's task service, in place
+// of runc's, and hands over to containerd's shim runtime, which parses the
+// command line and serves containerd.
+func Run(ctx context.Context) {
+	registry.Register(&plugin.Registration{
+		Type:     plugins.TTRPCPlugin,
+		ID:       "task",
+		Requires: []plugin.Type{plugins.EventPlugin, plugins.InternalPlugin},
+		InitFn: func(ic *plugin.InitContext) (any, error) {
+			pp, err := ic.GetByID(plugins.EventPlugin, "publisher")
+			if err != nil {
+				return nil, err
+			}
+			ss, err := ic.GetByID(plugins.InternalPlugin, "shutdown")
+			if err != nil {
+				return nil, err
+			}
+			sd := ss.(shutdown.Service)
+			inner, err := task.NewTaskService(ic.Context, pp.(shim.Publisher), sd)
+			if err != nil {
+				return nil, err
+			}
+			s := NewService(inner)
+			sd.RegisterCallback(func(context.Context) error { return s.Close() })
+			return s, nil
+		},
+	})
+	shim.RunShim(ctx, NewManager(os.Args[1:]))
+}

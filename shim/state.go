@@ -1,0 +1,135 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/policy"
+)
+
+// origSuffix names the copy of the spec as containerd wrote it, kept beside
+// the rewritten config.json for forensics (`ward explain` can diff them).
+// containerd removes both with the bundle.
+const origSuffix = ".orig"
+
+// writeSpec replaces path with s atomically, keeping the original as
+// path+".orig" (a hard link: the original inode, not a copy). A reader,
+// such as runc, sees either the old file or the new one, never a part.
+func writeSpec(path string, s *specs.Spec) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encoding rewritten spec: %w", err)
+	}
+	orig := path + origSuffix
+	if err := os.Link(path, orig); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keeping the original spec: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("writing rewritten spec: %w", err)
+	}
+	if err := writeFileAtomic(path, data, fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("writing rewritten spec: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it
+// and renames it over path.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// podState is the file the shim keeps per pod under the state directory:
+// how the pod runs, for operators and for routing its later containers'
+// shim start calls (a Kata pod never reaches ward's task service).
+type podState struct {
+	SandboxID string         `json:"sandboxID"`
+	Action    policy.Action  `json:"action"`
+	Backend   policy.Backend `json:"backend"`
+}
+
+func podStatePath(dir, id string) (string, error) {
+	if id == "" || filepath.Base(id) != id || id == "." || id == ".." {
+		return "", fmt.Errorf("invalid sandbox id %q", id)
+	}
+	return filepath.Join(dir, id+".json"), nil
+}
+
+func writePodState(dir, id string, a policy.Action, b policy.Backend) error {
+	path, err := podStatePath(dir, id)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(podState{SandboxID: id, Action: a, Backend: b})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating pod state directory: %w", err)
+	}
+	return writeFileAtomic(path, data, 0o640)
+}
+
+func readPodState(dir, id string) (*podState, error) {
+	path, err := podStatePath(dir, id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := readBounded(path, 1<<16)
+	if err != nil {
+		return nil, err
+	}
+	var p podState
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("reading pod state %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+func removePodState(dir, id string) error {
+	path, err := podStatePath(dir, id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
