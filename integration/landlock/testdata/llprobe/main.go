@@ -1,0 +1,84 @@
+// Command llprobe is a static helper the Landlock integration tests copy
+// into container images: each subcommand tries one operation and prints
+// "ok" or the errno name, so that tests can tell a Landlock refusal
+// (EACCES, EPERM) from anything else (ECONNREFUSED).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: llprobe tcp-connect ADDR:PORT | tcp-bind PORT | abstract-connect NAME | abstract-self NAME")
+		os.Exit(2)
+	}
+	err := run(os.Args[1], os.Args[2])
+	if err == nil {
+		fmt.Printf("%s %s: ok\n", os.Args[1], os.Args[2])
+		return
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		fmt.Printf("%s %s: %s\n", os.Args[1], os.Args[2], unix.ErrnoName(errno))
+	} else {
+		fmt.Printf("%s %s: %v\n", os.Args[1], os.Args[2], err)
+	}
+	os.Exit(1)
+}
+
+func run(op, arg string) error {
+	switch op {
+	case "tcp-connect":
+		ap, err := netip.ParseAddrPort(arg)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Connect(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())})
+	case "tcp-bind":
+		port, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
+	case "abstract-connect":
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + arg})
+	case "abstract-self":
+		// Listens, then connects to itself: the server is in the
+		// client's own Landlock domain, which scoping allows.
+		srv, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(srv)
+		if err := unix.Bind(srv, &unix.SockaddrUnix{Name: "@" + arg}); err != nil {
+			return err
+		}
+		if err := unix.Listen(srv, 1); err != nil {
+			return err
+		}
+		return run("abstract-connect", arg)
+	}
+	return fmt.Errorf("unknown operation %q", op)
+}
