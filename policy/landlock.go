@@ -66,6 +66,14 @@ func (l *Landlock) validate() error {
 		if _, dup := l.resolved[p.Name]; dup {
 			return at(fmt.Errorf("duplicate profile name %q", p.Name), "name")
 		}
+		// The operator's own fields first, so that errors index their
+		// own lists rather than the merged ones.
+		own := p
+		own.Rootfs |= landlock.Read
+		own.WritableRootfs |= landlock.Read
+		if err := own.Validate(); err != nil {
+			return at(err)
+		}
 		if p.Extends != "" {
 			base, ok := l.resolved[p.Extends]
 			if !ok {

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,6 +67,33 @@ func run(op, arg string) error {
 		}
 		defer unix.Close(fd)
 		return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + arg})
+	case "bench-launcher":
+		// Alternates /bin/true with and without the launcher in front,
+		// from inside a container, and prints the medians.
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		var with, without, diff []time.Duration
+		timeRun := func(args ...string) (time.Duration, error) {
+			start := time.Now()
+			err := exec.Command(args[0], args[1:]...).Run()
+			return time.Since(start), err
+		}
+		for i := 0; i < n; i++ {
+			a, err := timeRun("/.ward/ward-init", "/bin/true")
+			if err != nil {
+				return err
+			}
+			b, err := timeRun("/bin/true")
+			if err != nil {
+				return err
+			}
+			with, without, diff = append(with, a), append(without, b), append(diff, a-b)
+		}
+		med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+		fmt.Printf("bench-launcher %d: with %v without %v difference %v\n", n, med(with), med(without), med(diff))
+		return nil
 	case "abstract-self":
 		// Listens, then connects to itself: the server is in the
 		// client's own Landlock domain, which scoping allows.
