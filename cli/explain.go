@@ -122,6 +122,9 @@ func printExplanation(w io.Writer, name string, r *judge.Report, p *policy.Polic
 		}
 		fmt.Fprintln(w)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note:   %s\n", n)
+	}
 	if len(r.Changes) > 0 {
 		fmt.Fprintln(w, "  changes:")
 		for _, c := range r.Changes {

@@ -25,6 +25,9 @@ import (
 type Judge struct {
 	eval     *policy.Evaluator
 	hardener *harden.Hardener
+	// landlock is true when the pipeline applies Landlock, so that
+	// verdicts can say where it does not.
+	landlock bool
 }
 
 // Options add optional rewrite steps to the pipeline.
@@ -48,7 +51,7 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building judge: %w", err)
 	}
-	return &Judge{eval: policy.NewEvaluator(p), hardener: h}, nil
+	return &Judge{eval: policy.NewEvaluator(p), hardener: h, landlock: o.Landlock != nil}, nil
 }
 
 // Evaluator returns the judge's evaluator.
@@ -63,7 +66,15 @@ type Verdict struct {
 	// Changes lists what hardening changed; empty unless the action is
 	// harden and the policy enforces.
 	Changes []harden.Change
+	// Notes say what ward could not do for this container, e.g. a
+	// protection the chosen backend does not support. ward never lets a
+	// report imply a protection that is not in force.
+	Notes []string
 }
+
+// NoteLandlockGVisor is the note for containers sent to gVisor, which does
+// not implement Landlock: the sandbox is their boundary instead.
+const NoteLandlockGVisor = "Landlock not enforced (gVisor): gVisor does not implement Landlock; its own kernel is the boundary"
 
 // Rewritten reports whether the spec was changed.
 func (v *Verdict) Rewritten() bool { return len(v.Changes) > 0 }
@@ -73,6 +84,9 @@ func (v *Verdict) Rewritten() bool { return len(v.Changes) > 0 }
 // err is nil. In audit mode spec is never changed.
 func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 	v := Verdict{Decision: j.eval.Evaluate(in)}
+	if j.landlock && v.Action == policy.Sandbox && v.Backend == policy.GVisor {
+		v.Notes = append(v.Notes, NoteLandlockGVisor)
+	}
 	if v.Audit || v.Action != policy.Harden {
 		return v, nil
 	}

@@ -22,6 +22,7 @@ type Report struct {
 	Exemptions []ReportExemption `json:"exemptions,omitempty"`
 	Skipped    []string          `json:"skippedSteps,omitempty"`
 	Changes    []harden.Change   `json:"changes,omitempty"`
+	Notes      []string          `json:"notes,omitempty"`
 	Attack     []string          `json:"attack,omitempty"`
 	Workload   bundle.Workload   `json:"workload"`
 	Policy     string            `json:"policy"`
@@ -63,6 +64,7 @@ func (v *Verdict) Report(p *policy.Policy) Report {
 		Findings: make([]ReportFinding, 0, len(v.Findings)),
 		Skipped:  v.Skip,
 		Changes:  v.Changes,
+		Notes:    v.Notes,
 		Workload: v.Workload,
 		Policy:   v.Policy,
 	}

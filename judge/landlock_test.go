@@ -1,0 +1,48 @@
+package judge
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/ward-runtime/ward/harden"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// With Landlock configured, a hardened container gets the launcher and a
+// gVisor-bound one is told, not promised, what it does not get.
+func TestLandlockNotes(t *testing.T) {
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := harden.NewLandlockStep(harden.LandlockOptions{Launcher: "/usr/local/bin/ward-init", Settings: &p.Landlock, ABI: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := New(p, Options{Landlock: step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge := func(path string, pod *policy.PodContext) Verdict {
+		b := load(t, path)
+		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Pod: pod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	gv := judge("../testdata/corpus/cri-cap-sys-admin/container.json", nil)
+	if gv.Action != policy.Sandbox || !slices.Contains(gv.Notes, NoteLandlockGVisor) {
+		t.Errorf("gVisor verdict %s, notes %v", gv.Action, gv.Notes)
+	}
+	if r := gv.Report(p); !slices.Contains(r.Notes, NoteLandlockGVisor) {
+		t.Error("the report drops the note")
+	}
+	hv := judge("../testdata/corpus/ctr-run/config.json", nil)
+	if hv.Action != policy.Harden || len(hv.Notes) != 0 {
+		t.Fatalf("hardened verdict %s, notes %v", hv.Action, hv.Notes)
+	}
+	if !slices.ContainsFunc(hv.Changes, func(c harden.Change) bool { return c.Step == policy.StepLandlock }) {
+		t.Errorf("no landlock change in %v", hv.Changes)
+	}
+}
