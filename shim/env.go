@@ -114,21 +114,19 @@ func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
 }
 
 // runscBinary is the runtime binary runc's shim calls for a gVisor
-// container. runc options have no field for extra runtime flags, so when
-// runscFlags are configured the shim writes a two-line wrapper that adds
-// them, named by a hash of its content, under the state directory.
+// container: a two-line script, under the state directory and named by a
+// hash of its content, that runs this binary as the runsc wrapper (see
+// runscwrap.go) with runsc's path and configured flags.
 func (e *env) runscBinary(rt backend.Runtime) (string, error) {
-	if len(rt.Flags) == 0 {
-		return rt.Path, nil
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the shim binary: %w", err)
 	}
-	var b strings.Builder
-	b.WriteString("#!/bin/sh\n# Written by containerd-shim-ward-v2: runsc with ward's configured flags.\nexec ")
-	b.WriteString(shellQuote(rt.Path))
-	for _, f := range rt.Flags {
-		b.WriteString(" " + shellQuote(f))
+	script, err := runscWrapperScript(self, rt.Path, rt.Flags)
+	if err != nil {
+		return "", err
 	}
-	b.WriteString(" \"$@\"\n")
-	sum := sha256.Sum256([]byte(b.String()))
+	sum := sha256.Sum256([]byte(script))
 	dir := filepath.Join(e.cfg.StateDir, "bin")
 	path := filepath.Join(dir, "runsc-"+hex.EncodeToString(sum[:6]))
 	if _, err := os.Stat(path); err == nil {
@@ -137,7 +135,7 @@ func (e *env) runscBinary(rt backend.Runtime) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating runsc wrapper directory: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(b.String()), 0o755); err != nil {
+	if err := writeFileAtomic(path, []byte(script), 0o755); err != nil {
 		return "", fmt.Errorf("writing runsc wrapper: %w", err)
 	}
 	return path, nil

@@ -14,8 +14,12 @@ import (
 
 // Run is the shim binary's main: it registers ward's task service, in place
 // of runc's, and hands over to containerd's shim runtime, which parses the
-// command line and serves containerd.
+// command line and serves containerd. Started through the runsc wrapper
+// script, it is the wrapper instead.
 func Run(ctx context.Context) {
+	if rc, ok := WrapperMode(); ok {
+		os.Exit(rc)
+	}
 	registry.Register(&plugin.Registration{
 		Type:     plugins.TTRPCPlugin,
 		ID:       "task",

@@ -153,6 +153,19 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	return resp, nil
 }
 
+// Kill is runc's, except for one message: after a gVisor sandbox has
+// exited, runsc answers a kill with "sandbox is not running" where runc says
+// "container not running". Only the latter is "already finished" to runc's
+// shim code; without this, containerd retries the kill of an exited gVisor
+// container forever and the pod cannot be stopped.
+func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*types.Empty, error) {
+	resp, err := s.TTRPCTaskService.Kill(ctx, r)
+	if err != nil && strings.Contains(err.Error(), "sandbox is not running") {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("process already finished: %w", errdefs.ErrNotFound))
+	}
+	return resp, err
+}
+
 func reportOf(c *container) judge.Report {
 	v := judge.Verdict{Decision: c.decision}
 	return v.Report(c.env.policy)
@@ -314,4 +327,3 @@ func isolate(s *specs.Spec, id string) {
 		}
 	}
 }
-

@@ -155,7 +155,7 @@ func (c *Containerd) RemovePod(sandboxID string) error {
 }
 
 // Leftovers lists what a removed pod left on the host: mounts mentioning
-// its ids, cgroups of its UID, runtime state directories, and files under
+// its ids, container cgroups below its pod cgroup, runtime state directories, and files under
 // extra directories (e.g. ward's state) that mention the ids.
 func (c *Containerd) Leftovers(rp RunningPod, stateDirs ...string) []string {
 	var out []string
@@ -171,9 +171,13 @@ func (c *Containerd) Leftovers(rp RunningPod, stateDirs ...string) []string {
 			}
 		}
 	}
-	hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/besteffort/pod" + rp.UID)
+	// The pod's own parent cgroup is the kubelet's to remove (runc removes
+	// only its containers' leaves), so only what is below it counts.
+	hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/besteffort/pod" + rp.UID + "/*")
 	for _, h := range hs {
-		out = append(out, "cgroup: "+h)
+		if fi, err := os.Stat(h); err == nil && fi.IsDir() {
+			out = append(out, "cgroup: "+h)
+		}
 	}
 	dirs := append([]string{c.RuncDir, c.State}, stateDirs...)
 	for _, d := range dirs {

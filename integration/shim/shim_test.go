@@ -4,6 +4,7 @@
 package shim_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,4 +101,88 @@ func TestHardenedPod(t *testing.T) {
 		t.Errorf("hardened container: Seccomp=%q NoNewPrivs=%q, want 2 and 1", st["Seccomp"], st["NoNewPrivs"])
 	}
 	t.Logf("CapEff %s", st["CapEff"])
+}
+
+func TestRejectedPod(t *testing.T) {
+	w := startWard(t)
+	_, err := w.RunPod(harness.Pod{Name: "privileged", Handler: "ward", Privileged: true})
+	if err == nil {
+		t.Fatal("privileged pod started; ward should have rejected it")
+	}
+	msg := err.Error()
+	for _, want := range []string{"ward rejected", "privileged", "reject-host-takeover"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("crictl error lacks %q: %s", want, msg)
+		}
+	}
+}
+
+func TestGVisorPod(t *testing.T) {
+	w := startWard(t)
+	p, err := w.RunPod(harness.Pod{Name: "sysadmin", Handler: "ward", AddCaps: []string{"SYS_ADMIN"}})
+	if err != nil {
+		t.Fatalf("CAP_SYS_ADMIN pod: %v\n%s", err, w.LogTail(40))
+	}
+	out, err := w.Exec(p.ContainerID, "dmesg")
+	if err != nil {
+		t.Fatalf("dmesg: %v", err)
+	}
+	if !strings.Contains(out, "gVisor") {
+		t.Errorf("dmesg in the container does not show gVisor's kernel:\n%s", out)
+	}
+	if err := w.RemovePod(p.SandboxID); err != nil {
+		t.Fatalf("removing pod: %v", err)
+	}
+	if left := w.Leftovers(p, w.StateDir); len(left) > 0 {
+		t.Errorf("pod left:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// TestGVisorWholePod: a pod marked untrusted at the pod level is decided at
+// its sandbox, so the pause container and the app container share one
+// gVisor sandbox.
+func TestGVisorWholePod(t *testing.T) {
+	w := startWard(t)
+	p, err := w.RunPod(harness.Pod{Name: "untrusted", Handler: "ward", Annotations: map[string]string{"ward.dev/untrusted": "true"},
+		Command: []string{"sh", "-c", "echo hello-from-gvisor; exec sleep 3600"}})
+	if err != nil {
+		t.Fatalf("untrusted pod: %v\n%s", err, w.LogTail(40))
+	}
+	out, err := w.Exec(p.ContainerID, "dmesg")
+	if err != nil {
+		t.Fatalf("dmesg: %v", err)
+	}
+	if !strings.Contains(out, "gVisor") {
+		t.Errorf("dmesg in the container does not show gVisor's kernel:\n%s", out)
+	}
+	// One sandbox: runsc lists both containers with the sandbox's pid.
+	list, err := exec.Command("runsc", "--root", filepath.Join(w.StateDir, "runsc", "k8s.io"), "list", "-format", "json").Output()
+	if err != nil {
+		t.Fatalf("runsc list: %v", err)
+	}
+	var cs []struct {
+		ID  string `json:"id"`
+		Pid int    `json:"pid"`
+	}
+	if err := json.Unmarshal(list, &cs); err != nil {
+		t.Fatalf("runsc list: %v: %s", err, list)
+	}
+	pids := map[string]int{}
+	for _, c := range cs {
+		pids[c.ID] = c.Pid
+	}
+	if pids[p.SandboxID] == 0 || pids[p.SandboxID] != pids[p.ContainerID] {
+		t.Errorf("pause and app container are not in one gVisor sandbox: %s", list)
+	}
+	// The app container's stdout reaches its log (runsc binds it at start).
+	logs, stderr, err := w.Crictl("logs", p.ContainerID)
+	if err != nil || !strings.Contains(logs+stderr, "hello-from-gvisor") {
+		t.Errorf("crictl logs: %q %q %v", logs, stderr, err)
+	}
+	if err := w.RemovePod(p.SandboxID); err != nil {
+		t.Fatalf("removing pod: %v", err)
+	}
+	if left := w.Leftovers(p, w.StateDir); len(left) > 0 {
+		t.Errorf("pod left:\n%s", strings.Join(left, "\n"))
+	}
 }
