@@ -6,7 +6,7 @@
 #   integration/install-deps.sh                 # everything (apt + all components)
 #   integration/install-deps.sh runc crictl     # only the named components
 #
-# Components: apt containerd runc crictl cni   (apt is implied by runc and is
+# Components: apt containerd runc crictl cni runsc   (apt is implied by runc and is
 # always checked; it is cheap when the packages are already installed).
 #
 # Binaries go to ${WARD_DEPS_BIN:-/opt/ward-deps/bin}; CNI plugins to
@@ -120,11 +120,16 @@ install_cni() {
 }
 
 # --- runsc (gVisor) ------------------------------------------------------------
-# Placeholder: runsc is added later. Add an install_runsc function here (it must
-# be a static build, CGO_ENABLED=0 — see shared/ENVIRONMENT.md) and list "runsc"
-# in ALL_COMPONENTS below and in the case statement of main.
+# Static on purpose (CGO_ENABLED=0): a cgo build cannot re-exec itself inside
+# its chroot ("fork/exec /proc/self/exe: no such file or directory").
+RUNSC_VERSION=v0.0.0-20260905035102-160fafc42237
 
-ALL_COMPONENTS=(apt containerd runc crictl cni)
+install_runsc() {
+	require_go
+	CGO_ENABLED=0 go_install "$WARD_DEPS_BIN" runsc "$RUNSC_VERSION" "gvisor.dev/gvisor/runsc@${RUNSC_VERSION}"
+}
+
+ALL_COMPONENTS=(apt containerd runc crictl cni runsc)
 
 main() {
 	if [[ $(id -u) -ne 0 ]]; then
@@ -142,6 +147,7 @@ main() {
 		runc) install_runc ;;
 		crictl) install_crictl ;;
 		cni) install_cni ;;
+		runsc) install_runsc ;;
 		-h | --help)
 			sed -n '2,18p' "$0"
 			exit 0
