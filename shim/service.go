@@ -204,6 +204,11 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 	if err == nil {
 		err = s.route(r, b, &v, in.Pod, &opts)
 	}
+	if err == nil {
+		// Always runc options from here on: runc's shim code cannot read
+		// runtimeoptions.v1.Options.
+		r.Options, err = typeurl.MarshalAnyToProto(opts.Runc)
+	}
 	if err != nil {
 		entry.Error = err.Error()
 		env.record(ctx, entry)
@@ -217,7 +222,7 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 }
 
 // route applies the verdict to the bundle and the runc options: a rewritten
-// config.json for harden, runsc for gVisor.
+// config.json for harden, runsc for gVisor. Audit and reject change nothing.
 func (s *Service) route(r *taskAPI.CreateTaskRequest, b *bundle.Bundle, v *judge.Verdict, pod *policy.PodContext, opts *Options) error {
 	if v.Audit || v.Action == policy.Reject {
 		return nil
@@ -258,11 +263,6 @@ func (s *Service) route(r *taskAPI.CreateTaskRequest, b *bundle.Bundle, v *judge
 			return err
 		}
 	}
-	a, err := typeurl.MarshalAnyToProto(opts.Runc)
-	if err != nil {
-		return fmt.Errorf("encoding runc options: %w", err)
-	}
-	r.Options = a
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,10 +74,10 @@ func writeFile(t *testing.T, path, s string) {
 	}
 }
 
-// status returns the named fields of /proc/self/status inside a container.
-func status(t *testing.T, c *harness.Containerd, id string) map[string]string {
+// status returns the fields of a /proc/<pid>/status file inside a container.
+func status(t *testing.T, c *harness.Containerd, id, file string) map[string]string {
 	t.Helper()
-	out, err := c.Exec(id, "cat", "/proc/self/status")
+	out, err := c.Exec(id, "cat", file)
 	if err != nil {
 		t.Fatalf("reading /proc/self/status in %s: %v", id, err)
 	}
@@ -90,17 +91,116 @@ func status(t *testing.T, c *harness.Containerd, id string) map[string]string {
 	return m
 }
 
+// capNetRaw is CAP_NET_RAW's bit in CapEff: containerd's default set has
+// it, ward's hardened set does not.
+const capNetRaw = 1 << 13
+
+func capEff(t *testing.T, st map[string]string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(st["CapEff"], 16, 64)
+	if err != nil {
+		t.Fatalf("CapEff %q: %v", st["CapEff"], err)
+	}
+	return v
+}
+
+// TestHardenedPod: an ordinary pod runs hardened, both its main process
+// and a process started later with crictl exec (containerd builds the exec
+// process from its own, unhardened copy of the spec).
 func TestHardenedPod(t *testing.T) {
 	w := startWard(t)
 	p, err := w.RunPod(harness.Pod{Name: "ordinary", Handler: "ward"})
 	if err != nil {
 		t.Fatalf("ordinary pod: %v\n%s", err, w.LogTail(40))
 	}
-	st := status(t, w.Containerd, p.ContainerID)
-	if st["Seccomp"] != "2" || st["NoNewPrivs"] != "1" {
-		t.Errorf("hardened container: Seccomp=%q NoNewPrivs=%q, want 2 and 1", st["Seccomp"], st["NoNewPrivs"])
+	for _, file := range []string{"/proc/1/status", "/proc/self/status"} {
+		st := status(t, w.Containerd, p.ContainerID, file)
+		if st["Seccomp"] != "2" || st["NoNewPrivs"] != "1" {
+			t.Errorf("%s: Seccomp=%q NoNewPrivs=%q, want 2 and 1", file, st["Seccomp"], st["NoNewPrivs"])
+		}
+		if c := capEff(t, st); c&capNetRaw != 0 || c == 0 {
+			t.Errorf("%s: CapEff %x, want the hardened set (no CAP_NET_RAW)", file, c)
+		}
 	}
-	t.Logf("CapEff %s", st["CapEff"])
+	// The same pod on plain runc keeps containerd's defaults.
+	r, err := w.RunPod(harness.Pod{Name: "ordinary-runc", Handler: "runc"})
+	if err != nil {
+		t.Fatalf("runc pod: %v", err)
+	}
+	st := status(t, w.Containerd, r.ContainerID, "/proc/1/status")
+	if st["Seccomp"] != "0" || capEff(t, st)&capNetRaw == 0 {
+		t.Errorf("runc handler: Seccomp=%q CapEff=%q; the comparison is void", st["Seccomp"], st["CapEff"])
+	}
+
+	// The bundle keeps the original spec beside the rewritten one.
+	bundleDir := filepath.Join(w.State, "io.containerd.runtime.v2.task", "k8s.io", p.ContainerID)
+	if _, err := os.Stat(filepath.Join(bundleDir, "config.json.orig")); err != nil {
+		t.Errorf("original spec not kept: %v", err)
+	}
+
+	// One decision-log line per decision: sandbox, container, two execs.
+	entries := decisions(t, w.StateDir)
+	var sawSandbox, sawContainer, sawExec bool
+	for _, e := range entries {
+		switch {
+		case e.Event == "create" && e.ContainerID == p.SandboxID:
+			sawSandbox = e.Action == "harden" && e.Workload.Kind == "sandbox"
+		case e.Event == "create" && e.ContainerID == p.ContainerID:
+			sawContainer = e.Action == "harden" && e.Backend == "runc" && e.Workload.Pod == "ordinary" &&
+				e.Workload.Namespace == "ward-it" && e.Workload.Container == "app" &&
+				e.Workload.Image == harness.BusyboxImage && len(e.Findings) > 0 && len(e.Attack) > 0 && len(e.Changes) > 0
+		case e.Event == "exec" && strings.HasPrefix(e.ContainerID, p.ContainerID+"/"):
+			sawExec = len(e.Changes) > 0
+		}
+	}
+	if !sawSandbox || !sawContainer || !sawExec {
+		t.Errorf("decision log: sandbox %v, container %v, exec %v; entries:\n%+v", sawSandbox, sawContainer, sawExec, entries)
+	}
+
+	if err := w.RemovePod(p.SandboxID); err != nil {
+		t.Fatal(err)
+	}
+	if left := w.Leftovers(p, w.StateDir); len(left) > 0 {
+		t.Errorf("pod left:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+type entry struct {
+	Event       string `json:"event"`
+	ContainerID string `json:"containerID"`
+	Error       string `json:"error"`
+	Action      string `json:"action"`
+	Backend     string `json:"backend"`
+	Audit       bool   `json:"audit"`
+	Findings    []struct {
+		ID string `json:"id"`
+	} `json:"findings"`
+	Attack   []string          `json:"attack"`
+	Changes  []json.RawMessage `json:"changes"`
+	Workload struct {
+		Kind      string `json:"kind"`
+		Pod       string `json:"pod"`
+		Namespace string `json:"namespace"`
+		Container string `json:"container"`
+		Image     string `json:"image"`
+	} `json:"workload"`
+}
+
+func decisions(t *testing.T, stateDir string) []entry {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(stateDir, "decisions.jsonl"))
+	if err != nil {
+		t.Fatalf("decision log: %v", err)
+	}
+	var out []entry
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e entry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("decision log line %q: %v", l, err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func TestRejectedPod(t *testing.T) {
@@ -184,5 +284,62 @@ func TestGVisorWholePod(t *testing.T) {
 	}
 	if left := w.Leftovers(p, w.StateDir); len(left) > 0 {
 		t.Errorf("pod left:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// TestAuditHandler: the ward-audit handler (another runtime_type, so
+// containerd sends runtimeoptions.v1.Options with a TOML body) only logs:
+// a privileged pod runs, and the log says ward would have rejected it.
+func TestAuditHandler(t *testing.T) {
+	w := startWard(t)
+	p, err := w.RunPod(harness.Pod{Name: "privileged-audit", Handler: "ward-audit", Privileged: true})
+	if err != nil {
+		t.Fatalf("privileged pod under audit: %v\n%s", err, w.LogTail(40))
+	}
+	st := status(t, w.Containerd, p.ContainerID, "/proc/1/status")
+	if st["Seccomp"] != "0" {
+		t.Errorf("audit mode changed the container: Seccomp=%q", st["Seccomp"])
+	}
+	var found bool
+	for _, e := range decisions(t, w.AuditDir) {
+		if e.Event == "create" && e.ContainerID == p.ContainerID {
+			found = e.Audit && e.Action == "reject"
+		}
+	}
+	if !found {
+		t.Error("audit decision log has no 'would reject' entry for the privileged container")
+	}
+}
+
+// TestContainerdRestart: pods keep running while containerd restarts, and
+// stop cleanly afterwards (the shim, not containerd, holds ward's state).
+func TestContainerdRestart(t *testing.T) {
+	w := startWard(t)
+	hard, err := w.RunPod(harness.Pod{Name: "restart-hardened", Handler: "ward"})
+	if err != nil {
+		t.Fatalf("hardened pod: %v", err)
+	}
+	gv, err := w.RunPod(harness.Pod{Name: "restart-gvisor", Handler: "ward", Annotations: map[string]string{"ward.dev/untrusted": "true"}})
+	if err != nil {
+		t.Fatalf("gVisor pod: %v", err)
+	}
+	w.Restart()
+	for _, p := range []harness.RunningPod{hard, gv} {
+		state, _, err := w.Crictl("inspect", "-o", "go-template", "--template", "{{.status.state}}", p.ContainerID)
+		if err != nil || state != "CONTAINER_RUNNING" {
+			t.Errorf("after restart, %s is %q (%v)", p.ContainerID, state, err)
+		}
+		// Exec still goes through ward: the shim kept the pod's decision.
+		if out, err := w.Exec(p.ContainerID, "cat", "/proc/self/status"); err != nil || !strings.Contains(out, "NoNewPrivs") {
+			t.Errorf("exec after restart: %v", err)
+		}
+	}
+	for _, p := range []harness.RunningPod{hard, gv} {
+		if err := w.RemovePod(p.SandboxID); err != nil {
+			t.Fatalf("removing pod after restart: %v", err)
+		}
+		if left := w.Leftovers(p, w.StateDir); len(left) > 0 {
+			t.Errorf("pod left:\n%s", strings.Join(left, "\n"))
+		}
 	}
 }
