@@ -1,0 +1,136 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ward-runtime/ward/integration/harness"
+)
+
+// podman runs Debian's podman with every path of its own (storage, run
+// root, temp, configuration) under the test's directory, and ward-runtime
+// as its OCI runtime. Podman hands conmon a cleaned environment, so ward's
+// configuration travels as a runtime flag.
+type podman struct {
+	e    *env
+	args []string
+	env  []string
+}
+
+func newPodman(e *env) *podman {
+	t := e.t
+	bin, err := exec.LookPath("podman")
+	if err != nil {
+		t.Fatalf("podman not installed: run `make deps`: %v", err)
+	}
+	d := filepath.Join(e.dir, "podman")
+	for _, sub := range []string{"storage", "run", "tmp", "networks"} {
+		os.MkdirAll(filepath.Join(d, sub), 0o700)
+	}
+	conf := filepath.Join(d, "containers.conf")
+	os.WriteFile(conf, []byte("[network]\nnetwork_config_dir = \""+filepath.Join(d, "networks")+"\"\n"), 0o644)
+	p := &podman{e: e, env: append(os.Environ(), "CONTAINERS_CONF="+conf)}
+	p.args = []string{bin,
+		"--root", filepath.Join(d, "storage"), "--runroot", filepath.Join(d, "run"), "--tmpdir", filepath.Join(d, "tmp"),
+		"--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+		"--runtime", e.ward, "--runtime-flag", "ward-config=" + e.config,
+	}
+	t.Cleanup(func() {
+		p.run("rm", "--all", "--force", "--time", "0")
+		p.run("system", "reset", "--force")
+		for _, m := range harness.MountsUnder(d) {
+			exec.Command("umount", "-l", m).Run()
+		}
+	})
+	return p
+}
+
+func (p *podman) run(args ...string) (string, string, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.args[0], append(p.args[1:], args...)...)
+	cmd.Env = p.env
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.WaitDelay = 10 * time.Second
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return o.String(), e.String(), code
+}
+
+// podmanRun are `podman run`'s flags for every container here. This
+// machine's root lacks CAP_SYS_RESOURCE, and podman's default ulimits
+// (nofile 1048576) are above its hard limits, which runc cannot raise.
+func podmanRun(extra ...string) []string {
+	return append([]string{"run", "--rm", "--network", "none",
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}, extra...)
+}
+
+func TestPodman(t *testing.T) {
+	e := newEnv(t)
+	p := newPodman(e)
+	img := filepath.Join(e.dir, "images")
+	script := filepath.Join(harness.RepoRoot(t), "integration/image/build-busybox.sh")
+	if out, err := exec.Command(script, img).CombinedOutput(); err != nil {
+		t.Fatalf("building images: %v: %s", err, out)
+	}
+	if _, stderr, code := p.run("load", "-i", filepath.Join(img, "busybox.tar")); code != 0 {
+		t.Fatalf("podman load: %s", stderr)
+	}
+
+	t.Run("hardened", func(t *testing.T) {
+		out, stderr, code := p.run(append(podmanRun(), harness.BusyboxImage, "sh", "-c", statusScript)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		assertHardened(t, out)
+	})
+
+	t.Run("exec", func(t *testing.T) {
+		_, stderr, code := p.run("run", "-d", "--name", "pm-x", "--network", "none",
+			"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", harness.BusyboxImage, "sleep", "300")
+		if code != 0 {
+			t.Fatalf("run -d: %s", stderr)
+		}
+		defer p.run("rm", "--force", "--time", "0", "pm-x")
+		out, stderr, code := p.run("exec", "--privileged", "pm-x", "sh", "-c", statusScript)
+		if code != 0 {
+			t.Fatalf("exec: exit %d: %s", code, stderr)
+		}
+		// `podman exec --privileged` asks for every capability; the exec
+		// still gets the container's hardening.
+		assertHardened(t, out)
+	})
+
+	t.Run("gvisor", func(t *testing.T) {
+		out, stderr, code := p.run(append(podmanRun("--annotation", "ward.dev/untrusted=true"), harness.BusyboxImage, "dmesg")...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if !strings.Contains(out, gvisorBanner) {
+			t.Errorf("not gVisor's kernel: %q", out)
+		}
+	})
+
+	t.Run("rejected", func(t *testing.T) {
+		_, stderr, code := p.run(append(podmanRun("--privileged"), harness.BusyboxImage, "true")...)
+		// Podman's status for "the OCI runtime failed" is 126.
+		if code != 126 {
+			t.Errorf("exit %d, want 126", code)
+		}
+		if !rejectMsg.MatchString(stderr) || !strings.Contains(stderr, "privileged") {
+			t.Errorf("podman does not show ward's reason: %s", stderr)
+		}
+	})
+}
