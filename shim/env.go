@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/log"
 
@@ -94,23 +95,40 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	return policy.LoadFile(path)
 }
 
-// record writes a decision to the decision log and to the shim's log, which
-// containerd copies into its own. A decision log that cannot be written is
-// reported, not fatal: the decision itself was made and enforced.
+// record writes a decision to the decision log, and a one-line summary of
+// it to the shim's log, which containerd copies into its own.  A decision
+// log that cannot be written is reported, not fatal: the decision itself
+// was made and enforced.
 func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
+	if entry.Time.IsZero() {
+		entry.Time = time.Now().UTC()
+	}
 	if err := e.log.Write(entry); err != nil {
 		log.G(ctx).WithError(err).Error("ward: writing decision log")
 	}
-	line, err := json.Marshal(entry)
-	if err != nil {
-		line = []byte(err.Error())
+	ids := make([]string, 0, len(entry.Findings))
+	for _, f := range entry.Findings {
+		if f.Waived == "" && !slices.Contains(ids, f.ID) {
+			ids = append(ids, f.ID)
+		}
 	}
-	log.G(ctx).WithFields(log.Fields{
+	fields := log.Fields{
 		"ward.event":     entry.Event,
 		"ward.container": entry.ContainerID,
 		"ward.action":    entry.Action,
 		"ward.backend":   entry.Backend,
-	}).Info("ward decision: " + string(line))
+		"ward.rule":      entry.Rule,
+		"ward.audit":     entry.Audit,
+		"ward.findings":  strings.Join(ids, ","),
+		"ward.attack":    strings.Join(entry.Attack, ","),
+		"ward.pod":       entry.Workload.Namespace + "/" + entry.Workload.Pod,
+		"ward.name":      entry.Workload.Container,
+		"ward.image":     entry.Workload.Image,
+	}
+	if entry.Error != "" {
+		fields["ward.error"] = entry.Error
+	}
+	log.G(ctx).WithFields(fields).Info("ward decision")
 }
 
 // runscBinary is the runtime binary runc's shim calls for a gVisor

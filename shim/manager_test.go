@@ -1,0 +1,79 @@
+package shim
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// kataFixture: a policy that sends pods annotated ward.dev/kata=true to
+// Kata, and a configuration naming kataShim.
+func kataFixture(t *testing.T, kataShim string) *fixture {
+	f := newFixture(t)
+	pol := strings.Replace(string(policy.DefaultYAML()), "\nexemptions: []",
+		"\n  - name: kata-annotated\n    reason: the pod asked for a VM\n    match: {annotations: {ward.dev/kata: \"true\"}}\n    action: sandbox\n    backend: kata\n\nexemptions: []", 1)
+	pp := filepath.Join(f.dir, "policy.yaml")
+	if err := os.WriteFile(pp, []byte(pol), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "stateDir: " + f.state + "\npolicy: " + pp + "\nbackends:\n  kataShim: " + kataShim + "\n"
+	if err := os.WriteFile(filepath.Join(f.dir, "shim.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func kataAnnotated(s *specs.Spec) { s.Annotations["ward.dev/kata"] = "true" }
+
+func TestKataMissingFailsClosed(t *testing.T) {
+	f := kataFixture(t, "/nonexistent/containerd-shim-kata-v2")
+	dir, _ := f.bundleFrom(t, "cri-ordinary", "sandbox.json", kataAnnotated)
+	t.Chdir(dir)
+	_, err := kataRoute(&bootapi.BootstrapParams{})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/containerd-shim-kata-v2") || !strings.Contains(err.Error(), "kata-annotated") {
+		t.Fatalf("err = %v, want one naming the binary and the rule", err)
+	}
+}
+
+func TestKataDelegation(t *testing.T) {
+	// A stand-in for Kata's shim that answers start the pre-2.3 way.
+	kata := filepath.Join(t.TempDir(), "containerd-shim-kata-v2")
+	if err := os.WriteFile(kata, []byte("#!/bin/sh\necho unix:///run/kata/$$.sock\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := kataFixture(t, kata)
+	sbDir, sb := f.bundleFrom(t, "cri-ordinary", "sandbox.json", kataAnnotated)
+	t.Chdir(sbDir)
+	got, err := kataRoute(&bootapi.BootstrapParams{})
+	if err != nil || got != kata {
+		t.Fatalf("sandbox routed to %q (%v), want %s", got, err, kata)
+	}
+	res, err := manager{args: []string{"start"}}.delegateStart(context.Background(), got, &bootapi.BootstrapParams{InstanceID: "x"})
+	if err != nil || !strings.HasPrefix(res.GetAddress(), "unix:///run/kata/") {
+		t.Fatalf("delegated start: %v %v", res, err)
+	}
+	// The pod's app containers follow their sandbox to Kata.
+	ctrDir, _ := f.bundleFrom(t, "cri-ordinary", "container.json", nil)
+	t.Chdir(ctrDir)
+	got, err = kataRoute(&bootapi.BootstrapParams{})
+	if err != nil || got != kata {
+		t.Fatalf("app container routed to %q (%v)", got, err)
+	}
+	if st, err := readPodState(filepath.Join(f.state, "pods"), sb.Annotations[bundle.AnnotationSandboxID]); err != nil || st.Backend != policy.Kata {
+		t.Errorf("pod state %+v %v", st, err)
+	}
+	// A pod the policy does not send to Kata stays with ward's shim.
+	otherDir, _ := f.bundleFrom(t, "cri-cap-sys-admin", "sandbox.json", nil)
+	t.Chdir(otherDir)
+	if got, err := kataRoute(&bootapi.BootstrapParams{}); err != nil || got != "" {
+		t.Errorf("ordinary sandbox routed to %q (%v)", got, err)
+	}
+}
