@@ -41,11 +41,17 @@ func newPodman(e *env) *podman {
 		"--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
 		"--runtime", e.ward, "--runtime-flag", "ward-config=" + e.config,
 	}
+	// Podman's cgroupfs manager puts conmon and containers under
+	// libpod_parent; remove it afterwards unless it was there before.
+	hadParent := len(cgroupDirs("libpod_parent")) > 0
 	t.Cleanup(func() {
 		p.run("rm", "--all", "--force", "--time", "0")
 		p.run("system", "reset", "--force")
 		for _, m := range harness.MountsUnder(d) {
 			exec.Command("umount", "-l", m).Run()
+		}
+		if !hadParent {
+			removeCgroups("libpod_parent")
 		}
 	})
 	return p
@@ -133,4 +139,27 @@ func TestPodman(t *testing.T) {
 			t.Errorf("podman does not show ward's reason: %s", stderr)
 		}
 	})
+}
+
+// cgroupDirs lists a top-level cgroup in every hierarchy.
+func cgroupDirs(name string) []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
+	return dirs
+}
+
+// removeCgroups removes a top-level cgroup's tree (empty cgroups only:
+// rmdir fails on one that still has processes), deepest first.
+func removeCgroups(name string) {
+	for _, top := range cgroupDirs(name) {
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
 }
