@@ -30,7 +30,9 @@ RUNC_VERSION=v1.4.4
 CRICTL_VERSION=v1.37.0
 CNI_PLUGINS_VERSION=v1.10.0
 
-APT_PACKAGES=(libseccomp-dev busybox-static iproute2 jq)
+# podman and docker.io: the real clients ward-runtime is tested under
+# (integration/runtime); their daemons are started by the tests only.
+APT_PACKAGES=(libseccomp-dev busybox-static iproute2 jq podman docker.io)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
