@@ -216,7 +216,7 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 	}
 	env.record(ctx, entry)
 	if v.Action == policy.Reject && !v.Audit {
-		return nil, fmt.Errorf("%s: %w", rejection(r.ID, &v), errdefs.ErrPermissionDenied)
+		return nil, fmt.Errorf("%s: %w", rejection(r.ID, &entry.Report), errdefs.ErrPermissionDenied)
 	}
 	return c, nil
 }
@@ -281,20 +281,30 @@ func podBackend(pod *policy.PodContext) string {
 }
 
 // rejection is the message the user sees in crictl and kubelet events: the
-// finding IDs, the rule and its reason.
-func rejection(id string, v *judge.Verdict) string {
-	var ids []string
-	for _, f := range v.Findings {
-		if f.Waived == "" && !containsString(ids, f.Check.ID) {
-			ids = append(ids, f.Check.ID)
+// findings the deciding rule matched (all findings when the pod's decision
+// decided), the rule and its reason.
+func rejection(id string, r *judge.Report) string {
+	var decided, all []string
+	for _, f := range r.Findings {
+		if f.Waived != "" {
+			continue
+		}
+		if strings.HasPrefix(f.Ward, "rejected") && !containsString(decided, f.ID) {
+			decided = append(decided, f.ID)
+		}
+		if !containsString(all, f.ID) {
+			all = append(all, f.ID)
 		}
 	}
-	rule := v.Rule
+	if len(decided) == 0 {
+		decided = all
+	}
+	rule := r.Rule
 	if rule == "" {
 		rule = "pod decision"
 	}
 	return fmt.Sprintf("ward rejected container %s: findings [%s]; %s: %s",
-		id, strings.Join(ids, ", "), rule, v.Reason)
+		id, strings.Join(decided, ", "), rule, r.Reason)
 }
 
 func containsString(list []string, s string) bool {

@@ -101,6 +101,9 @@ type Containerd struct {
 	bridge    string
 	netnsPre  map[string]bool
 	cgroupPre map[string]bool
+	// podUIDs are the pods RunPod started; their cgroup parents are the
+	// kubelet's to remove, so cleanup does it.
+	podUIDs []string
 }
 
 // Require skips t unless integration tests were asked for and can run.
@@ -539,6 +542,12 @@ func (c *Containerd) cleanup() {
 		}
 	}
 	exec.Command("ip", "link", "del", c.bridge).Run()
+	for _, uid := range c.podUIDs {
+		hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/besteffort/pod" + uid)
+		for _, h := range hs {
+			removeCgroupTree(h)
+		}
+	}
 	for _, p := range leftoverCgroups(c.cgroupPre) {
 		removeCgroupTree(p)
 	}

@@ -111,6 +111,7 @@ func (c *Containerd) writeJSON(name string, v any) (string, error) {
 func (c *Containerd) RunPod(p Pod) (RunningPod, error) {
 	uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", time.Now().UnixNano()&0xffffffff, time.Now().UnixNano()&0xffffffffffff)
 	rp := RunningPod{UID: uid}
+	c.podUIDs = append(c.podUIDs, uid)
 	podPath, err := c.writeJSON(p.Name+"-pod.json", c.podConfig(p, uid))
 	if err != nil {
 		return rp, err
