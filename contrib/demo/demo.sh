@@ -227,6 +227,13 @@ run() {
 	echo "$ctr"
 }
 
+# table: tab-separated lines as aligned columns (column(1) is not in a
+# minimal Debian).
+table() {
+	awk -F'\t' '{ for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; if (NF > nf) nf = NF }
+		END { for (r = 1; r <= n; r++) { line = ""; for (i = 1; i <= nf; i++) line = line sprintf("%-" w[i] + 2 "s", cell[r, i]); sub(/ +$/, "", line); print line } }'
+}
+
 show_status() {
 	crictl_ exec "$1" grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/1/status | sed 's/^/    /'
 }
@@ -266,7 +273,7 @@ say "ward's decisions ($WARD_STATE/decisions.jsonl, one JSON line each)"
 		([(.changes // [])[] | .step] | list),
 		(.findings | length | tostring)
 	] | @tsv' "$WARD_STATE/decisions.jsonl"
-} | column -t -s $'\t'
+} | table
 echo
 echo "  Every line also carries the findings with their ATT&CK techniques and"
 echo "  references (PSS, CIS, Kyverno), e.g. the rejected container's techniques:"
