@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/policy"
 )
 
 func deleteFlags() *flagSpec { return newSpec(false, []string{"force,f"}, nil, nil) }
@@ -46,7 +48,7 @@ func (c *ctx) cleanupRunscRoot(root string) {
 		return
 	}
 	for _, r := range recs {
-		if r.Backend == "gvisor" && r.Root == root {
+		if r.Backend == policy.GVisor && r.Root == root {
 			return
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ward-runtime/ward/policy"
 )
 
 func listFlags() *flagSpec { return newSpec(false, []string{"quiet,q"}, []string{"format,f"}, nil) }
@@ -81,6 +83,7 @@ func (c *ctx) listAll() ([]listEntry, error) {
 		}
 	}
 	var all []listEntry
+	known := map[string]bool{}
 	for _, t := range targets {
 		if _, err := os.Stat(t.root); errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -103,9 +106,33 @@ func (c *ctx) listAll() ([]listEntry, error) {
 				e.Owner = ownerName()
 			}
 		}
+		for _, e := range entries {
+			known[e.ID] = true
+		}
 		all = append(all, entries...)
 	}
+	c.prune(recs, known)
 	return all, nil
+}
+
+// staleAfter is how old a record must be before list may prune it: a
+// record is written just before its backend's create, and a list in between
+// must not take it for a leftover.
+const staleAfter = time.Minute
+
+// prune removes records of containers no backend knows any more: those of
+// foreground runs (the backend deleted the container, ward had already
+// handed over) and of creates that failed and were never deleted.
+func (c *ctx) prune(recs []*Record, known map[string]bool) {
+	for _, r := range recs {
+		if !known[r.ID] && time.Since(r.Created) > staleAfter {
+			c.log.debugf("ward-runtime: pruning the record of %s, which no backend knows", r.ID)
+			c.records().remove(r.ID)
+			if r.Backend == policy.GVisor {
+				c.cleanupRunscRoot(r.Root)
+			}
+		}
+	}
 }
 
 // listOne runs one backend's `list --format json`. runsc prints OCI state

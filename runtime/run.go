@@ -7,11 +7,13 @@ func runFlags() *flagSpec {
 		nil)
 }
 
-// runRun implements `run [flags] ID`: create and start in one go. Detached,
-// ward becomes the backend. In the foreground the backend removes the
-// container when it exits, so ward waits for it (forwarding signals) and
-// then removes its own record too, unless --keep asks to keep the
-// container.
+// runRun implements `run [flags] ID`: create and start in one go, then
+// ward becomes the backend, as for create. In the foreground the backend
+// removes the container when it exits, but ward is gone by then: its record
+// stays until `list` prunes it or a new container reuses the ID. Waiting as
+// a parent instead would cost a fork and signal forwarding on every run;
+// container managers use create and start, so foreground run is for people
+// and scripts.
 func runRun(c *ctx, cl cmdline) error {
 	id, err := oneOperand(cl, "run")
 	if err != nil {
@@ -21,16 +23,5 @@ func runRun(c *ctx, cl cmdline) error {
 	if err != nil {
 		return err
 	}
-	args := c.containerArgs(t, cl, id, createOnlyRunc())
-	if cl.bool("detach") || cl.bool("keep") {
-		return c.execBackend(t, "run", args)
-	}
-	err = c.runBackend(t, "run", args)
-	if rerr := c.records().remove(id); rerr != nil {
-		c.log.warn("ward-runtime: " + rerr.Error())
-	}
-	if t.runsc() {
-		c.cleanupRunscRoot(t.root)
-	}
-	return err
+	return c.execBackend(t, "run", c.containerArgs(t, cl, id, createOnlyRunc()))
 }

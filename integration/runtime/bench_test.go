@@ -1,0 +1,116 @@
+package runtime_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestBenchmarkRun measures what ward-runtime adds to `run` of a busybox
+// `true` bundle: ward-runtime (judge, rewrite, record, then runc with the
+// hardened spec) against runc alone on the original spec, alternated in one
+// run, plus runc alone on ward's hardened spec to show how much of the
+// difference is the seccomp filter rather than ward itself.
+//
+//	WARD_BENCH_PAIRS=40 make test-integration   # or, after make build:
+//	PATH=/opt/ward-deps/bin:$PATH WARD_BIN=$PWD/bin WARD_INTEGRATION=1 \
+//	  go test -count=1 -run TestBenchmarkRun -v ./integration/runtime
+//
+// WARD_BENCH_MAX_RATIO makes the test fail above a median ratio; unset, it
+// only reports (timings on shared CI machines are noisy).
+func TestBenchmarkRun(t *testing.T) {
+	e := newEnv(t)
+	pairs := 40
+	if v, err := strconv.Atoi(os.Getenv("WARD_BENCH_PAIRS")); err == nil && v > 0 {
+		pairs = v
+	}
+	plain := e.newBundle("bench-runc", []string{"true"}, nil)
+	wardB := e.newBundle("bench-ward", []string{"true"}, nil)
+	orig, err := os.ReadFile(filepath.Join(wardB, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	timed := func(env []string, bin string, args ...string) time.Duration {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %v: %v", bin, args, err)
+		}
+		return time.Since(start)
+	}
+	runcRoot := filepath.Join(e.dir, "bench-runc-root")
+	wardRoot := filepath.Join(e.dir, "bench-ward-root")
+	runRunc := func(i int) time.Duration {
+		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", plain, "r"+strconv.Itoa(i))
+	}
+	runWard := func(i int) time.Duration {
+		// Each run starts from the caller's spec, as a container manager's
+		// fresh bundle would; restoring it is not timed.
+		if err := os.WriteFile(filepath.Join(wardB, "config.json"), orig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return timed(e.environ(), e.ward, "--root", wardRoot, "run", "--bundle", wardB, "w"+strconv.Itoa(i))
+	}
+	// Warm-up: page cache, the binaries, runc's and ward's first cgroups.
+	runRunc(-1)
+	runWard(-1)
+	// ward's output, for the third column: runc alone on the hardened spec.
+	hard := e.newBundle("bench-hardened", []string{"true"}, nil)
+	hardSpec, _ := os.ReadFile(filepath.Join(wardB, "config.json"))
+	if err := os.WriteFile(filepath.Join(hard, "config.json"), hardSpec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runHard := func(i int) time.Duration {
+		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", hard, "h"+strconv.Itoa(i))
+	}
+
+	var runcT, wardT, hardT, ratios []float64
+	for i := 0; i < pairs; i++ {
+		var r, w, h time.Duration
+		// Alternate the order, so that neither side always runs second.
+		if i%2 == 0 {
+			r, w, h = runRunc(i), runWard(i), runHard(i)
+		} else {
+			h, w, r = runHard(i), runWard(i), runRunc(i)
+		}
+		runcT = append(runcT, ms(r))
+		wardT = append(wardT, ms(w))
+		hardT = append(hardT, ms(h))
+		ratios = append(ratios, float64(w)/float64(r))
+	}
+	ratio := median(ratios)
+	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs:", pairs)
+	t.Logf("  runc (original spec)      median %.1f ms", median(runcT))
+	t.Logf("  ward-runtime              median %.1f ms", median(wardT))
+	t.Logf("  runc (ward's hardened spec) median %.1f ms", median(hardT))
+	t.Logf("  median per-pair ratio ward/runc = %.3f", ratio)
+	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
+		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
