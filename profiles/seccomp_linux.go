@@ -231,6 +231,17 @@ func mergeOverlay(base *seccomp.Seccomp, rules []*seccomp.Syscall) *seccomp.Secc
 		}
 	}
 	base.Syscalls = append(kept, rules...)
+	// Only the native ABI: moby also lists each architecture's compat ABIs
+	// (x86 and x32 beside x86_64, arm beside aarch64) so that 32-bit
+	// binaries run. ward refuses them: the compat syscall entry points are
+	// a kernel attack surface of their own that almost no container uses,
+	// and every extra ABI is another copy of the filter runc compiles on
+	// each container start (about 30 ms for three on this project's
+	// machines). A compat-ABI system call hits libseccomp's bad-arch action
+	// and kills the calling thread.
+	for i := range base.ArchMap {
+		base.ArchMap[i].SubArches = nil
+	}
 	return base
 }
 
