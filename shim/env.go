@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,10 @@ func (c *envCache) get(handlerConfig string) (*env, error) {
 		return nil, err
 	}
 	c.envs[path] = e
+	// Parsing the policy and building the judge leaves garbage several
+	// times the size of what is kept; the shim lives as long as its pod,
+	// so hand it back now rather than keep it resident.
+	debug.FreeOSMemory()
 	return e, nil
 }
 

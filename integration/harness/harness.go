@@ -99,11 +99,14 @@ type Containerd struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	bridge    string
-	netnsPre  map[string]bool
 	cgroupPre map[string]bool
 	// podUIDs are the pods RunPod started; their cgroup parents are the
 	// kubelet's to remove, so cleanup does it.
 	podUIDs []string
+	// netns are the network namespaces of this instance's pods. Cleanup
+	// removes only these: other instances (other tests, other packages)
+	// may be running pods on this host at the same time.
+	netns map[string]bool
 }
 
 // Require skips t unless integration tests were asked for and can run.
@@ -178,7 +181,7 @@ func StartContainerd(t testing.TB, cfg Config) *Containerd {
 		config:    filepath.Join(dir, "config.toml"),
 		env:       cfg.Env,
 		bridge:    "wardit" + strconv.Itoa(os.Getpid()%100000),
-		netnsPre:  listDir("/var/run/netns"),
+		netns:     map[string]bool{},
 		cgroupPre: cgroupTops(),
 	}
 	t.Cleanup(c.cleanup)
@@ -405,15 +408,6 @@ func tail(path string, n int) string {
 // LogTail returns the last n lines of containerd's log (shim logs included).
 func (c *Containerd) LogTail(n int) string { return tail(c.Log, n) }
 
-func listDir(dir string) map[string]bool {
-	m := map[string]bool{}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		m[e.Name()] = true
-	}
-	return m
-}
-
 // cgroupTops are the top-level cgroup directories that pods create parents
 // in, on every hierarchy.
 func cgroupTops() map[string]bool {
@@ -498,6 +492,7 @@ func (c *Containerd) cleanup() {
 	if c.cmd != nil {
 		if out, _, err := c.Crictl("pods", "-q"); err == nil {
 			for _, id := range strings.Fields(out) {
+				c.notePodNetns(id)
 				c.Crictl("stopp", id)
 				c.Crictl("rmp", "-f", id)
 			}
@@ -534,9 +529,8 @@ func (c *Containerd) cleanup() {
 			syscall.Unmount(m, syscall.MNT_DETACH)
 		}
 	}
-	for ns := range listDir("/var/run/netns") {
-		if !c.netnsPre[ns] && strings.HasPrefix(ns, "cni-") {
-			p := filepath.Join("/var/run/netns", ns)
+	for p := range c.netns {
+		if _, err := os.Stat(p); err == nil {
 			syscall.Unmount(p, syscall.MNT_DETACH)
 			os.Remove(p)
 		}
@@ -563,6 +557,17 @@ func (c *Containerd) cleanup() {
 		t.Logf("containerd log tail:\n%s", tail(c.Log, 60))
 	}
 	os.RemoveAll(c.Dir)
+}
+
+// notePodNetns records a pod's network namespace, a bind mount under
+// /var/run/netns that CRI removes when the pod stops, unless containerd
+// dies first.
+func (c *Containerd) notePodNetns(id string) {
+	out, _, err := c.Crictl("inspectp", "-o", "go-template", "--template",
+		`{{range .info.runtimeSpec.linux.namespaces}}{{if eq .type "network"}}{{.path}}{{end}}{{end}}`, id)
+	if err == nil && (strings.HasPrefix(out, "/var/run/netns/") || strings.HasPrefix(out, "/run/netns/")) {
+		c.netns[out] = true
+	}
 }
 
 // leftoverCgroups lists top-level pod cgroup parents created since pre.

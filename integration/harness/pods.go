@@ -24,6 +24,16 @@ type Pod struct {
 	AddCaps []string
 	// Annotations are pod annotations.
 	Annotations map[string]string
+	// RuntimeDefault asks for the runtime's default seccomp profile instead
+	// of kubelet's default, Unconfined.
+	RuntimeDefault bool
+}
+
+func (p Pod) seccomp() map[string]any {
+	if p.RuntimeDefault {
+		return map[string]any{"profile_type": 0}
+	}
+	return map[string]any{"profile_type": 1}
 }
 
 // RunningPod is a started pod.
@@ -38,7 +48,7 @@ type RunningPod struct {
 func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 	sc := map[string]any{
 		"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0},
-		"seccomp":           map[string]any{"profile_type": 1},
+		"seccomp":           p.seccomp(),
 		"privileged":        p.Privileged,
 	}
 	ann := map[string]string{"kubernetes.io/config.source": "api"}
@@ -65,7 +75,7 @@ func (c *Containerd) containerConfig(p Pod) map[string]any {
 	}
 	sc := map[string]any{
 		"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0},
-		"seccomp":           map[string]any{"profile_type": 1},
+		"seccomp":           p.seccomp(),
 		"privileged":        p.Privileged,
 		"masked_paths": []string{"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
 			"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
@@ -129,6 +139,7 @@ func (c *Containerd) RunPod(p Pod) (RunningPod, error) {
 		return rp, err
 	}
 	rp.SandboxID = id
+	c.notePodNetns(id)
 	cid, _, err := c.Crictl("create", id, ctrPath, podPath)
 	if err != nil {
 		return rp, err
