@@ -53,7 +53,7 @@ SOCK=$CD/containerd.sock
 WARD_STATE=$TMP/ward
 mkdir -p "$CD"/{root,state,temp} "$TMP"/{s,opt,runc,cni/net.d,cni/ipam,pods,log} "$WARD_STATE"
 CONTAINERD_PID=
-NETNS_BEFORE=$(ls /var/run/netns 2>/dev/null || true)
+NETNS=()
 KUBEPODS_EXISTED=()
 for h in /sys/fs/cgroup/*/; do [[ -d ${h}kubepods ]] && KUBEPODS_EXISTED+=("${h}kubepods"); done
 POD_UIDS=()
@@ -69,6 +69,9 @@ cleanup() {
 	say "cleaning up"
 	if [[ -n $CONTAINERD_PID ]] && kill -0 "$CONTAINERD_PID" 2>/dev/null; then
 		for id in $(crictl_ pods -q 2>/dev/null); do
+			# Only our pods' network namespaces: other pods may run here.
+			NETNS+=("$(crictl_ inspectp -o go-template --template \
+				'{{range .info.runtimeSpec.linux.namespaces}}{{if eq .type "network"}}{{.path}}{{end}}{{end}}' "$id" 2>/dev/null)")
 			crictl_ stopp "$id" >/dev/null 2>&1
 			crictl_ rmp -f "$id" >/dev/null 2>&1
 		done
@@ -90,11 +93,10 @@ cleanup() {
 	local m
 	for m in $(mounts_under "$TMP"); do umount "$m" 2>/dev/null || umount -l "$m"; done
 	local ns
-	for ns in $(ls /var/run/netns 2>/dev/null); do
-		grep -qxF "$ns" <<<"$NETNS_BEFORE" && continue
-		[[ $ns == cni-* ]] || continue
-		umount "/var/run/netns/$ns" 2>/dev/null || umount -l "/var/run/netns/$ns" 2>/dev/null
-		rm -f "/var/run/netns/$ns"
+	for ns in "${NETNS[@]}"; do
+		[[ $ns == /var/run/netns/* && -e $ns ]] || continue
+		umount "$ns" 2>/dev/null || umount -l "$ns" 2>/dev/null
+		rm -f "$ns"
 	done
 	ip link del "$BRIDGE" 2>/dev/null
 	local h u
