@@ -25,7 +25,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	j, err := New(c.nodePolicy(b), Options{})
+	j, err := New(c.nodePolicy(b), Options{Launcher: testLauncher})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,8 @@ package judge
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/harden"
+	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/profiles"
 )
@@ -26,15 +29,39 @@ type Judge struct {
 	eval     *policy.Evaluator
 	hardener *harden.Hardener
 	// landlock is true when the pipeline applies Landlock, so that
-	// verdicts can say where it does not.
-	landlock bool
+	// verdicts can say where it does not; noLauncher when the policy asks
+	// for Landlock but no launcher was given.
+	landlock   bool
+	noLauncher bool
 }
 
 // Options add optional rewrite steps to the pipeline.
 type Options struct {
-	Userns   *harden.Step
-	Landlock *harden.Step
+	Userns *harden.Step
+	// Launcher is ward-init's path on the host. With it, hardened
+	// containers run under the policy's Landlock profile; without it (""),
+	// or with a policy whose landlock profile is "none", they do not, and
+	// every hardened verdict says so in a note.
+	Launcher string
 }
+
+// Launcher finds ward-init beside the running binary, where `make build`
+// and `ward install` put every ward binary; "" when it is not there.
+func Launcher() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), "ward-init")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return p
+	}
+	return ""
+}
+
+// NoteNoLauncher is the note on hardened verdicts when no launcher is
+// installed.
+const NoteNoLauncher = "Landlock not enforced: ward-init is not installed beside ward"
 
 // New builds a Judge for p.
 func New(p *policy.Policy, o Options) (*Judge, error) {
@@ -42,16 +69,25 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building judge: %w", err)
 	}
+	var ll *harden.Step
+	if o.Launcher != "" && p.Landlock.Profile != policy.ProfileNone {
+		ll, err = harden.NewLandlockStep(harden.LandlockOptions{Launcher: o.Launcher, Settings: &p.Landlock, ABI: landlock.DetectABI()})
+		if err != nil {
+			return nil, fmt.Errorf("building judge: %w", err)
+		}
+	}
 	h, err := harden.New(harden.Options{
 		Capabilities: p.Harden.Capabilities,
 		Seccomp:      gen,
 		Userns:       o.Userns,
-		Landlock:     o.Landlock,
+		Landlock:     ll,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building judge: %w", err)
 	}
-	return &Judge{eval: policy.NewEvaluator(p), hardener: h, landlock: o.Landlock != nil}, nil
+	j := &Judge{eval: policy.NewEvaluator(p), hardener: h, landlock: ll != nil}
+	j.noLauncher = ll == nil && p.Landlock.Profile != policy.ProfileNone
+	return j, nil
 }
 
 // Evaluator returns the judge's evaluator.
@@ -89,6 +125,9 @@ func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 	}
 	if v.Audit || v.Action != policy.Harden {
 		return v, nil
+	}
+	if j.noLauncher && !slices.Contains(v.Skip, policy.StepLandlock) {
+		v.Notes = append(v.Notes, NoteNoLauncher)
 	}
 	changes, err := j.hardener.Apply(in.Spec, v.Skip)
 	v.Changes = changes

@@ -15,11 +15,7 @@ func TestLandlockNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step, err := harden.NewLandlockStep(harden.LandlockOptions{Launcher: "/usr/local/bin/ward-init", Settings: &p.Landlock, ABI: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := New(p, Options{Landlock: step})
+	j, err := New(p, Options{Launcher: "/usr/local/bin/ward-init"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,5 +40,15 @@ func TestLandlockNotes(t *testing.T) {
 	}
 	if !slices.ContainsFunc(hv.Changes, func(c harden.Change) bool { return c.Step == policy.StepLandlock }) {
 		t.Errorf("no landlock change in %v", hv.Changes)
+	}
+	// Without a launcher, hardened verdicts say Landlock is not in force.
+	bare, err := New(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := load(t, "../testdata/corpus/ctr-run/config.json")
+	v, err := bare.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload})
+	if err != nil || !slices.Contains(v.Notes, NoteNoLauncher) {
+		t.Errorf("no-launcher verdict notes %v, %v", v.Notes, err)
 	}
 }

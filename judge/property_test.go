@@ -84,7 +84,7 @@ func defaultJudge(t testing.TB) *Judge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := New(p, Options{})
+	j, err := New(p, Options{Launcher: testLauncher})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package landlock
 
 import (
 	"fmt"
-	"strings"
 
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 )
@@ -22,16 +21,25 @@ const (
 
 // String gives the access in letters, "rwx" order: "rx", "rw", "r".
 func (a Access) String() string {
-	var b strings.Builder
-	for _, g := range []struct {
-		bit Access
-		c   byte
-	}{{Read, 'r'}, {Write, 'w'}, {Exec, 'x'}} {
-		if a&g.bit != 0 {
-			b.WriteByte(g.c)
-		}
+	// Every combination spelled out: access strings are written for every
+	// rule of every container, and a constant costs no allocation.
+	switch a & (Read | Write | Exec) {
+	case 0:
+		return ""
+	case Read:
+		return "r"
+	case Write:
+		return "w"
+	case Exec:
+		return "x"
+	case Read | Write:
+		return "rw"
+	case Read | Exec:
+		return "rx"
+	case Write | Exec:
+		return "wx"
 	}
-	return b.String()
+	return "rwx"
 }
 
 // ParseAccess reads letters as String writes them, in any order.

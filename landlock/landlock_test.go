@@ -1,7 +1,9 @@
 package landlock
 
 import (
+	"encoding/json"
 	"io/fs"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -203,5 +205,35 @@ func TestProfileValidate(t *testing.T) {
 	}
 	if err := ok.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestEncodeMatchesEncodingJSON checks the hand-written encoder against
+// encoding/json on rulesets with every field and awkward strings.
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	rulesets := []Ruleset{
+		{Profile: "wx", Root: Read | Exec, Paths: []PathRule{{Path: "/tmp", Access: Read | Write}, {Path: "/q\"u\\o\tte\x01é", Access: Read}},
+			TCPConnect: []uint16{80, 443}, TCPBind: []uint16{}, Scope: []string{ScopeAbstractUnixSocket, ScopeSignal}, RequireABI: 4},
+		{Profile: "minimal", Root: Read},
+	}
+	for _, r := range rulesets {
+		got := r.appendJSON(nil)
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON: %s", got)
+		}
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(want, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("appendJSON %s\nencoding/json %s", got, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -63,11 +64,85 @@ func (r Ruleset) Encode() (string, error) {
 	if err := r.Validate(); err != nil {
 		return "", err
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return "", fmt.Errorf("encoding ruleset: %w", err)
+	return string(r.appendJSON(make([]byte, 0, 512))), nil
+}
+
+// appendJSON writes r as JSON into one buffer. The ruleset is encoded on
+// every create, and encoding/json costs an allocation per access value;
+// Decode reads the output with encoding/json, and a test checks that the
+// two agree.
+func (r Ruleset) appendJSON(b []byte) []byte {
+	b = append(b, `{"profile":`...)
+	b = appendJSONString(b, r.Profile)
+	b = append(b, `,"root":`...)
+	b = appendJSONString(b, r.Root.String())
+	if len(r.Paths) > 0 {
+		b = append(b, `,"paths":[`...)
+		for i, p := range r.Paths {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"path":`...)
+			b = appendJSONString(b, p.Path)
+			b = append(b, `,"access":`...)
+			b = appendJSONString(b, p.Access.String())
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
-	return string(b), nil
+	b = appendPorts(append(b, `,"tcpConnect":`...), r.TCPConnect)
+	b = appendPorts(append(b, `,"tcpBind":`...), r.TCPBind)
+	if len(r.Scope) > 0 {
+		b = append(b, `,"scope":[`...)
+		for i, sc := range r.Scope {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, sc)
+		}
+		b = append(b, ']')
+	}
+	if r.RequireABI != 0 {
+		b = append(b, `,"requireABI":`...)
+		b = strconv.AppendInt(b, int64(r.RequireABI), 10)
+	}
+	return append(b, '}')
+}
+
+// appendPorts writes nil as null and an empty list as [], which mean
+// different things (unrestricted, refuse all).
+func appendPorts(b []byte, ports []uint16) []byte {
+	if ports == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, p := range ports {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(p), 10)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString quotes s for JSON. s is valid UTF-8 (specs are decoded
+// strictly), so only quotes, backslashes and control characters need
+// escapes.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // Decode reads an encoded ruleset and validates it.

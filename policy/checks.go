@@ -11,6 +11,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/profiles"
 )
 
@@ -122,6 +123,14 @@ func isInitNamespace(p string) bool {
 	return strings.HasPrefix(path.Clean(p), "/proc/1/ns/")
 }
 
+// isLauncherMount recognises the read-only bind of ward-init that the
+// Landlock step adds: ward's own mount, not a host path the workload asked
+// for. src is the resolved source, so a link named ward-init that leads
+// elsewhere does not qualify.
+func isLauncherMount(m *specs.Mount, src string) bool {
+	return path.Clean(m.Destination) == landlock.LauncherPath && path.Base(src) == "ward-init" && isReadonly(m)
+}
+
 func mountField(i int, field string) string {
 	return "mounts[" + strconv.Itoa(i) + "]." + field
 }
@@ -178,7 +187,7 @@ func (s *scan) checkBind(i int, m *specs.Mount) {
 		}
 		s.emit(IDContainerSocketMount, mountField(i, "source"), detail)
 	}
-	if s.node.managed(src, s.in.Workload.PodUID) {
+	if s.node.managed(src, s.in.Workload.PodUID) || isLauncherMount(m, src) {
 		return
 	}
 	if dir := sensitiveExposed(src, s.node.sensitive); dir != "" {

@@ -135,6 +135,11 @@ func TestChecks(t *testing.T) {
 		{"another pod's volume", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, bind("/var/lib/kubelet/pods/u-2/volumes/kubernetes.io~secret/token", "/stolen", "ro"))
 		}, []string{IDSensitiveHostPath, IDHostPathMount}, "mounts[4].source"},
+		{"ward's launcher", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, bind("/usr/local/bin/ward-init", "/.ward/ward-init", "ro"))
+		}, nil, ""},
+		{"not ward's launcher", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/etc", "/.ward/ward-init", "ro")) },
+			[]string{IDSensitiveHostPath, IDHostPathMount}, "mounts[4].source"},
 		{"ordinary hostPath", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/srv/data", "/data2")) },
 			[]string{IDHostPathMount}, "mounts[4].source"},
 		{"home subdirectory", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/home/alice/project", "/src")) },
