@@ -134,7 +134,7 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 	if err != nil {
 		return nil, ExitBadInput, err
 	}
-	j, err := judge.New(p, judge.Options{})
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher()})
 	if err != nil {
 		return nil, ExitError, err
 	}

@@ -229,7 +229,7 @@ func (c *ctx) judge() (*policy.Policy, *judge.Judge, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading policy: %w", err)
 	}
-	j, err := judge.New(p, judge.Options{})
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher()})
 	if err != nil {
 		return nil, nil, err
 	}
