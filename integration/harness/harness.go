@@ -412,7 +412,7 @@ func (c *Containerd) LogTail(n int) string { return tail(c.Log, n) }
 // in, on every hierarchy.
 func cgroupTops() map[string]bool {
 	m := map[string]bool{}
-	hs, _ := filepath.Glob("/sys/fs/cgroup/*/")
+	hs, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, h := range hs {
 		for _, t := range []string{"kubepods", "default", "k8s.io"} {
 			if _, err := os.Stat(filepath.Join(h, t)); err == nil {
