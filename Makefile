@@ -32,7 +32,7 @@ test:
 ## test-integration: real containerd, runc, runsc (root; run `make deps` first)
 test-integration: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 \
-		$(GO) test -count=1 -timeout 45m -v ./integration/...
+		$(GO) test -count=1 -p 1 -timeout 60m -v ./integration/...
 
 ## check: what CI runs, and the README's test command (root on a fresh Debian 12)
 check: deps lint test test-integration
