@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/harden"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
@@ -73,11 +72,7 @@ func need(t *testing.T, policyYAML string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step, err := harden.NewLandlockStep(harden.LandlockOptions{Launcher: e.launcher, Settings: &p.Landlock, ABI: landlock.DetectABI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.judge, err = judge.New(p, judge.Options{Landlock: step}); err != nil {
+	if e.judge, err = judge.New(p, judge.Options{Launcher: e.launcher}); err != nil {
 		t.Fatal(err)
 	}
 	if e.plain, err = judge.New(p, judge.Options{}); err != nil {
