@@ -79,7 +79,7 @@ func loadEnv(path string, required bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := judge.New(p, judge.Options{})
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher()})
 	if err != nil {
 		return nil, err
 	}
