@@ -87,7 +87,7 @@ cleanup() {
 	# pid, found by the paths in their command lines.
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$TMP/" && kill -KILL "${p#/proc/}" 2>/dev/null
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$TMP/" && kill -KILL "${p#/proc/}" 2>/dev/null
 	done
 	sleep 0.3
 	local m
