@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -43,7 +42,7 @@ func runHarden(env *Env, args []string) int {
 	if *out == "-" {
 		_, err = env.Stdout.Write(data)
 	} else {
-		err = writeFileAtomic(*out, data, 0o644)
+		err = atomicfile.Write(*out, data, 0o644, true)
 	}
 	if err != nil {
 		return fail(env, ExitError, fmt.Errorf("writing hardened spec: %w", err))
@@ -67,31 +66,4 @@ func specJSON(s *specs.Spec) ([]byte, error) {
 		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// writeFileAtomic writes data to a temporary file beside name and renames
-// it into place, so that a reader never sees half a spec.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".ward-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/ward-runtime/ward/atomicfile"
 )
 
 // File is one file install manages.
@@ -179,7 +181,7 @@ func (in *Installer) Apply(files []File) ([]Change, error) {
 			}
 			c.Detail = "backup at " + backup
 		}
-		if err := writeAtomic(in.path(f.Path), f.Data, f.Mode); err != nil {
+		if err := writeFile(in.path(f.Path), f.Data, f.Mode); err != nil {
 			return out, err
 		}
 		i, e := m.entry(f.Path)
@@ -215,7 +217,7 @@ func (in *Installer) writeManifest(m *manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(in.path(ManifestPath), append(data, '\n'), 0o600)
+	return writeFile(in.path(ManifestPath), append(data, '\n'), 0o600)
 }
 
 // Uninstall reverts what the manifest records. With dryRun it only says
@@ -269,31 +271,10 @@ func (in *Installer) Uninstall(dryRun bool) ([]Change, error) {
 	return out, nil
 }
 
-// writeAtomic writes data beside path and renames it into place.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
+// writeFile creates path's directory and replaces the file atomically.
+func writeFile(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ward-install-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, mode, true)
 }

@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/policy"
@@ -182,7 +183,7 @@ func writeSpec(path string, s *specs.Spec) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, buf.Bytes(), fi.Mode().Perm(), false)
+	return atomicfile.Write(path, buf.Bytes(), fi.Mode().Perm(), false)
 }
 
 // oneOperand returns the single container ID a subcommand takes.

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -84,7 +85,7 @@ func (s store) save(r *Record) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
-	if err := writeAtomic(s.path(r.ID), data, 0o600, false); err != nil {
+	if err := atomicfile.Write(s.path(r.ID), data, 0o600, false); err != nil {
 		return fmt.Errorf("writing state record: %w", err)
 	}
 	return nil
@@ -156,42 +157,4 @@ func (s store) all() ([]*Record, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// writeAtomic writes data to a temporary file beside name and renames it
-// into place.
-func writeAtomic(name string, data []byte, perm os.FileMode, sync bool) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".ward-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	ok = true
-	return nil
 }

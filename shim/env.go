@@ -16,6 +16,7 @@ import (
 
 	"github.com/containerd/log"
 
+	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
@@ -158,7 +159,7 @@ func (e *env) runscBinary(rt backend.Runtime) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating runsc wrapper directory: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(script), 0o755); err != nil {
+	if err := atomicfile.Write(path, []byte(script), 0o755, true); err != nil {
 		return "", fmt.Errorf("writing runsc wrapper: %w", err)
 	}
 	return path, nil

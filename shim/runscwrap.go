@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/bundle"
 )
 
@@ -242,7 +243,7 @@ func createSub(runsc string, full []string, call runcCall) int {
 		return rc
 	}
 	if pf := call.flag("--pid-file"); pf != "" {
-		if err := writeFileAtomic(pf, []byte(strconv.Itoa(h.Process.Pid)), 0o644); err != nil {
+		if err := atomicfile.Write(pf, []byte(strconv.Itoa(h.Process.Pid)), 0o644, true); err != nil {
 			fmt.Fprintf(os.Stderr, "ward runsc wrapper: writing pid file: %v\n", err)
 			abortHelper(call)
 			return 1

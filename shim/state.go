@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -34,45 +35,9 @@ func writeSpec(path string, s *specs.Spec) error {
 	if err != nil {
 		return fmt.Errorf("writing rewritten spec: %w", err)
 	}
-	if err := writeFileAtomic(path, data, fi.Mode().Perm()); err != nil {
+	if err := atomicfile.Write(path, data, fi.Mode().Perm(), true); err != nil {
 		return fmt.Errorf("writing rewritten spec: %w", err)
 	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it
-// and renames it over path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
 	return nil
 }
 
@@ -104,7 +69,7 @@ func writePodState(dir, id string, a policy.Action, b policy.Backend) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating pod state directory: %w", err)
 	}
-	return writeFileAtomic(path, data, 0o640)
+	return atomicfile.Write(path, data, 0o640, true)
 }
 
 func readPodState(dir, id string) (*podState, error) {
