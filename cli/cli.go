@@ -44,6 +44,8 @@ func commands() []command {
 		{"checks", "list every check with its references", runChecks},
 		{"policy", "print the default policy or validate a policy file", runPolicy},
 		{"doctor", "check this node's kernel, runtimes and container manager", runDoctor},
+		{"install", "put ward on this node: binaries, config, policy, containerd handlers", runInstall},
+		{"uninstall", "revert exactly what ward install wrote", runUninstall},
 	}
 }
 

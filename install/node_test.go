@@ -1,0 +1,315 @@
+package install
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	toml "github.com/pelletier/go-toml/v2"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// testNode lays out a fake node under a temp root: built binaries in a
+// separate directory, and the runtimes named in bins as executables under
+// the root.
+func testNode(t *testing.T, bins ...string) Node {
+	t.Helper()
+	root, from := t.TempDir(), t.TempDir()
+	for _, b := range Binaries() {
+		if err := os.WriteFile(filepath.Join(from, b), []byte("#!/bin/sh\n# "+b+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range bins {
+		writeTestFile(t, filepath.Join(root, b), "#!/bin/sh\n", 0o755)
+	}
+	return Node{Root: root, BinDir: "/usr/local/bin", From: from, Path: DefaultSearchPath()}
+}
+
+func writeTestFile(t *testing.T, path, data string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func paths(files []File) []string {
+	var out []string
+	for _, f := range files {
+		out = append(out, f.Path)
+	}
+	return out
+}
+
+func fileData(t *testing.T, np *NodePlan, path string) []byte {
+	t.Helper()
+	for _, f := range np.Files {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	t.Fatalf("no %s in %v", path, paths(np.Files))
+	return nil
+}
+
+// dropIn decodes the drop-in's runtime tables as containerd would see them.
+func dropIn(t *testing.T, np *NodePlan) map[string]map[string]any {
+	t.Helper()
+	var doc struct {
+		Version int64 `toml:"version"`
+		Plugins map[string]struct {
+			Containerd struct {
+				Runtimes map[string]map[string]any `toml:"runtimes"`
+			} `toml:"containerd"`
+		} `toml:"plugins"`
+	}
+	if err := toml.Unmarshal(fileData(t, np, DropInPath), &doc); err != nil {
+		t.Fatalf("drop-in does not parse: %v", err)
+	}
+	if doc.Version != 3 {
+		t.Errorf("drop-in version %d, want 3", doc.Version)
+	}
+	return doc.Plugins["io.containerd.cri.v1.runtime"].Containerd.Runtimes
+}
+
+func TestBuildWithRuncOnly(t *testing.T) {
+	n := testNode(t, "/usr/sbin/runc")
+	np, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"/usr/local/bin/ward", "/usr/local/bin/ward-runtime", "/usr/local/bin/containerd-shim-ward-v2", "/usr/local/bin/ward-init",
+		PolicyPath, ShimConfigPath, RuntimeConfig, "/var/log/ward/README", DropInPath,
+	}
+	if got := paths(np.Files); !slices.Equal(got, want) {
+		t.Fatalf("files %v\nwant %v", got, want)
+	}
+	rts := dropIn(t, np)
+	if len(rts) != 1 || rts["ward"] == nil {
+		t.Fatalf("handlers %v, want only ward", rts)
+	}
+	w := rts["ward"]
+	opts, _ := w["options"].(map[string]any)
+	if w["runtime_type"] != "io.containerd.runc.v2" || w["runtime_path"] != "/usr/local/bin/containerd-shim-ward-v2" ||
+		opts["BinaryName"] != "/usr/sbin/runc" || opts["Root"] != RuncRoot || opts["WardConfig"] != nil {
+		t.Errorf("ward handler: %v", w)
+	}
+	if a, _ := w["pod_annotations"].([]any); len(a) != 1 || a[0] != "ward.dev/*" {
+		t.Errorf("pod_annotations %v", w["pod_annotations"])
+	}
+	if !slices.Equal(fileData(t, np, PolicyPath), policy.DefaultYAML()) {
+		t.Error("policy.yaml is not the embedded default")
+	}
+	for _, f := range np.Files {
+		if f.Keep != (f.Path == PolicyPath) {
+			t.Errorf("%s: Keep=%v", f.Path, f.Keep)
+		}
+	}
+	// No containerd config on this node: the operator is told to create one.
+	if len(np.Advice) != 1 || !strings.Contains(np.Advice[0], `imports = ["/etc/containerd/conf.d/*.toml"]`) {
+		t.Errorf("advice %q", np.Advice)
+	}
+}
+
+func TestBuildWithoutRuncFails(t *testing.T) {
+	n := testNode(t)
+	if _, err := n.Build(); err == nil || !strings.Contains(err.Error(), "runc") {
+		t.Fatalf("err %v, want runc not found", err)
+	}
+}
+
+func TestBuildSandboxHandlers(t *testing.T) {
+	n := testNode(t, "/usr/bin/runc", "/usr/local/bin/runsc", "/opt/kata/bin/containerd-shim-kata-v2")
+	n.Path = append(n.Path, "/opt/kata/bin")
+	np, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rts := dropIn(t, np)
+	for _, b := range []policy.Backend{policy.GVisor, policy.Kata} {
+		name := "ward-" + string(b)
+		h := rts[name]
+		opts, _ := h["options"].(map[string]any)
+		cfgPath := "/etc/ward/shim-" + string(b) + ".yaml"
+		if h["runtime_type"] != "io.containerd.ward.v2" || h["runtime_path"] != "/usr/local/bin/containerd-shim-ward-v2" ||
+			opts["WardConfig"] != cfgPath || opts["BinaryName"] != "/usr/bin/runc" {
+			t.Errorf("%s: %v", name, h)
+		}
+		// The shim configuration the handler names, read as the shim reads it.
+		var sc struct {
+			Policy      string `yaml:"policy"`
+			StateDir    string `yaml:"stateDir"`
+			DecisionLog string `yaml:"decisionLog"`
+			Backends    struct {
+				Runc, Runsc, KataShim string
+			} `yaml:"backends"`
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(fileData(t, np, cfgPath))))
+		if err := dec.Decode(&sc); err != nil {
+			t.Fatalf("%s: %v", cfgPath, err)
+		}
+		polPath := "/etc/ward/policy-" + string(b) + ".yaml"
+		if sc.Policy != polPath || sc.DecisionLog != "/var/log/ward/shim-"+string(b)+".jsonl" || sc.StateDir != StateDir {
+			t.Errorf("%s: %+v", cfgPath, sc)
+		}
+		p, err := policy.Parse(fileData(t, np, polPath), polPath)
+		if err != nil {
+			t.Fatalf("generated policy: %v", err)
+		}
+		assertRoutes(t, p, b)
+	}
+	if s := string(fileData(t, np, ShimConfigPath)); !strings.Contains(s, `runsc: "/usr/local/bin/runsc"`) || !strings.Contains(s, `kataShim: "/opt/kata/bin/containerd-shim-kata-v2"`) {
+		t.Errorf("shim.yaml lacks the runtimes:\n%s", s)
+	}
+	if s := string(fileData(t, np, RuntimeConfig)); !strings.Contains(s, `runc: "/usr/bin/runc"`) || !strings.Contains(s, "decisionLog: \"/var/log/ward/runtime.jsonl\"") {
+		t.Errorf("runtime.yaml:\n%s", s)
+	}
+}
+
+// assertRoutes checks that p sends an ordinary pod (sandbox and app
+// container, as CRI sends them) and a plain ctr container to b, and still
+// rejects a privileged pod.
+func assertRoutes(t *testing.T, p *policy.Policy, b policy.Backend) {
+	t.Helper()
+	ev := policy.NewEvaluator(p)
+	for _, spec := range []string{"cri-ordinary/sandbox.json", "cri-ordinary/container.json", "ctr-run/config.json"} {
+		bd, err := bundle.Load(filepath.Join("../testdata/corpus", spec), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := ev.Evaluate(policy.Input{Spec: bd.Spec, Workload: bd.Workload})
+		if d.Action != policy.Sandbox || d.Backend != b {
+			t.Errorf("%s policy, %s (namespace %q): %s %s by %q", b, spec, bd.Workload.Namespace, d.Action, d.Backend, d.Rule)
+		}
+	}
+	bd, err := bundle.Load("../testdata/corpus/cri-privileged/container.json", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ev.Evaluate(policy.Input{Spec: bd.Spec, Workload: bd.Workload}); d.Action != policy.Reject {
+		t.Errorf("%s policy lets a privileged container run: %s %s", b, d.Action, d.Backend)
+	}
+}
+
+func TestContainerdConfigAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		name, config string
+		advice       string // substring; "" for none
+		systemd      bool
+	}{
+		{"covered", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n", "", false},
+		{"relative import", "version = 3\nimports = [\"conf.d/*.toml\"]\n", "", false},
+		{"exact file", "version = 3\nimports = [\"/etc/containerd/conf.d/ward.toml\"]\n", "", false},
+		{"no imports", "version = 3\n[plugins]\n", "add this line at the top of the file", false},
+		{"other imports", "version = 2\nimports = [\"/etc/other/*.toml\"]\n", "to its existing imports list", false},
+		{"containerd 1.x", "imports = [\"/etc/containerd/conf.d/*.toml\"]\n", "containerd 1.x file", false},
+		{"systemd v3", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n" +
+			"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n", "", true},
+		{"systemd v2", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n" +
+			"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testNode(t, "/usr/sbin/runc")
+			writeTestFile(t, filepath.Join(n.Root, ContainerdConf), tc.config, 0o644)
+			np, err := n.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(np.Advice, "\n")
+			if tc.advice == "" && got != "" || !strings.Contains(got, tc.advice) {
+				t.Errorf("advice %q, want %q", got, tc.advice)
+			}
+			opts, _ := dropIn(t, np)["ward"]["options"].(map[string]any)
+			if (opts["SystemdCgroup"] == true) != tc.systemd {
+				t.Errorf("SystemdCgroup %v, want %v", opts["SystemdCgroup"], tc.systemd)
+			}
+			if data, _ := os.ReadFile(filepath.Join(n.Root, ContainerdConf)); string(data) != tc.config {
+				t.Error("containerd's config.toml was changed")
+			}
+		})
+	}
+}
+
+// The whole node: install, install again, uninstall, against a temp root
+// that already holds an operator's drop-in of the same name.
+func TestNodeInstallUninstall(t *testing.T) {
+	n := testNode(t, "/usr/sbin/runc", "/usr/local/bin/runsc")
+	writeTestFile(t, filepath.Join(n.Root, DropInPath), "# the operator's\n", 0o644)
+	np, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &Installer{Root: n.Root}
+	plan, err := in.Plan(np.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range plan {
+		want := Create
+		if c.Path == DropInPath {
+			want = Backup
+		}
+		if c.Op != want {
+			t.Errorf("plan: %v, want %s", c, want)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(n.Root, "etc")); len(entries) != 1 {
+		t.Fatalf("Plan wrote under the root: %v", entries)
+	}
+	if _, err := in.Apply(np.Files); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range np.Files {
+		data, err := os.ReadFile(filepath.Join(n.Root, f.Path))
+		if err != nil || string(data) != string(f.Data) {
+			t.Errorf("%s not written: %v", f.Path, err)
+		}
+	}
+	// A second run, rebuilt from the node as it now is, changes nothing.
+	np2, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := in.Apply(np2.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range again {
+		if c.Op != Skip {
+			t.Errorf("second install: %v", c)
+		}
+	}
+	if _, err := in.Uninstall(false); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	filepath.WalkDir(n.Root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, strings.TrimPrefix(p, n.Root))
+		}
+		return nil
+	})
+	// What was there before: the runtimes and the operator's drop-in.
+	want := []string{DropInPath, "/usr/local/bin/runsc", "/usr/sbin/runc"}
+	if !slices.Equal(left, want) {
+		t.Errorf("after uninstall: %v, want %v", left, want)
+	}
+	if data, _ := os.ReadFile(filepath.Join(n.Root, DropInPath)); string(data) != "# the operator's\n" {
+		t.Errorf("the operator's drop-in was not restored: %q", data)
+	}
+}
+
+func TestSandboxPolicyRejectsUnknownBackend(t *testing.T) {
+	if _, err := SandboxPolicy("firecracker"); err == nil {
+		t.Fatal("a policy for an unknown backend was built")
+	}
+}
