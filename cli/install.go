@@ -103,7 +103,7 @@ func runUninstall(env *Env, args []string) int {
 	if *dryRun {
 		fmt.Fprintln(env.Stdout, "\ndry run: nothing was changed")
 	} else {
-		fmt.Fprintln(env.Stdout, "\nrestart containerd so that it forgets ward's handlers")
+		fmt.Fprintln(env.Stdout, "\nrestart containerd so that it forgets ward's handlers; remove ward from Docker's daemon.json or Podman's containers.conf if you added it")
 	}
 	return ExitOK
 }
