@@ -131,6 +131,36 @@ install_runsc() {
 	CGO_ENABLED=0 go_install "$WARD_DEPS_BIN" runsc "$RUNSC_VERSION" "gvisor.dev/gvisor/runsc@${RUNSC_VERSION}"
 }
 
+# --- critest (cri-tools' CRI validation suite) and crane ----------------------------
+# Not in ALL_COMPONENTS: only integration/critest (WARD_CRITEST=1) uses them.
+# `go install` refuses critest (a test binary), so build it from a writable
+# copy of the module, as cri-tools' own Makefile does.
+CRANE_VERSION=v0.22.1
+
+install_critest() {
+	require_go
+	go_install "$WARD_DEPS_BIN" crane "$CRANE_VERSION" "github.com/google/go-containerregistry/cmd/crane@${CRANE_VERSION}"
+	local stamp="${WARD_DEPS_BIN}/.stamp-critest-${CRICTL_VERSION}"
+	if [[ -f "$stamp" && -x "${WARD_DEPS_BIN}/critest" ]]; then
+		log "critest ${CRICTL_VERSION}: already installed in ${WARD_DEPS_BIN}"
+		return
+	fi
+	log "critest ${CRICTL_VERSION}: building from the cri-tools module (log: ${WARD_DEPS_LOG})"
+	local src work
+	src=$(go mod download -json "sigs.k8s.io/cri-tools@${CRICTL_VERSION}" | jq -r .Dir)
+	work=$(mktemp -d)
+	cp -r "$src/." "$work"
+	chmod -R u+w "$work"
+	if ! (cd "$work" && GOFLAGS=-mod=mod go test -c -o "${WARD_DEPS_BIN}/critest" ./cmd/critest) >>"$WARD_DEPS_LOG" 2>&1; then
+		rm -rf "$work"
+		log "critest: build FAILED; see ${WARD_DEPS_LOG}"
+		return 1
+	fi
+	rm -rf "$work"
+	rm -f "${WARD_DEPS_BIN}/.stamp-critest-"*
+	touch "$stamp"
+}
+
 ALL_COMPONENTS=(apt containerd runc crictl cni runsc)
 
 main() {
@@ -150,12 +180,13 @@ main() {
 		crictl) install_crictl ;;
 		cni) install_cni ;;
 		runsc) install_runsc ;;
+		critest) install_critest ;;
 		-h | --help)
 			sed -n '2,18p' "$0"
 			exit 0
 			;;
 		*)
-			log "unknown component: $c (known: ${ALL_COMPONENTS[*]})"
+			log "unknown component: $c (known: ${ALL_COMPONENTS[*]} critest)"
 			exit 2
 			;;
 		esac

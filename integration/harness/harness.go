@@ -65,6 +65,10 @@ type Config struct {
 	Env []string
 	// NoCNI skips the pod network; CRI pods then cannot start.
 	NoCNI bool
+	// RegistryConfigPath is CRI's registry config_path (a certs.d-style
+	// directory of hosts.toml files), e.g. to mirror registries to a local
+	// one; "" leaves it unset.
+	RegistryConfigPath string
 	// Dir is the instance's directory, from NewDir, when the caller needs
 	// to know it before containerd starts (to put handler configuration
 	// or ward's state under it); "" makes a new one.
@@ -79,6 +83,14 @@ func NewDir(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// StartContainerd's cleanup normally removes it; this covers a test
+	// that fails before containerd starts.
+	t.Cleanup(func() {
+		if _, err := os.Stat(dir); err != nil || len(MountsUnder(dir)) > 0 || t.Failed() && os.Getenv("WARD_KEEP") != "" {
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	return dir
 }
 
@@ -235,6 +247,10 @@ func (c *Containerd) writeConfig(cfg Config) error {
 		"containerd":                map[string]any{"default_runtime_name": "runc", "runtimes": runtimes},
 		"cni":                       map[string]any{"bin_dirs": []string{cniBinDir()}, "conf_dir": filepath.Join(c.Dir, "cni/net.d"), "max_conf_num": 1},
 	}
+	images := map[string]any{"snapshotter": "overlayfs", "pinned_images": map[string]any{"sandbox": PauseImage}}
+	if cfg.RegistryConfigPath != "" {
+		images["registry"] = map[string]any{"config_path": cfg.RegistryConfigPath}
+	}
 	doc := map[string]any{
 		"version": 3,
 		"root":    c.Root,
@@ -248,7 +264,7 @@ func (c *Containerd) writeConfig(cfg Config) error {
 			"io.containerd.shim.v1.manager":         map[string]any{"socket_dir": filepath.Join(c.Dir, "s")},
 			"io.containerd.nri.v1.nri":              map[string]any{"disable": true},
 			"io.containerd.cri.v1.runtime":          cri,
-			"io.containerd.cri.v1.images":           map[string]any{"snapshotter": "overlayfs", "pinned_images": map[string]any{"sandbox": PauseImage}},
+			"io.containerd.cri.v1.images":           images,
 			"io.containerd.grpc.v1.cri":             map[string]any{"stream_server_address": "127.0.0.1", "stream_server_port": "0"},
 			"io.containerd.monitor.task.v1.cgroups": map[string]any{"no_prometheus": true},
 		},
