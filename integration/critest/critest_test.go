@@ -184,6 +184,10 @@ func decisions(ls []string) string {
 				Step   string `json:"step"`
 				Detail string `json:"detail"`
 			} `json:"changes"`
+			Findings []struct {
+				ID   string `json:"id"`
+				Ward string `json:"ward"`
+			} `json:"findings"`
 			Workload struct {
 				Kind string `json:"kind"`
 			} `json:"workload"`
@@ -196,14 +200,22 @@ func decisions(ls []string) string {
 			d += " in " + e.Backend
 		}
 		if e.Rule != "" {
-			d += " (" + e.Rule + ")"
+			var ids []string
+			for _, f := range e.Findings {
+				if (strings.HasPrefix(f.Ward, "rejected") || strings.HasPrefix(f.Ward, "sandboxed")) && !slices.Contains(ids, f.ID) {
+					ids = append(ids, f.ID)
+				}
+			}
+			d += " (" + e.Rule + ": " + strings.Join(ids, ",") + ")"
 		}
 		var steps []string
 		for _, c := range e.Changes {
-			steps = append(steps, c.Step+": "+c.Detail)
+			if !slices.Contains(steps, c.Step) {
+				steps = append(steps, c.Step)
+			}
 		}
 		if len(steps) > 0 {
-			d += " [" + strings.Join(steps, "; ") + "]"
+			d += " [" + strings.Join(steps, ", ") + "]"
 		}
 		if e.Error != "" {
 			d += " error: " + e.Error
