@@ -112,14 +112,6 @@ func newFlagSet(env *Env, name, usageLine string) *flag.FlagSet {
 	return fs
 }
 
-// loadPolicy returns the node policy at path, or the embedded default.
-func loadPolicy(path string) (*policy.Policy, error) {
-	if path == "" {
-		return policy.Default()
-	}
-	return policy.LoadFile(path)
-}
-
 // target is a judged container, as explain and harden share it.
 type target struct {
 	bundle  *bundle.Bundle
@@ -132,7 +124,7 @@ type target struct {
 // judgeFile loads the spec at path (and the pod's sandbox spec, if given)
 // and judges it under the policy at policyPath.
 func judgeFile(path, podPath, policyPath string) (*target, int, error) {
-	p, err := loadPolicy(policyPath)
+	p, err := policy.Load(policyPath)
 	if err != nil {
 		return nil, ExitBadInput, err
 	}

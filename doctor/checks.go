@@ -12,6 +12,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ward-runtime/ward/policy"
 )
 
 func checkLandlock(n *Node) []Result {
@@ -338,18 +340,11 @@ func checkKubeletSeccomp(n *Node) []Result {
 	return []Result{r}
 }
 
-// socketPaths are the container managers' API sockets; see
-// policy's container-socket-mount check.
-func socketPaths() []string {
-	return []string{
-		"/run/docker.sock", "/run/containerd/containerd.sock", "/run/crio/crio.sock",
-		"/run/cri-dockerd.sock", "/run/podman/podman.sock", "/run/k3s/containerd/containerd.sock",
-	}
-}
-
 func checkSockets(n *Node) []Result {
 	var out []Result
-	for _, s := range socketPaths() {
+	// The sockets whose exposure the policy's container-socket-mount check
+	// judges are the ones whose permissions matter here.
+	for _, s := range policy.ContainerSockets() {
 		fi, err := os.Stat(n.path(s))
 		if err != nil {
 			continue

@@ -135,7 +135,7 @@ func NewEvaluator(p *Policy) *Evaluator {
 	e.node = nodeFacts{
 		kubeletPods: hostPath(path.Join(p.Node.KubeletRoot, "pods")),
 		runtimeDirs: dirs,
-		sockets:     containerSockets(),
+		sockets:     ContainerSockets(),
 		sensitive:   sensitiveDirs(),
 		baseline:    capability.SetOf(capability.Baseline()),
 		dangerous:   dangerousCaps(),

@@ -25,9 +25,9 @@ func within(p, dir string) bool {
 	return p == dir || (strings.HasPrefix(p, dir) && p[len(dir)] == '/')
 }
 
-// containerSockets are the API sockets of container managers (normalised
+// ContainerSockets are the API sockets of container managers (normalised
 // with /var/run as /run). Reaching any one is as good as root on the node.
-func containerSockets() []string {
+func ContainerSockets() []string {
 	return []string{
 		"/run/docker.sock",
 		"/run/containerd/containerd.sock",

@@ -170,6 +170,15 @@ func Default() (*Policy, error) {
 	return Parse(defaultPolicy, "embedded default policy")
 }
 
+// Load returns the node policy at path, or the embedded default when path
+// is "": what every front door's "policy:" setting means.
+func Load(path string) (*Policy, error) {
+	if path == "" {
+		return Default()
+	}
+	return LoadFile(path)
+}
+
 // LoadFile reads and validates a policy file.
 func LoadFile(name string) (*Policy, error) {
 	f, err := os.Open(name)

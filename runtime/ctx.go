@@ -219,13 +219,7 @@ func inheritedFiles() []*os.File {
 
 // judge builds the policy's judge.
 func (c *ctx) judge() (*policy.Policy, *judge.Judge, error) {
-	var p *policy.Policy
-	var err error
-	if c.cfg.Policy == "" {
-		p, err = policy.Default()
-	} else {
-		p, err = policy.LoadFile(c.cfg.Policy)
-	}
+	p, err := policy.Load(c.cfg.Policy)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading policy: %w", err)
 	}

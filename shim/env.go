@@ -76,7 +76,7 @@ func loadEnv(path string, required bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := loadPolicy(cfg.Policy)
+	p, err := policy.Load(cfg.Policy)
 	if err != nil {
 		return nil, err
 	}
@@ -92,13 +92,6 @@ func loadEnv(path string, required bool) (*env, error) {
 		return nil, err
 	}
 	return &env{cfg: cfg, policy: p, judge: j, log: l}, nil
-}
-
-func loadPolicy(path string) (*policy.Policy, error) {
-	if path == "" {
-		return policy.Default()
-	}
-	return policy.LoadFile(path)
 }
 
 // record writes a decision to the decision log, and a one-line summary of

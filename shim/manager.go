@@ -133,7 +133,7 @@ func kataRoute(params *bootapi.BootstrapParams) (string, error) {
 		}
 		return "", nil
 	}
-	p, err := loadPolicy(cfg.Policy)
+	p, err := policy.Load(cfg.Policy)
 	if err != nil {
 		return "", err
 	}
