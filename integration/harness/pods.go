@@ -83,7 +83,7 @@ func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 	for k, v := range p.Annotations {
 		ann[k] = v
 	}
-	return map[string]any{
+	cfg := map[string]any{
 		"metadata":      map[string]any{"name": p.Name, "namespace": "ward-it", "uid": uid, "attempt": 0},
 		"hostname":      p.Name,
 		"log_directory": filepath.Join(c.Dir, "log/pods", p.Name),
@@ -94,6 +94,12 @@ func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 			"security_context": sc,
 		},
 	}
+	// A kubelet names no hostname for a host-network pod: it shares the
+	// node's UTS namespace, where runc refuses to set one.
+	if p.HostNetwork {
+		delete(cfg, "hostname")
+	}
+	return cfg
 }
 
 func (c *Containerd) containerConfig(p Pod) map[string]any {

@@ -91,3 +91,20 @@ func TestHostMarkerFound(t *testing.T) {
 		}
 	}
 }
+
+// TestGVisorKernelIsNotTheHost: a kernel-interface escape inside gVisor is
+// attack surface of gVisor's kernel; a host-side one stays an escape.
+func TestGVisorKernelIsNotTheHost(t *testing.T) {
+	escape := func(Env) (Result, string) { return Escaped, "opened" }
+	kernel := Probe{ID: "k", Kernel: true, run: escape}
+	host := Probe{ID: "h", run: escape}
+	if o := kernel.Run(Env{GVisor: true}); o.Result != Reachable || !strings.Contains(o.Detail, "gVisor") {
+		t.Errorf("kernel probe in gVisor: %+v", o)
+	}
+	if o := kernel.Run(Env{}); o.Result != Escaped {
+		t.Errorf("kernel probe on the host's kernel: %+v", o)
+	}
+	if o := host.Run(Env{GVisor: true}); o.Result != Escaped {
+		t.Errorf("host-side probe in gVisor: %+v", o)
+	}
+}
