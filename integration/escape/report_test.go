@@ -9,6 +9,7 @@ import (
 
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/integration/escape/probes"
+	"github.com/ward-runtime/ward/policy"
 )
 
 // renderReport writes the security matrix (docs/security-matrix.md) from
@@ -34,7 +35,11 @@ func renderReport(runs []run, benign []benignCheck, v map[string]string, now tim
 	w("- The docker.sock shape mounts a socket this test listens on at a rootless-Docker path (`/run/user/<dir>/docker.sock`), which ward ")
 	w("judges like `/run/docker.sock`; the real `/run/docker.sock` is not the test's to create or hand out on a shared machine.\n")
 	w("- `root-is-host-root` stays REACHABLE under ward until user-namespace remapping (#5) is merged.\n")
-	w("- The kernel here has no modules, no sysrq, no `/proc/kcore`, no `/dev/mem` and runs the lockdown LSM; those probes answer for this kernel.\n\n")
+	w("- Probes answer for the kernel of the run: where it lacks an interface (sysrq, `/proc/kcore`, `/dev/mem`, modules) the detail says so.\n")
+	w("- Under gVisor, probes of the kernel's own interfaces (procfs, sysfs, cgroupfs, devices, modules) reach gVisor's kernel, not the host's: ")
+	w("an open that would be an escape on runc counts as REACHABLE there, and says so.\n")
+	w("- `host-path-mount` shows on every pod: the test's containerd keeps each pod's `/etc/hosts`, `/etc/resolv.conf` and `/dev/shm` ")
+	w("under its temporary directory, not under the runtime directories ward's default policy knows.\n\n")
 
 	w("## Totals\n\n")
 	w("Probe outcomes summed over the shapes each runtime ran.\n\n")
@@ -148,7 +153,7 @@ func decisionCell(r run) string {
 		return "no decision logged"
 	}
 	s := string(e.Action)
-	if e.Backend != "" {
+	if e.Backend != "" && e.Action != policy.Reject {
 		s += " on " + string(e.Backend)
 	}
 	if e.Rule != "" {

@@ -115,8 +115,8 @@ func (p Probe) Run(env Env) (o Outcome) {
 }
 
 // syscallVerdict turns a system call's error into a verdict: refused with
-// EPERM, EACCES or ENOSYS (seccomp, a missing capability, or no kernel
-// support) means blocked; anything else means the kernel code behind the
+// EPERM, EACCES, ENOSYS or EOPNOTSUPP (seccomp, a missing capability, or no
+// kernel support) means blocked; anything else means the kernel code behind the
 // permission check was reached.
 func syscallVerdict(name string, err error) (Result, string) {
 	switch {
@@ -124,7 +124,7 @@ func syscallVerdict(name string, err error) (Result, string) {
 		return Reachable, name + " succeeded"
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return Blocked, name + ": " + err.Error()
-	case errors.Is(err, unix.ENOSYS):
+	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP):
 		return Blocked, name + ": not available (" + err.Error() + ")"
 	}
 	return Reachable, name + " reached the kernel: " + err.Error()
@@ -138,12 +138,12 @@ func All() []Probe {
 		{ID: "runtime-socket", Title: "container runtime socket reachable", Attack: []string{"T1611", "T1610"}, Findings: []string{"container-socket-mount"}, run: runtimeSocket},
 		{ID: "host-fs-writable", Title: "host root filesystem writable", Attack: []string{"T1611"}, Findings: []string{"sensitive-host-path-writable", "host-path-mount"}, run: hostFSWritable},
 		{ID: "mount", Title: "mount(2) allowed", Attack: []string{"T1611"}, Findings: []string{"cap-sys-admin", "seccomp-unconfined"}, run: mountProbe},
-		{ID: "cgroup-release-agent", Kernel: true, Title: "cgroup v1 release_agent writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", Findings: []string{"privileged", "cap-sys-admin", "cgroupfs-writable"}, run: releaseAgent},
+		{ID: "cgroup-release-agent", Kernel: true, Title: "cgroup v1 release_agent writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", Findings: []string{"privileged", "cap-sys-admin", "cgroupfs-writable", "sensitive-host-path-writable"}, run: releaseAgent},
 		{ID: "core-pattern", Kernel: true, Title: "/proc/sys/kernel/core_pattern writable", Attack: []string{"T1611"}, Findings: []string{"privileged", "readonly-paths-emptied"}, run: openForWrite("/proc/sys/kernel/core_pattern", Escaped)},
 		{ID: "sysrq-trigger", Kernel: true, Title: "/proc/sysrq-trigger writable", Attack: []string{"T1529"}, Findings: []string{"privileged", "readonly-paths-emptied"}, run: openForWrite("/proc/sysrq-trigger", Escaped)},
 		{ID: "proc-sys-writable", Kernel: true, Title: "global /proc/sys settings writable", Attack: []string{"T1611", "T1562.001"}, Findings: []string{"privileged", "readonly-paths-emptied"}, run: openForWrite("/proc/sys/vm/overcommit_memory", Escaped)},
-		{ID: "sysfs-writable", Kernel: true, Title: "host /sys settings writable", Attack: []string{"T1611"}, Findings: []string{"privileged", "sysfs-writable"}, run: openForWrite("/sys/kernel/mm/transparent_hugepage/enabled", Escaped)},
-		{ID: "cgroupfs-writable", Kernel: true, Title: "cgroup filesystem writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", Findings: []string{"privileged", "cgroupfs-writable"}, run: cgroupfsWritable},
+		{ID: "sysfs-writable", Kernel: true, Title: "host /sys settings writable", Attack: []string{"T1611"}, Findings: []string{"privileged", "sysfs-writable", "sensitive-host-path-writable"}, run: openForWrite("/sys/kernel/mm/transparent_hugepage/enabled", Escaped)},
+		{ID: "cgroupfs-writable", Kernel: true, Title: "cgroup filesystem writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", Findings: []string{"privileged", "cgroupfs-writable", "sensitive-host-path-writable"}, run: cgroupfsWritable},
 		{ID: "kcore", Kernel: true, Title: "/proc/kcore readable", Attack: []string{"T1611", "T1082"}, Findings: []string{"privileged", "masked-paths-emptied"}, run: openForRead("/proc/kcore")},
 		{ID: "kallsyms", Kernel: true, Title: "kernel addresses in /proc/kallsyms", Attack: []string{"T1082"}, Findings: []string{"privileged", "cap-syslog"}, run: kallsyms},
 		{ID: "dev-mem", Kernel: true, Title: "/dev/mem readable", Attack: []string{"T1611"}, Findings: []string{"privileged", "host-devices", "cap-sys-rawio"}, run: openForRead("/dev/mem")},
