@@ -164,7 +164,7 @@ func decisionCell(r run) string {
 	}
 	s = "**" + s + "**"
 	if !r.admitted() {
-		s += ", pod refused"
+		s += ", pod refused: " + escapeCell(e.Reason)
 	}
 	return s + "; findings: " + orDash(strings.Join(findingIDs(e), ", "))
 }
