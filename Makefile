@@ -10,7 +10,7 @@ PKGS     := ./...
 # Binaries: one folder each under cmd/.
 CMDS     := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build test test-integration check bench fuzz demo lint deps clean
+.PHONY: all build test test-integration escape-report check bench fuzz demo lint deps clean
 
 all: build
 
@@ -33,6 +33,11 @@ test:
 test-integration: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 \
 		$(GO) test -count=1 -p 1 -timeout 60m -v ./integration/...
+
+## escape-report: run the escape suite (integration/escape) and write docs/security-matrix.md from it (root)
+escape-report: build
+	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_ESCAPE_REPORT=$(CURDIR)/docs/security-matrix.md \
+		$(GO) test -count=1 -timeout 20m -v -run '^TestEscapeSuite$$' ./integration/escape
 
 ## check: what CI runs, and the README's test command (root on a fresh Debian 12)
 check: deps lint test test-integration

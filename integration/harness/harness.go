@@ -69,6 +69,11 @@ type Config struct {
 	// directory of hosts.toml files), e.g. to mirror registries to a local
 	// one; "" leaves it unset.
 	RegistryConfigPath string
+	// ImageExtra is a directory whose tree is copied into the busybox
+	// image's root (integration/image/build-busybox.sh, WARD_IMAGE_EXTRA),
+	// modes and setuid bits kept: static test programs as the image's own
+	// files. "" builds the plain image.
+	ImageExtra string
 	// Dir is the instance's directory, from NewDir, when the caller needs
 	// to know it before containerd starts (to put handler configuration
 	// or ward's state under it); "" makes a new one.
@@ -112,6 +117,8 @@ type Containerd struct {
 	exited    chan struct{}
 	bridge    string
 	cgroupPre map[string]bool
+	// imageExtra is Config.ImageExtra.
+	imageExtra string
 	// podUIDs are the pods RunPod started; their cgroup parents are the
 	// kubelet's to remove, so cleanup does it.
 	podUIDs []string
@@ -183,18 +190,19 @@ func StartContainerd(t testing.TB, cfg Config) *Containerd {
 		dir = NewDir(t)
 	}
 	c := &Containerd{
-		t:         t,
-		Dir:       dir,
-		Root:      filepath.Join(dir, "root"),
-		State:     filepath.Join(dir, "state"),
-		Socket:    filepath.Join(dir, "containerd.sock"),
-		RuncDir:   filepath.Join(dir, "runc"),
-		Log:       filepath.Join(dir, "containerd.log"),
-		config:    filepath.Join(dir, "config.toml"),
-		env:       cfg.Env,
-		bridge:    "wardit" + strconv.Itoa(os.Getpid()%100000),
-		netns:     map[string]bool{},
-		cgroupPre: cgroupTops(),
+		t:          t,
+		Dir:        dir,
+		Root:       filepath.Join(dir, "root"),
+		State:      filepath.Join(dir, "state"),
+		Socket:     filepath.Join(dir, "containerd.sock"),
+		RuncDir:    filepath.Join(dir, "runc"),
+		Log:        filepath.Join(dir, "containerd.log"),
+		config:     filepath.Join(dir, "config.toml"),
+		env:        cfg.Env,
+		bridge:     "wardit" + strconv.Itoa(os.Getpid()%100000),
+		netns:      map[string]bool{},
+		cgroupPre:  cgroupTops(),
+		imageExtra: cfg.ImageExtra,
 	}
 	t.Cleanup(c.cleanup)
 	for _, d := range []string{c.Root, c.State, c.RuncDir, "temp", "opt", "s", "cni/net.d", "cni/ipam", "images", "kubelet/pods", "log/pods"} {
@@ -367,7 +375,11 @@ func (c *Containerd) importImages() {
 	c.t.Helper()
 	imgs := filepath.Join(c.Dir, "images")
 	script := filepath.Join(RepoRoot(c.t), "integration/image/build-busybox.sh")
-	if out, err := exec.Command(script, imgs).CombinedOutput(); err != nil {
+	cmd := exec.Command(script, imgs)
+	if c.imageExtra != "" {
+		cmd.Env = append(os.Environ(), "WARD_IMAGE_EXTRA="+c.imageExtra)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Fatalf("building images: %v\n%s", err, out)
 	}
 	for _, ns := range []string{K8sNamespace, "default"} {

@@ -27,6 +27,34 @@ type Pod struct {
 	// RuntimeDefault asks for the runtime's default seccomp profile instead
 	// of kubelet's default, Unconfined.
 	RuntimeDefault bool
+	// HostPID and HostNetwork put the pod in the node's PID or network
+	// namespace (hostPID: true, hostNetwork: true).
+	HostPID, HostNetwork bool
+	// RunAsUser, when set, is the app container's runAsUser.
+	RunAsUser *int64
+	// Mounts are the app container's hostPath volumes.
+	Mounts []Mount
+	// Env is the app container's environment.
+	Env map[string]string
+}
+
+// Mount is a hostPath volume of the app container.
+type Mount struct {
+	Host, Container string
+	ReadOnly        bool
+}
+
+// namespaces is CRI's NamespaceOption: POD (0) or NODE (2) for the
+// network, CONTAINER (1) or NODE for PIDs, as a kubelet sends them.
+func (p Pod) namespaces() map[string]any {
+	network, pid := 0, 1
+	if p.HostNetwork {
+		network = 2
+	}
+	if p.HostPID {
+		pid = 2
+	}
+	return map[string]any{"network": network, "pid": pid, "ipc": 0}
 }
 
 func (p Pod) seccomp() map[string]any {
@@ -47,7 +75,7 @@ type RunningPod struct {
 // defaults: seccomp Unconfined, pod-level PID namespace.
 func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 	sc := map[string]any{
-		"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0},
+		"namespace_options": p.namespaces(),
 		"seccomp":           p.seccomp(),
 		"privileged":        p.Privileged,
 	}
@@ -55,7 +83,7 @@ func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 	for k, v := range p.Annotations {
 		ann[k] = v
 	}
-	return map[string]any{
+	cfg := map[string]any{
 		"metadata":      map[string]any{"name": p.Name, "namespace": "ward-it", "uid": uid, "attempt": 0},
 		"hostname":      p.Name,
 		"log_directory": filepath.Join(c.Dir, "log/pods", p.Name),
@@ -66,6 +94,12 @@ func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 			"security_context": sc,
 		},
 	}
+	// A kubelet names no hostname for a host-network pod: it shares the
+	// node's UTS namespace, where runc refuses to set one.
+	if p.HostNetwork {
+		delete(cfg, "hostname")
+	}
+	return cfg
 }
 
 func (c *Containerd) containerConfig(p Pod) map[string]any {
@@ -74,7 +108,7 @@ func (c *Containerd) containerConfig(p Pod) map[string]any {
 		cmd = []string{"sleep", "3600"}
 	}
 	sc := map[string]any{
-		"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0},
+		"namespace_options": p.namespaces(),
 		"seccomp":           p.seccomp(),
 		"privileged":        p.Privileged,
 		"masked_paths": []string{"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -89,10 +123,23 @@ func (c *Containerd) containerConfig(p Pod) map[string]any {
 	if len(p.AddCaps) > 0 {
 		sc["capabilities"] = map[string]any{"add_capabilities": p.AddCaps}
 	}
+	if p.RunAsUser != nil {
+		sc["run_as_user"] = map[string]any{"value": *p.RunAsUser}
+	}
+	mounts := []map[string]any{}
+	for _, m := range p.Mounts {
+		mounts = append(mounts, map[string]any{"host_path": m.Host, "container_path": m.Container, "readonly": m.ReadOnly})
+	}
+	envs := []map[string]string{}
+	for k, v := range p.Env {
+		envs = append(envs, map[string]string{"key": k, "value": v})
+	}
 	return map[string]any{
 		"metadata": map[string]any{"name": "app", "attempt": 0},
 		"image":    map[string]any{"image": BusyboxImage},
 		"command":  cmd,
+		"envs":     envs,
+		"mounts":   mounts,
 		"log_path": "app/0.log",
 		"labels":   map[string]string{"io.kubernetes.container.name": "app"},
 		"linux": map[string]any{

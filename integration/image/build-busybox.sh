@@ -15,6 +15,10 @@
 # nothing ever tries to pull them. The archives are byte-for-byte reproducible
 # for a given busybox binary (fixed mtimes, sorted entries, numeric owners).
 #
+# WARD_IMAGE_EXTRA=DIR copies DIR's tree into the images' root, modes (setuid
+# bits too) kept, e.g. a test's static programs under usr/local/bin (the
+# images share their one layer).
+#
 # Needs: busybox-static (/bin/busybox), tar, sha256sum, jq.
 set -euo pipefail
 
@@ -75,6 +79,11 @@ EOF
 : >"$rootfs/etc/hosts"
 : >"$rootfs/etc/resolv.conf"
 find "$rootfs" -exec touch -h -d "@${EPOCH}" {} +
+
+if [[ -n ${WARD_IMAGE_EXTRA:-} ]]; then
+	cp -a "$WARD_IMAGE_EXTRA/." "$rootfs/"
+	find "$rootfs" -exec touch -h -d "@${EPOCH}" {} +
+fi
 
 # --- OCI layout helpers ------------------------------------------------------
 layout="$work/layout"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,27 +109,43 @@ func mounts() []mount {
 	return out
 }
 
+// hostFSWritable looks for the harness's marker file through every mount:
+// a bind of the host's root (or of a directory above the marker) shows it
+// at the mount point plus the marker's path below the mount's source. The
+// content tells the host's file from a same-named one of the container.
 func hostFSWritable(env Env) (Result, string) {
 	if env.Marker == "" {
 		return Reachable, "no marker given by the harness; cannot tell"
 	}
 	for _, m := range mounts() {
-		if m.root == "" || !strings.HasPrefix(env.Marker, strings.TrimSuffix(m.root, "/")+"/") {
-			continue
+		for _, p := range markerCandidates(m, env.Marker) {
+			data, err := os.ReadFile(p)
+			if err != nil || string(data) != MarkerContent {
+				continue
+			}
+			// Opened for writing, closed without a byte written.
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err == nil {
+				f.Close()
+				return Escaped, "host marker writable at " + p
+			}
+			return Reachable, "host marker visible read-only at " + p + " (" + err.Error() + ")"
 		}
-		rel := strings.TrimPrefix(env.Marker, strings.TrimSuffix(m.root, "/"))
-		p := filepath.Join(m.point, rel)
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		f, err := os.OpenFile(p, os.O_WRONLY, 0)
-		if err == nil {
-			f.Close()
-			return Escaped, "host marker writable at " + p
-		}
-		return Reachable, "host marker visible read-only at " + p
 	}
 	return Blocked, "host filesystem not mounted"
+}
+
+// markerCandidates are the places the host file marker would appear under
+// mount m: below the mount point as the marker's full path (a bind of the
+// host's /), or its path relative to the mount's root within its
+// filesystem.
+func markerCandidates(m mount, marker string) []string {
+	out := []string{filepath.Join(m.point, marker)}
+	root := strings.TrimSuffix(m.root, "/")
+	if root != "" && (marker == root || strings.HasPrefix(marker, root+"/")) {
+		out = append(out, filepath.Join(m.point, strings.TrimPrefix(marker, root)))
+	}
+	return out
 }
 
 func mountProbe(Env) (Result, string) {
@@ -157,13 +174,15 @@ func releaseAgent(Env) (Result, string) {
 			return Escaped, p + " opened for writing"
 		}
 	}
-	// Without a visible v1 hierarchy, an attacker mounts one.
+	// Without a visible v1 hierarchy, an attacker mounts one. A named
+	// hierarchy with no controller binds none of the host's controllers,
+	// and, having no child cgroup, is destroyed when unmounted.
 	dir, err := os.MkdirTemp("", "ward-probe-cg")
 	if err != nil {
 		return Reachable, "no temp dir: " + err.Error()
 	}
 	defer os.Remove(dir)
-	if err := unix.Mount("ward-probe", dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "rdma"); err != nil {
+	if err := unix.Mount("ward-probe", dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "none,name=ward-probe"); err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) {
 			return Blocked, "no writable v1 release_agent; mounting cgroup v1: " + err.Error()
 		}
@@ -173,7 +192,7 @@ func releaseAgent(Env) (Result, string) {
 	p := filepath.Join(dir, "release_agent")
 	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
 		f.Close()
-		return Escaped, "mounted cgroup v1 (rdma); its release_agent opened for writing"
+		return Escaped, "mounted a cgroup v1 hierarchy; its release_agent opened for writing (nothing written)"
 	}
 	return Reachable, "mounted a cgroup v1 hierarchy; release_agent not writable"
 }
@@ -313,15 +332,36 @@ func setuidEscalation(env Env) (Result, string) {
 	return Blocked, "setuid bit ignored (no_new_privs): euid " + strings.TrimSpace(string(out))
 }
 
+// driftDirs are where a workload would drop a downloaded binary, the
+// process's temporary directory first (on a host run, the test's own).
+func driftDirs() []string {
+	var out []string
+	for _, d := range []string{os.TempDir(), "/tmp", "/var/tmp", "/dev/shm", "/run", "/"} {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// drift copies the probe to the first writable place and tries to run the
+// copy; each copy has a fresh name and is removed at once.
 func drift(env Env) (Result, string) {
 	src, err := os.ReadFile(env.Self)
 	if err != nil {
 		return Reachable, "cannot read own binary: " + err.Error()
 	}
 	var refused []string
-	for _, dir := range []string{"/tmp", "/var/tmp", "/dev/shm", "/run", "/"} {
-		p := filepath.Join(dir, ".ward-probe-drift")
-		if err := os.WriteFile(p, src, 0o755); err != nil {
+	for _, dir := range driftDirs() {
+		f, err := os.CreateTemp(dir, ".ward-probe-drift-")
+		if err != nil {
+			continue
+		}
+		p := f.Name()
+		_, werr := f.Write(src)
+		cerr := f.Close()
+		if werr != nil || cerr != nil || os.Chmod(p, 0o755) != nil {
+			os.Remove(p)
 			continue
 		}
 		out, err := exec.Command(p, "euid").Output()

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,17 +15,42 @@ import (
 // checks: EPERM means the path is closed, EINVAL/EFAULT/EBADF mean the code
 // behind the check was reached.
 
+// fileidIno32Gen is the handle type of ext2/3/4 (and others): a 32-bit
+// inode number and generation.
+const fileidIno32Gen = 1
+
+// openByHandle is shocker: a file bind-mounted from a host disk (the /etc
+// files are) gives a mount of the host's filesystem; a handle forged for
+// that filesystem's root inode (2, generation 0) opens a directory outside
+// everything mounted into the container. The kernel allows that only with
+// CAP_DAC_READ_SEARCH; opened O_PATH, nothing is read.
 func openByHandle(Env) (Result, string) {
-	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, "/", 0)
-	if err != nil {
-		return syscallVerdict("name_to_handle_at", err)
+	var lastErr error
+	for _, p := range []string{"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"} {
+		h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, p, 0)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if h.Type() != fileidIno32Gen || h.Size() != 8 {
+			lastErr = fmt.Errorf("%s: handle type %d, not ino32+gen", p, h.Type())
+			continue
+		}
+		mfd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		defer unix.Close(mfd)
+		root := unix.NewFileHandle(fileidIno32Gen, []byte{2, 0, 0, 0, 0, 0, 0, 0})
+		fd, err := unix.OpenByHandleAt(mfd, root, unix.O_PATH|unix.O_CLOEXEC)
+		if err != nil {
+			return syscallVerdict("open_by_handle_at(root inode of "+p+"'s filesystem)", err)
+		}
+		unix.Close(fd)
+		return Escaped, "opened the root directory of the host filesystem behind " + p + " by a forged handle"
 	}
-	fd, err := unix.OpenByHandleAt(unix.AT_FDCWD, h, unix.O_RDONLY|unix.O_PATH)
-	if err != nil {
-		return syscallVerdict("open_by_handle_at", err)
-	}
-	unix.Close(fd)
-	return Reachable, "open_by_handle_at opened a file handle (CAP_DAC_READ_SEARCH held, not filtered)"
+	return syscallVerdict("name_to_handle_at", lastErr)
 }
 
 func kernelModule(Env) (Result, string) {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,6 +46,10 @@ type Outcome struct {
 	CVE    string   `json:"cve,omitempty"`
 }
 
+// MarkerContent is what the harness writes into the host marker file, so a
+// probe that finds a file at the marker's path knows it is the host's.
+const MarkerContent = "ward escape-suite host marker\n"
+
 // Env is what the harness tells the probes about the host, through the
 // container's environment.
 type Env struct {
@@ -56,12 +61,23 @@ type Env struct {
 	Abstract string
 	// Self is the path of the probe binary inside the container.
 	Self string
+	// GVisor is true inside a gVisor sandbox: the kernel the container's
+	// system calls reach is gVisor's, not the host's.
+	GVisor bool
 }
 
 // EnvFromOS reads Env from WARD_PROBE_* variables.
 func EnvFromOS() Env {
 	self, _ := os.Executable()
-	return Env{Marker: os.Getenv("WARD_PROBE_MARKER"), Abstract: os.Getenv("WARD_PROBE_ABSTRACT"), Self: self}
+	return Env{Marker: os.Getenv("WARD_PROBE_MARKER"), Abstract: os.Getenv("WARD_PROBE_ABSTRACT"), Self: self, GVisor: inGVisor()}
+}
+
+// inGVisor reads the kernel log, which gVisor's kernel opens with its own
+// name. Reading is harmless; a refusal means a real kernel guards it.
+func inGVisor() bool {
+	buf := make([]byte, 1<<16)
+	n, err := unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
+	return err == nil && n > 0 && strings.Contains(string(buf[:n]), "gVisor")
 }
 
 // Probe is one escape path.
@@ -70,7 +86,16 @@ type Probe struct {
 	Title  string
 	Attack []string
 	CVE    string
-	run    func(env Env) (Result, string)
+	// Kernel marks probes that act through the kernel's own interfaces
+	// (procfs, sysfs, cgroupfs, devices, module loading): under gVisor
+	// they reach gVisor's kernel, so what would be an escape on the host's
+	// kernel is attack surface there.
+	Kernel bool
+	// Findings are the ward findings (policy check IDs) for the spec
+	// shapes that open this path: what ward's decision log shows when it
+	// sees them, and what explains the probe's outcome under ward.
+	Findings []string
+	run      func(env Env) (Result, string)
 }
 
 // Run runs the probe, turning a panic into a REACHABLE verdict with the
@@ -83,12 +108,15 @@ func (p Probe) Run(env Env) (o Outcome) {
 		}
 	}()
 	o.Result, o.Detail = p.run(env)
+	if o.Result == Escaped && p.Kernel && env.GVisor {
+		o.Result, o.Detail = Reachable, "gVisor's kernel, not the host's: "+o.Detail
+	}
 	return o
 }
 
 // syscallVerdict turns a system call's error into a verdict: refused with
-// EPERM, EACCES or ENOSYS (seccomp, a missing capability, or no kernel
-// support) means blocked; anything else means the kernel code behind the
+// EPERM, EACCES, ENOSYS or EOPNOTSUPP (seccomp, a missing capability, or no
+// kernel support) means blocked; anything else means the kernel code behind the
 // permission check was reached.
 func syscallVerdict(name string, err error) (Result, string) {
 	switch {
@@ -96,7 +124,7 @@ func syscallVerdict(name string, err error) (Result, string) {
 		return Reachable, name + " succeeded"
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return Blocked, name + ": " + err.Error()
-	case errors.Is(err, unix.ENOSYS):
+	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP):
 		return Blocked, name + ": not available (" + err.Error() + ")"
 	}
 	return Reachable, name + " reached the kernel: " + err.Error()
@@ -105,35 +133,35 @@ func syscallVerdict(name string, err error) (Result, string) {
 // All returns every probe, in report order.
 func All() []Probe {
 	return []Probe{
-		{ID: "root-is-host-root", Title: "container root is host root", Attack: []string{"T1611"}, run: rootIsHostRoot},
-		{ID: "host-pid", Title: "host processes visible and signalable", Attack: []string{"T1611", "T1057"}, run: hostPID},
-		{ID: "runtime-socket", Title: "container runtime socket reachable", Attack: []string{"T1611", "T1610"}, run: runtimeSocket},
-		{ID: "host-fs-writable", Title: "host root filesystem writable", Attack: []string{"T1611"}, run: hostFSWritable},
-		{ID: "mount", Title: "mount(2) allowed", Attack: []string{"T1611"}, run: mountProbe},
-		{ID: "cgroup-release-agent", Title: "cgroup v1 release_agent writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", run: releaseAgent},
-		{ID: "core-pattern", Title: "/proc/sys/kernel/core_pattern writable", Attack: []string{"T1611"}, run: openForWrite("/proc/sys/kernel/core_pattern", Escaped)},
-		{ID: "sysrq-trigger", Title: "/proc/sysrq-trigger writable", Attack: []string{"T1529"}, run: openForWrite("/proc/sysrq-trigger", Escaped)},
-		{ID: "proc-sys-writable", Title: "global /proc/sys settings writable", Attack: []string{"T1611", "T1562.001"}, run: openForWrite("/proc/sys/vm/overcommit_memory", Escaped)},
-		{ID: "sysfs-writable", Title: "host /sys settings writable", Attack: []string{"T1611"}, run: openForWrite("/sys/kernel/mm/transparent_hugepage/enabled", Escaped)},
-		{ID: "cgroupfs-writable", Title: "cgroup filesystem writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", run: cgroupfsWritable},
-		{ID: "kcore", Title: "/proc/kcore readable", Attack: []string{"T1611", "T1082"}, run: openForRead("/proc/kcore")},
-		{ID: "kallsyms", Title: "kernel addresses in /proc/kallsyms", Attack: []string{"T1082"}, run: kallsyms},
-		{ID: "dev-mem", Title: "/dev/mem readable", Attack: []string{"T1611"}, run: openForRead("/dev/mem")},
-		{ID: "mknod-block", Title: "host block device via mknod", Attack: []string{"T1611"}, run: mknodBlock},
-		{ID: "open-by-handle", Title: "open_by_handle_at (shocker)", Attack: []string{"T1611"}, run: openByHandle},
-		{ID: "kernel-module", Title: "kernel module loading", Attack: []string{"T1611", "T1014"}, run: kernelModule},
-		{ID: "kexec", Title: "kexec_load", Attack: []string{"T1529", "T1611"}, run: kexec},
-		{ID: "bpf", Title: "bpf(2)", Attack: []string{"T1611", "T1014"}, run: bpfProbe},
-		{ID: "userns-unshare", Title: "new user namespace", Attack: []string{"T1611", "T1068"}, run: usernsUnshare},
-		{ID: "keyctl", Title: "kernel keyring (keyctl)", Attack: []string{"T1552"}, run: keyctlProbe},
-		{ID: "perf-event-open", Title: "perf_event_open", Attack: []string{"T1068"}, run: perfEventOpen},
-		{ID: "userfaultfd", Title: "userfaultfd", Attack: []string{"T1068"}, run: userfaultfd},
-		{ID: "io-uring", Title: "io_uring", Attack: []string{"T1068"}, run: ioUring},
-		{ID: "syslog", Title: "kernel log (syslog)", Attack: []string{"T1082"}, run: syslogProbe},
-		{ID: "raw-socket", Title: "raw sockets", Attack: []string{"T1557", "T1040"}, run: rawSocket},
-		{ID: "setuid-escalation", Title: "setuid binary raises privileges", Attack: []string{"T1548.001"}, run: setuidEscalation},
-		{ID: "drift", Title: "write then execute a new binary", Attack: []string{"T1105", "T1525"}, run: drift},
-		{ID: "abstract-shim-socket", Title: "abstract containerd-shim socket reachable", Attack: []string{"T1611"}, CVE: "CVE-2020-15257", run: abstractSocket},
-		{ID: "proc-fd-cwd", Title: "leaked host directory descriptor / cwd", Attack: []string{"T1611"}, CVE: "CVE-2024-21626", run: leakedFD},
+		{ID: "root-is-host-root", Title: "container root is host root", Attack: []string{"T1611"}, Findings: []string{"run-as-root", "host-user"}, run: rootIsHostRoot},
+		{ID: "host-pid", Title: "host processes visible and signalable", Attack: []string{"T1611", "T1057"}, Findings: []string{"host-pid"}, run: hostPID},
+		{ID: "runtime-socket", Title: "container runtime socket reachable", Attack: []string{"T1611", "T1610"}, Findings: []string{"container-socket-mount"}, run: runtimeSocket},
+		{ID: "host-fs-writable", Title: "host root filesystem writable", Attack: []string{"T1611"}, Findings: []string{"sensitive-host-path-writable", "host-path-mount"}, run: hostFSWritable},
+		{ID: "mount", Title: "mount(2) allowed", Attack: []string{"T1611"}, Findings: []string{"cap-sys-admin", "seccomp-unconfined"}, run: mountProbe},
+		{ID: "cgroup-release-agent", Kernel: true, Title: "cgroup v1 release_agent writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", Findings: []string{"privileged", "cap-sys-admin", "cgroupfs-writable", "sensitive-host-path-writable"}, run: releaseAgent},
+		{ID: "core-pattern", Kernel: true, Title: "/proc/sys/kernel/core_pattern writable", Attack: []string{"T1611"}, Findings: []string{"privileged", "readonly-paths-emptied"}, run: openForWrite("/proc/sys/kernel/core_pattern", Escaped)},
+		{ID: "sysrq-trigger", Kernel: true, Title: "/proc/sysrq-trigger writable", Attack: []string{"T1529"}, Findings: []string{"privileged", "readonly-paths-emptied"}, run: openForWrite("/proc/sysrq-trigger", Escaped)},
+		{ID: "proc-sys-writable", Kernel: true, Title: "global /proc/sys settings writable", Attack: []string{"T1611", "T1562.001"}, Findings: []string{"privileged", "readonly-paths-emptied"}, run: openForWrite("/proc/sys/vm/overcommit_memory", Escaped)},
+		{ID: "sysfs-writable", Kernel: true, Title: "host /sys settings writable", Attack: []string{"T1611"}, Findings: []string{"privileged", "sysfs-writable", "sensitive-host-path-writable"}, run: openForWrite("/sys/kernel/mm/transparent_hugepage/enabled", Escaped)},
+		{ID: "cgroupfs-writable", Kernel: true, Title: "cgroup filesystem writable", Attack: []string{"T1611"}, CVE: "CVE-2022-0492", Findings: []string{"privileged", "cgroupfs-writable", "sensitive-host-path-writable"}, run: cgroupfsWritable},
+		{ID: "kcore", Kernel: true, Title: "/proc/kcore readable", Attack: []string{"T1611", "T1082"}, Findings: []string{"privileged", "masked-paths-emptied"}, run: openForRead("/proc/kcore")},
+		{ID: "kallsyms", Kernel: true, Title: "kernel addresses in /proc/kallsyms", Attack: []string{"T1082"}, Findings: []string{"privileged", "cap-syslog"}, run: kallsyms},
+		{ID: "dev-mem", Kernel: true, Title: "/dev/mem readable", Attack: []string{"T1611"}, Findings: []string{"privileged", "host-devices", "cap-sys-rawio"}, run: openForRead("/dev/mem")},
+		{ID: "mknod-block", Kernel: true, Title: "host block device via mknod", Attack: []string{"T1611"}, Findings: []string{"privileged", "device-cgroup-allow-all", "host-devices"}, run: mknodBlock},
+		{ID: "open-by-handle", Title: "open_by_handle_at (shocker)", Attack: []string{"T1611"}, Findings: []string{"cap-dac-read-search", "seccomp-unconfined"}, run: openByHandle},
+		{ID: "kernel-module", Kernel: true, Title: "kernel module loading", Attack: []string{"T1611", "T1014"}, Findings: []string{"privileged", "cap-sys-module"}, run: kernelModule},
+		{ID: "kexec", Kernel: true, Title: "kexec_load", Attack: []string{"T1529", "T1611"}, Findings: []string{"privileged", "cap-sys-boot"}, run: kexec},
+		{ID: "bpf", Title: "bpf(2)", Attack: []string{"T1611", "T1014"}, Findings: []string{"cap-bpf", "cap-sys-admin", "seccomp-unconfined"}, run: bpfProbe},
+		{ID: "userns-unshare", Title: "new user namespace", Attack: []string{"T1611", "T1068"}, Findings: []string{"seccomp-unconfined"}, run: usernsUnshare},
+		{ID: "keyctl", Title: "kernel keyring (keyctl)", Attack: []string{"T1552"}, Findings: []string{"seccomp-unconfined"}, run: keyctlProbe},
+		{ID: "perf-event-open", Title: "perf_event_open", Attack: []string{"T1068"}, Findings: []string{"cap-perfmon", "seccomp-unconfined"}, run: perfEventOpen},
+		{ID: "userfaultfd", Title: "userfaultfd", Attack: []string{"T1068"}, Findings: []string{"seccomp-unconfined"}, run: userfaultfd},
+		{ID: "io-uring", Title: "io_uring", Attack: []string{"T1068"}, Findings: []string{"seccomp-unconfined"}, run: ioUring},
+		{ID: "syslog", Title: "kernel log (syslog)", Attack: []string{"T1082"}, Findings: []string{"privileged", "cap-syslog"}, run: syslogProbe},
+		{ID: "raw-socket", Title: "raw sockets", Attack: []string{"T1557", "T1040"}, Findings: []string{"cap-net-raw"}, run: rawSocket},
+		{ID: "setuid-escalation", Title: "setuid binary raises privileges", Attack: []string{"T1548.001"}, Findings: []string{"no-new-privs-off"}, run: setuidEscalation},
+		{ID: "drift", Title: "write then execute a new binary", Attack: []string{"T1105", "T1525"}, Findings: []string{"writable-rootfs"}, run: drift},
+		{ID: "abstract-shim-socket", Title: "abstract containerd-shim socket reachable", Attack: []string{"T1611"}, CVE: "CVE-2020-15257", Findings: []string{"host-network"}, run: abstractSocket},
+		{ID: "proc-fd-cwd", Title: "leaked host directory descriptor / cwd", Attack: []string{"T1611"}, CVE: "CVE-2024-21626", Findings: []string{"proc-fd-cwd"}, run: leakedFD},
 	}
 }
