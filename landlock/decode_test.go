@@ -98,7 +98,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode(%q) accepted what encoding/json refuses: %v", s, err)
 		}
-		if !reflect.DeepEqual(r, want) {
+		if !reflect.DeepEqual(canon(r), canon(want)) {
 			t.Fatalf("Decode(%q)\n got %#v\nencoding/json %#v", s, r, want)
 		}
 		enc, err := r.Encode()
@@ -110,6 +110,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip of %q: %#v %v", enc, back, err)
 		}
 	})
+}
+
+// canon makes empty path and scope lists nil: both mean none, and the
+// encoding leaves them out. (Empty and nil port lists differ.)
+func canon(r Ruleset) Ruleset {
+	if len(r.Paths) == 0 {
+		r.Paths = nil
+	}
+	if len(r.Scope) == 0 {
+		r.Scope = nil
+	}
+	return r
 }
 
 func TestValidNameMatchesPattern(t *testing.T) {
