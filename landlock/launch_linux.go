@@ -27,7 +27,7 @@ const (
 // maxRulesetSize bounds the handoff file an exec session reads.
 const maxRulesetSize = 256 << 10
 
-// Launch is ward-init: it applies the container's ruleset to itself and
+// Launch is ward-init: it applies the container's ruleset to its own thread and
 // replaces itself with args[1:], with env minus EnvVar. It returns only
 // on failure, with the exit status the launcher should end with; the
 // workload never starts unrestricted.
