@@ -51,6 +51,7 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"profile":"p","root":"x"}`, `root access "x" lacks r`},
 		{`{"profile":"p","root":"rx","paths":[{"path":"tmp","access":"rw"}]}`, `paths[0]: path "tmp" is not absolute`},
 		{`{"profile":"p","root":"rx","scope":["nope"]}`, `unknown scope "nope"`},
+		{`{"profile":"p","root":"rx","paths":[{"path":"/a\u0000b","access":"r"}]}`, "NUL byte"},
 		{`{"profile":"p","root":"rx","requireABI":9}`, "requireABI 9"},
 	} {
 		_, err := Decode(c.in)

@@ -177,6 +177,8 @@ func checkPath(p string) error {
 	switch {
 	case !strings.HasPrefix(p, "/"):
 		return fmt.Errorf("path %q is not absolute", p)
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("path %q contains a NUL byte", p)
 	case path.Clean(p) != p:
 		return fmt.Errorf("path %q is not clean (want %q)", p, path.Clean(p))
 	case p == "/":
