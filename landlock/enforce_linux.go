@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 
 	golandlock "github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -28,8 +29,17 @@ func DetectABI() int {
 	return v
 }
 
-// Enforce restricts the calling process, and everything it executes, to r.
-// It is irreversible. entry is the program about to run (see Plan).
+// Enforce restricts the calling OS thread, and every program it executes,
+// to r. It is irreversible, and it is meant for a launcher that calls
+// execve next (see Launch): it locks the calling goroutine to its thread
+// for good, so that the execve happens on the restricted thread, and the
+// kernel ends every other thread at that execve. The workload therefore
+// starts with the ruleset, and nothing of the workload's ever runs on an
+// unrestricted thread. This is go-landlock's own recipe for "enforce, then
+// exec" (Config.NewRulesetFD); it spares the launcher the two all-threads
+// rounds (no_new_privs, then restrict_self, each signalling every runtime
+// thread) that Config.Restrict needs on kernels before ABI 8. entry is the
+// program about to run (see Plan).
 //
 // It enforces what the kernel supports and returns the rest in the
 // Effective's NotEnforced. It fails, leaving the caller to refuse to run
@@ -51,29 +61,15 @@ func Enforce(r Ruleset, entry string) (Effective, error) {
 	if err != nil {
 		return eff, fmt.Errorf("planning ruleset %q: %w", r.Profile, err)
 	}
-	rules := make([]golandlock.Rule, 0, len(grants)+len(r.TCPConnect)+len(r.TCPBind))
-	for _, g := range grants {
-		var st unix.Stat_t
-		if err := unix.Stat(g.Path, &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue // rules for missing places are skipped
-			}
-			return eff, fmt.Errorf("granting %s on %s: %w", g.Access, g.Path, err)
-		}
-		rights := g.Access.fsRights(st.Mode&unix.S_IFMT == unix.S_IFDIR) & eff.FS
-		if rights == 0 {
-			continue
-		}
-		rules = append(rules, golandlock.PathAccess(golandlock.AccessFSSet(rights), g.Path).IgnoreIfMissing())
-	}
+	var net []golandlock.Rule
 	if eff.Net&ll.AccessNetConnectTCP != 0 {
 		for _, p := range r.TCPConnect {
-			rules = append(rules, golandlock.ConnectTCP(p))
+			net = append(net, golandlock.ConnectTCP(p))
 		}
 	}
 	if eff.Net&ll.AccessNetBindTCP != 0 {
 		for _, p := range r.TCPBind {
-			rules = append(rules, golandlock.BindTCP(p))
+			net = append(net, golandlock.BindTCP(p))
 		}
 	}
 	cfg := golandlock.Config{
@@ -83,10 +79,53 @@ func Enforce(r Ruleset, entry string) (Effective, error) {
 	}
 	// Not BestEffort: Degrade already fitted the config to this kernel,
 	// and anything go-landlock would still drop must be an error here.
-	if err := cfg.Restrict(rules...); err != nil {
+	fd, flags, err := cfg.NewRulesetFD(net...)
+	if err != nil {
+		return eff, fmt.Errorf("building ruleset %q: %w", r.Profile, err)
+	}
+	if fd < 0 {
+		return eff, nil // nothing handled: nothing to restrict
+	}
+	defer unix.Close(fd)
+	for _, g := range grants {
+		if err := addGrant(fd, g, eff.FS); err != nil {
+			return eff, fmt.Errorf("granting %s on %s: %w", g.Access, g.Path, err)
+		}
+	}
+	// Never unlocked: were the goroutine to move, the execve could run on
+	// a thread without the ruleset; if it ends instead, the runtime ends
+	// the thread with it.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return eff, fmt.Errorf("enforcing ruleset %q: setting no_new_privs: %w", r.Profile, err)
+	}
+	if err := ll.LandlockRestrictSelf(fd, flags); err != nil {
 		return eff, fmt.Errorf("enforcing ruleset %q: %w", r.Profile, err)
 	}
 	return eff, nil
+}
+
+// addGrant adds g to the ruleset: one O_PATH open, whose descriptor
+// tells a directory from a file (their rights differ) and is the rule's
+// anchor, so the path is resolved once. A missing path is skipped.
+func addGrant(ruleset int, g Grant, handled uint64) error {
+	pfd, err := unix.Open(g.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return err
+	}
+	rights := g.Access.fsRights(st.Mode&unix.S_IFMT == unix.S_IFDIR) & handled
+	if rights == 0 {
+		return nil
+	}
+	return ll.LandlockAddPathBeneathRule(ruleset, &ll.PathBeneathAttr{AllowedAccess: rights, ParentFd: pfd}, 0)
 }
 
 // listDir is the real Lister: directories and regular files only.

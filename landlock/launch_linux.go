@@ -1,15 +1,13 @@
 package landlock
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +27,7 @@ const (
 // maxRulesetSize bounds the handoff file an exec session reads.
 const maxRulesetSize = 256 << 10
 
-// Launch is ward-init: it applies the container's ruleset to itself and
+// Launch is ward-init: it applies the container's ruleset to its own thread and
 // replaces itself with args[1:], with env minus EnvVar. It returns only
 // on failure, with the exit status the launcher should end with; the
 // workload never starts unrestricted.
@@ -99,12 +97,7 @@ func loadRuleset(env []string) (Ruleset, []string, error) {
 		}
 		return rs, env, nil
 	}
-	f, err := os.OpenFile(HandoffPath, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return Ruleset{}, nil, fmt.Errorf("reading the container's ruleset (exec session): %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxRulesetSize))
+	b, err := readHandoff()
 	if err != nil {
 		return Ruleset{}, nil, fmt.Errorf("reading the container's ruleset (exec session): %w", err)
 	}
@@ -112,14 +105,46 @@ func loadRuleset(env []string) (Ruleset, []string, error) {
 	return rs, env, err
 }
 
+// The handoff file is read and written with plain system calls: the os
+// package would set up its poller (epoll, eventfd) for a file read once.
+
+// readHandoff reads HandoffPath, at most maxRulesetSize bytes.
+func readHandoff() ([]byte, error) {
+	fd, err := unix.Open(HandoffPath, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", HandoffPath, err)
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 4096)
+	for {
+		if len(b) > maxRulesetSize {
+			return nil, fmt.Errorf("%s is larger than %d bytes", HandoffPath, maxRulesetSize)
+		}
+		if len(b) == cap(b) {
+			b = slices.Grow(b, len(b))
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", HandoffPath, err)
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
 // handOff leaves the ruleset for exec sessions. The first writer wins: a
 // second launcher given a different ruleset in its environment is refused,
 // so an exec session cannot replace the container's ruleset with its own.
 func handOff(enc string) error {
-	f, err := os.OpenFile(HandoffPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o444)
-	if errors.Is(err, os.ErrExist) {
-		old, rerr := os.ReadFile(HandoffPath)
-		if rerr == nil && bytes.Equal(old, []byte(enc)) {
+	fd, err := unix.Open(HandoffPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
+	if err == unix.EEXIST {
+		old, rerr := readHandoff()
+		if rerr == nil && string(old) == enc {
 			return nil
 		}
 		return fmt.Errorf("the container already has a different ruleset at %s", HandoffPath)
@@ -127,11 +152,18 @@ func handOff(enc string) error {
 	if err != nil {
 		return fmt.Errorf("leaving the ruleset for exec sessions: %w", err)
 	}
-	if _, err := f.WriteString(enc); err != nil {
-		f.Close()
-		return fmt.Errorf("leaving the ruleset for exec sessions: %w", err)
+	for b := []byte(enc); len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("leaving the ruleset for exec sessions: %w", err)
+		}
+		b = b[n:]
 	}
-	if err := f.Close(); err != nil {
+	if err := unix.Close(fd); err != nil {
 		return fmt.Errorf("leaving the ruleset for exec sessions: %w", err)
 	}
 	return nil
@@ -156,10 +188,34 @@ type Note struct {
 	NotEnforced []string `json:"notEnforced"`
 }
 
+// writeNote writes n as one JSON line, with the JSON helpers of Encode
+// rather than encoding/json, which ward-init does not otherwise need (a
+// test checks that encoding/json reads it back into the same Note).
 func writeNote(w io.Writer, rs Ruleset, eff Effective) {
-	b, err := json.Marshal(Note{Launcher: "landlock", Profile: rs.Profile, ABI: eff.ABI, Enforced: eff.ABI > 0, NotEnforced: eff.NotEnforced})
-	if err != nil {
-		return
+	w.Write(Note{Launcher: "landlock", Profile: rs.Profile, ABI: eff.ABI, Enforced: eff.ABI > 0, NotEnforced: eff.NotEnforced}.appendJSON(nil))
+}
+
+func (n Note) appendJSON(b []byte) []byte {
+	b = append(b, `{"ward-init":`...)
+	b = appendJSONString(b, n.Launcher)
+	b = append(b, `,"profile":`...)
+	b = appendJSONString(b, n.Profile)
+	b = append(b, `,"abi":`...)
+	b = strconv.AppendInt(b, int64(n.ABI), 10)
+	b = append(b, `,"enforced":`...)
+	b = strconv.AppendBool(b, n.Enforced)
+	b = append(b, `,"notEnforced":`...)
+	if n.NotEnforced == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, s := range n.NotEnforced {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		b = append(b, ']')
 	}
-	fmt.Fprintf(w, "%s\n", b)
+	return append(b, "}\n"...)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -43,12 +42,26 @@ type Network struct {
 	TCPBind    []uint16 `yaml:"tcpBind"`
 }
 
-var profileName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
+// validName reports whether s is a profile name: 1 to 64 lowercase
+// letters, digits and '-', neither first nor last a '-'. Written out
+// rather than a regular expression: this package runs in every container
+// start (ward-init), and a package-level regexp is compiled at each.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks a resolved profile (after Extend). Errors name the
 // field.
 func (p Profile) Validate() error {
-	if !profileName.MatchString(p.Name) {
+	if !validName(p.Name) {
 		return fmt.Errorf("name %q: want lowercase letters, digits and '-'", p.Name)
 	}
 	if p.Rootfs&Read == 0 {

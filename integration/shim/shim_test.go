@@ -177,6 +177,7 @@ type entry struct {
 	} `json:"findings"`
 	Attack   []string          `json:"attack"`
 	Changes  []json.RawMessage `json:"changes"`
+	Notes    []string          `json:"notes"`
 	Workload struct {
 		Kind      string `json:"kind"`
 		Pod       string `json:"pod"`
