@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -304,7 +305,7 @@ func startHelper(runsc string, flags []string, dir string, args []string) int {
 func startSub(call runcCall) int {
 	dir := call.rendezvous()
 	defer os.RemoveAll(dir)
-	goF, err := os.OpenFile(filepath.Join(dir, "go"), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	goF, err := openWriter(filepath.Join(dir, "go"), helperWait)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ward runsc wrapper: the start helper of %s is gone: %v\n", call.id(), err)
 		return 1
@@ -330,6 +331,26 @@ func startSub(call runcCall) int {
 	}
 	os.Stderr.WriteString(msg)
 	return rc
+}
+
+// helperWait bounds how long start waits for the start helper to open its
+// end of the go FIFO. create returns as soon as the helper is forked, so on
+// a loaded node start can come first; a helper that is still not there
+// after this long is gone.
+const helperWait = 10 * time.Second
+
+// openWriter opens the FIFO at path for writing without blocking on a
+// reader that will never come: ENXIO (no reader yet) is retried until
+// wait has passed.
+func openWriter(path string, wait time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK, 0)
+		if !errors.Is(err, unix.ENXIO) || time.Now().After(deadline) {
+			return f, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // abortHelper tells a waiting helper to exit without starting anything.
