@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -94,4 +96,32 @@ func Pool(entries []SubIDEntry, user string) ([]Range, error) {
 		}
 	}
 	return pool, nil
+}
+
+// Placeholder is the block `ward explain` shows when no allocator is in
+// play: explanations stay the same on every machine, and say that a front
+// door allocates the real block at create.
+var Placeholder = Range{Start: 1000000000, Size: BlockSize}
+
+// LoadPool reads user's pool from a subuid and a subgid file. ward maps
+// user and group IDs alike, so both files must give user the same ranges.
+func LoadPool(subuid, subgid, user string) ([]Range, error) {
+	var pools [2][]Range
+	for i, name := range []string{subuid, subgid} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("reading the user-namespace pool: %w", err)
+		}
+		entries, err := ParseSubID(strings.NewReader(string(data)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if pools[i], err = Pool(entries, user); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if !slices.Equal(pools[0], pools[1]) {
+		return nil, fmt.Errorf("%s and %s give %q different ranges (%v, %v); ward maps user and group IDs alike", subuid, subgid, user, pools[0], pools[1])
+	}
+	return pools[0], nil
 }
