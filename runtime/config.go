@@ -41,6 +41,8 @@ type Config struct {
 	Backends backend.Config `yaml:"backends"`
 	// RunscRoot is runsc's state directory; "" means <root>/runsc.
 	RunscRoot string `yaml:"runscRoot"`
+	// Userns is where the user-namespace ID pool and allocations are.
+	Userns UsernsConfig `yaml:"userns"`
 }
 
 // defaultConfig is the configuration without a file.

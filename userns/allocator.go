@@ -46,7 +46,10 @@ func NewAllocator(dir string, pool []Range) (*Allocator, error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Searchable by all: idmapped root filesystems are mounted below it,
+	// and a container's root (an unprivileged host ID) must reach them.
+	// The state files themselves are 0600.
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("userns allocator: %w", err)
 	}
 	return &Allocator{dir: dir, pool: append([]Range(nil), pool...)}, nil
