@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -100,7 +101,53 @@ func (u *usernsStep) apply(s *specs.Spec, rec *Record) error {
 		rec.Add("linux.namespaces", what)
 	}
 	u.idmapVolumes(s, rec)
+	foreignNetns(s, rec)
 	return nil
+}
+
+// foreignNetns adapts a container that joins a network namespace it does
+// not create (a CRI pod's, made by the CNI plugins; Docker's), which the
+// host's user namespace owns:
+//
+//   - the kernel lets a user namespace mount sysfs only if it owns the
+//     network namespace, so the sysfs mount becomes a recursively read-only
+//     bind of the host's /sys (recursive because a user namespace may not
+//     bind a tree without its locked submounts), as `runc spec --rootless`
+//     does; it shows the host's view of sysfs, its network devices among
+//     it, read-only, with the spec's masked paths still applied;
+//   - container root may not write that namespace's net.* sysctls, so they
+//     leave the spec and the front door sets them in the namespace itself
+//     (userns.SetNetSysctls) before the container starts.
+func foreignNetns(s *specs.Spec, rec *Record) {
+	i := slices.IndexFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.NetworkNamespace })
+	if i >= 0 && s.Linux.Namespaces[i].Path == "" {
+		return
+	}
+	var moved []string
+	for k := range s.Linux.Sysctl {
+		if strings.HasPrefix(k, "net.") {
+			moved = append(moved, k)
+		}
+	}
+	if len(moved) > 0 {
+		slices.Sort(moved)
+		sysctl := make(map[string]string, len(s.Linux.Sysctl))
+		for k, v := range s.Linux.Sysctl {
+			if !strings.HasPrefix(k, "net.") {
+				sysctl[k] = v
+			}
+		}
+		s.Linux.Sysctl = sysctl
+		rec.Add("linux.sysctl", strings.Join(moved, ", ")+" set by ward in the pod's network namespace instead: a user namespace cannot write the sysctls of a network namespace it does not own")
+	}
+	for j := range s.Mounts {
+		m := &s.Mounts[j]
+		if m.Type != "sysfs" {
+			continue
+		}
+		*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "ro", "rro", "nosuid", "nodev", "noexec"}}
+		rec.Add("mounts["+strconv.Itoa(j)+"]", "sysfs at "+m.Destination+" is a recursively read-only bind of the host's /sys: a user namespace cannot mount sysfs for a network namespace it does not own")
+	}
 }
 
 // ours reports whether the user namespace at i is the one this step

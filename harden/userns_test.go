@@ -64,6 +64,20 @@ func TestUsernsStep(t *testing.T) {
 				t.Errorf("namespaces %v", s.Linux.Namespaces)
 			}
 		}},
+		{name: "pod network namespace", spec: func() *specs.Spec {
+			s := base()
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/var/run/netns/cni-1"})
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647", "kernel.shm_rmid_forced": "1"}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro"}})
+			return s
+		}(), in: block, changes: 4, check: func(t *testing.T, s *specs.Spec) {
+			if _, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok || s.Linux.Sysctl["kernel.shm_rmid_forced"] != "1" {
+				t.Errorf("sysctls %v: want net.* moved out, the rest kept", s.Linux.Sysctl)
+			}
+			if m := s.Mounts[3]; m.Type != "bind" || m.Source != "/sys" || !slices.Contains(m.Options, "rro") || !slices.Contains(m.Options, "ro") {
+				t.Errorf("sysfs mount %+v, want a recursively read-only bind of /sys", m)
+			}
+		}},
 		{name: "no block", spec: base(), want: ErrNoIDBlock.Error()},
 		{name: "uid outside the block", spec: func() *specs.Spec { s := base(); s.Process.User.UID = 70000; return s }(), in: block, want: "ID 70000 is outside"},
 		{name: "kubelet mapping kept", spec: kubelet(65536 * 7), in: block, check: func(t *testing.T, s *specs.Spec) {

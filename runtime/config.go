@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // DefaultConfigPath is read when neither --ward-config nor
@@ -42,7 +43,7 @@ type Config struct {
 	// RunscRoot is runsc's state directory; "" means <root>/runsc.
 	RunscRoot string `yaml:"runscRoot"`
 	// Userns is where the user-namespace ID pool and allocations are.
-	Userns UsernsConfig `yaml:"userns"`
+	Userns userns.Config `yaml:"userns"`
 }
 
 // defaultConfig is the configuration without a file.

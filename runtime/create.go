@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 func createFlags() *flagSpec {
@@ -141,9 +143,16 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 			}
 		}
 	}()
+	var sysctl map[string]string
+	if b.Spec.Linux != nil {
+		sysctl = maps.Clone(b.Spec.Linux.Sysctl)
+	}
 	v, err := j.Spec(in)
 	if err == nil && us != nil && usesBlock(&v) {
-		if err = c.idmapRootfs(p, b, us, &v); err != nil {
+		if err = c.idmapRootfs(p, b, us, &v); err == nil {
+			err = userns.ApplyMovedNetSysctls(sysctl, b.Spec)
+		}
+		if err != nil {
 			err = fmt.Errorf("user namespace: %w", err)
 		}
 	}

@@ -15,38 +15,6 @@ import (
 	"github.com/ward-runtime/ward/userns"
 )
 
-// UsernsConfig is where ward-runtime finds its user-namespace ID pool and
-// keeps its allocations. The policy's userns section says whether the step
-// runs and which subordinate ID entry is the pool.
-type UsernsConfig struct {
-	// SubUID and SubGID are the subordinate ID files ("" means
-	// /etc/subuid and /etc/subgid).
-	SubUID string `yaml:"subuid"`
-	SubGID string `yaml:"subgid"`
-	// StateDir holds the allocator's state and the idmapped root
-	// filesystems. It must be the same for every ward-runtime and shim on
-	// the node, whatever --root each is called with, or two containers
-	// could get one block ("" means DefaultUsernsStateDir).
-	StateDir string `yaml:"stateDir"`
-}
-
-// DefaultUsernsStateDir is the node-wide allocator directory. It is on a
-// tmpfs: after a reboot no container holds a block.
-const DefaultUsernsStateDir = "/run/ward/userns"
-
-func (u UsernsConfig) withDefaults() UsernsConfig {
-	if u.SubUID == "" {
-		u.SubUID = "/etc/subuid"
-	}
-	if u.SubGID == "" {
-		u.SubGID = "/etc/subgid"
-	}
-	if u.StateDir == "" {
-		u.StateDir = DefaultUsernsStateDir
-	}
-	return u
-}
-
 // RecordUserns is what delete needs to give a container's block back.
 type RecordUserns struct {
 	Owner  string         `json:"owner"`
@@ -61,8 +29,7 @@ func (c *ctx) usernsPool(p *policy.Policy) ([]userns.Range, error) {
 	if !p.Userns.Enabled {
 		return nil, nil
 	}
-	u := c.cfg.Userns.withDefaults()
-	pool, err := userns.LoadPool(u.SubUID, u.SubGID, p.Userns.Pool)
+	pool, err := c.cfg.Userns.Pool(p.Userns.Pool)
 	if err != nil {
 		return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 	}
@@ -70,7 +37,7 @@ func (c *ctx) usernsPool(p *policy.Policy) ([]userns.Range, error) {
 }
 
 func (c *ctx) allocator(pool []userns.Range) (*userns.Allocator, error) {
-	return userns.NewAllocator(c.cfg.Userns.withDefaults().StateDir, pool)
+	return c.cfg.Userns.Allocator(pool)
 }
 
 // usernsOwner names a container's block in the allocator: containers of
@@ -114,7 +81,7 @@ func (c *ctx) idmapRootfs(p *policy.Policy, b *bundle.Bundle, u *RecordUserns, v
 	}
 	defer ns.Close()
 	sum := sha256.Sum256([]byte(u.Owner))
-	dir := filepath.Join(c.cfg.Userns.withDefaults().StateDir, "rootfs", hex.EncodeToString(sum[:12]))
+	dir := filepath.Join(c.cfg.Userns.WithDefaults().StateDir, "rootfs", hex.EncodeToString(sum[:12]))
 	rf, err := userns.IdmapRootfs(root, dir, ns, u.Block)
 	switch {
 	case err == nil:
@@ -148,13 +115,7 @@ func (c *ctx) releaseUserns(u *RecordUserns) error {
 		}
 	}
 	if len(errs) == 0 {
-		// The allocator's state is node-wide; its pool only matters for
-		// allocation, so a released block needs none.
-		a, err := userns.NewAllocator(c.cfg.Userns.withDefaults().StateDir, []userns.Range{u.Block})
-		if err == nil {
-			err = a.Release(u.Owner)
-		}
-		if err != nil {
+		if err := c.cfg.Userns.Release(u.Owner, u.Block); err != nil {
 			errs = append(errs, err)
 		}
 	}

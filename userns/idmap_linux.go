@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -171,4 +173,66 @@ func ParseOverlay(super string) (Overlay, error) {
 		}
 	}
 	return o, nil
+}
+
+// SetNetSysctls writes net.* sysctls in the network namespace at netns,
+// for a container whose user namespace may not (see harden's userns step).
+// It runs on a thread of its own that enters the namespace and is thrown
+// away afterwards, so no other goroutine ever runs in it.
+func SetNetSysctls(netns string, kv map[string]string) error {
+	if len(kv) == 0 {
+		return nil
+	}
+	for k := range kv {
+		if !strings.HasPrefix(k, "net.") || strings.Contains(k, "/") || strings.Contains(k, "..") {
+			return fmt.Errorf("sysctl %q is not a network namespace's", k)
+		}
+	}
+	ns, err := os.Open(netns)
+	if err != nil {
+		return fmt.Errorf("opening network namespace: %w", err)
+	}
+	defer ns.Close()
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine, still in
+		// the pod's namespace, rather than return to the scheduler.
+		runtime.LockOSThread()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("entering network namespace %s: %w", netns, err)
+			return
+		}
+		for k, v := range kv {
+			p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if err := os.WriteFile(p, []byte(v), 0); err != nil {
+				done <- fmt.Errorf("setting %s in %s: %w", k, netns, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return <-done
+}
+
+// ApplyMovedNetSysctls sets in s's network namespace the net.* sysctls
+// that before (the spec's sysctls as the manager wrote them) has and s no
+// longer has: the ones the userns step took out of the spec. A container
+// in the host's network namespace never gets them: ward does not change
+// host settings for a container.
+func ApplyMovedNetSysctls(before map[string]string, s *specs.Spec) error {
+	moved := map[string]string{}
+	for k, v := range before {
+		if _, kept := s.Linux.Sysctl[k]; !kept && strings.HasPrefix(k, "net.") {
+			moved[k] = v
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace && ns.Path != "" {
+			return SetNetSysctls(ns.Path, moved)
+		}
+	}
+	return fmt.Errorf("net.* sysctls for a container without a network namespace of its own path: refusing to set them on the host")
 }

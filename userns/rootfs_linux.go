@@ -108,14 +108,8 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 			return fmt.Errorf("preparing overlay workdir: %w", err)
 		}
 		rf.Dirs = append(rf.Dirs, work)
-		var st unix.Stat_t
-		if err := unix.Stat(ov.Upper, &st); err != nil {
-			return fmt.Errorf("reading the upper layer: %w", err)
-		}
-		if st.Uid == 0 && st.Gid == 0 {
-			if err := os.Chown(ov.Upper, int(r.Start), int(r.Start)); err != nil {
-				return fmt.Errorf("giving the upper layer's top directory to the mapped root: %w", err)
-			}
+		if err := GiveUpperTop(ov.Upper, r); err != nil {
+			return err
 		}
 		opts += ",upperdir=" + ov.Upper + ",workdir=" + work
 	}
@@ -127,6 +121,26 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 	}
 	rf.Mounts = append(rf.Mounts, rf.Path)
 	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers", mi.Mountpoint, len(lowers))
+	return nil
+}
+
+// GiveUpperTop gives the top directory of an overlay's upper layer to the
+// mapped root when it is host root's. Overlayfs refuses an idmapped upper
+// layer to a mounter outside the mapping, and the merged root directory
+// takes its owner from the upper layer's: without this, container root
+// could not create files in /. It is the one inode ward changes; the
+// layer's files are the container's own writes.
+func GiveUpperTop(upper string, r Range) error {
+	var st unix.Stat_t
+	if err := unix.Stat(upper, &st); err != nil {
+		return fmt.Errorf("reading the upper layer: %w", err)
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		return nil
+	}
+	if err := os.Chown(upper, int(r.Start), int(r.Start)); err != nil {
+		return fmt.Errorf("giving the upper layer's top directory to the mapped root: %w", err)
+	}
 	return nil
 }
 

@@ -125,3 +125,57 @@ func LoadPool(subuid, subgid, user string) ([]Range, error) {
 	}
 	return pools[0], nil
 }
+
+// DefaultStateDir is the node-wide allocator directory. It is on a tmpfs:
+// after a reboot no container holds a block.
+const DefaultStateDir = "/run/ward/userns"
+
+// Config is where a front door finds the ID pool and keeps allocations
+// (the `userns` section of ward-runtime's and the shim's configuration
+// files). The policy's userns section says whether the step runs and which
+// subordinate ID entry is the pool.
+type Config struct {
+	// SubUID and SubGID are the subordinate ID files ("" means
+	// /etc/subuid and /etc/subgid).
+	SubUID string `yaml:"subuid"`
+	SubGID string `yaml:"subgid"`
+	// StateDir holds the allocator's state and idmapped root filesystems.
+	// Every ward-runtime and shim of a node must share it, or two
+	// containers could get one block ("" means DefaultStateDir).
+	StateDir string `yaml:"stateDir"`
+}
+
+// WithDefaults fills in the empty fields.
+func (c Config) WithDefaults() Config {
+	if c.SubUID == "" {
+		c.SubUID = "/etc/subuid"
+	}
+	if c.SubGID == "" {
+		c.SubGID = "/etc/subgid"
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	return c
+}
+
+// Pool loads the pool named user from the configured files.
+func (c Config) Pool(user string) ([]Range, error) {
+	c = c.WithDefaults()
+	return LoadPool(c.SubUID, c.SubGID, user)
+}
+
+// Allocator opens the node-wide allocator over pool.
+func (c Config) Allocator(pool []Range) (*Allocator, error) {
+	return NewAllocator(c.WithDefaults().StateDir, pool)
+}
+
+// Release frees owner's block. The pool only matters for allocation, so
+// any process may release without loading it.
+func (c Config) Release(owner string, r Range) error {
+	a, err := NewAllocator(c.WithDefaults().StateDir, []Range{r})
+	if err != nil {
+		return err
+	}
+	return a.Release(owner)
+}
