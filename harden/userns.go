@@ -102,7 +102,40 @@ func (u *usernsStep) apply(s *specs.Spec, rec *Record) error {
 	}
 	u.idmapVolumes(s, rec)
 	foreignNetns(s, rec)
+	clampPingGroups(s, in.Size, rec)
 	return nil
+}
+
+// clampPingGroups narrows net.ipv4.ping_group_range to the namespace's
+// groups: the kernel refuses a range with groups the writer's user
+// namespace does not map, and Docker and containerd ask for 0-2147483647.
+func clampPingGroups(s *specs.Spec, size uint32, rec *Record) {
+	const key = "net.ipv4.ping_group_range"
+	v, ok := s.Linux.Sysctl[key]
+	if !ok {
+		return
+	}
+	f := strings.Fields(v)
+	if len(f) != 2 {
+		return
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 32)
+	hi, err2 := strconv.ParseUint(f[1], 10, 32)
+	if err1 != nil || err2 != nil || hi < uint64(size) || lo > hi {
+		return
+	}
+	want := strconv.FormatUint(lo, 10) + " " + strconv.FormatUint(uint64(size)-1, 10)
+	if lo >= uint64(size) {
+		// No group of the namespace is in the range: none may ping.
+		want = "1 0"
+	}
+	sysctl := make(map[string]string, len(s.Linux.Sysctl))
+	for k, x := range s.Linux.Sysctl {
+		sysctl[k] = x
+	}
+	sysctl[key] = want
+	s.Linux.Sysctl = sysctl
+	rec.Add("linux.sysctl", key+" narrowed from \""+v+"\" to \""+want+"\", the groups the user namespace maps")
 }
 
 // foreignNetns adapts a container that joins a network namespace it does

@@ -78,6 +78,16 @@ func TestUsernsStep(t *testing.T) {
 				t.Errorf("sysfs mount %+v, want a recursively read-only bind of /sys", m)
 			}
 		}},
+		{name: "own network namespace: ping groups narrowed", spec: func() *specs.Spec {
+			s := base()
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+			return s
+		}(), in: block, changes: 3, check: func(t *testing.T, s *specs.Spec) {
+			if got := s.Linux.Sysctl["net.ipv4.ping_group_range"]; got != "0 65535" {
+				t.Errorf("ping_group_range %q, want 0 65535", got)
+			}
+		}},
 		{name: "no block", spec: base(), want: ErrNoIDBlock.Error()},
 		{name: "uid outside the block", spec: func() *specs.Spec { s := base(); s.Process.User.UID = 70000; return s }(), in: block, want: "ID 70000 is outside"},
 		{name: "kubelet mapping kept", spec: kubelet(65536 * 7), in: block, check: func(t *testing.T, s *specs.Spec) {

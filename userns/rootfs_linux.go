@@ -35,8 +35,8 @@ type Rootfs struct {
 //     layers, each lower layer through an idmapped bind, the upper layer
 //     as it is (an idmapped upper layer is refused by overlayfs for a
 //     mounter outside the mapping) with a workdir of ward's beside the
-//     original, and the upper layer's top directory given to the mapped
-//     root if it is host root's: the one inode ward changes;
+//     original; the upper layer, the container's own and nearly empty at
+//     create, has its entries given to the mapped IDs;
 //   - any other directory (a plain rootfs on ext4, xfs, btrfs, tmpfs) is
 //     bind-mounted through an idmapped mount.
 //
@@ -78,6 +78,7 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 		return err
 	}
 	lowers := make([]string, len(ov.Lower))
+	upperNote := ""
 	for i, l := range ov.Lower {
 		if !filepath.IsAbs(l) {
 			// Docker's overlay2 names layers relative to its overlay2
@@ -108,9 +109,16 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 			return fmt.Errorf("preparing overlay workdir: %w", err)
 		}
 		rf.Dirs = append(rf.Dirs, work)
-		if err := GiveUpperTop(ov.Upper, r); err != nil {
+		// The upper layer is the container's own, made by its manager
+		// moments ago: empty but for the mount points the manager made
+		// (Podman's /etc/hostname...), as host root. Those few entries,
+		// the layer's top directory among them, go to the mapped IDs;
+		// the image's layers are never changed.
+		n, err := ChownTree(ov.Upper, r)
+		if err != nil {
 			return err
 		}
+		upperNote = fmt.Sprintf("; %d entries of the upper layer given to the mapped IDs", n)
 		opts += ",upperdir=" + ov.Upper + ",workdir=" + work
 	}
 	if len(opts) >= os.Getpagesize() {
@@ -120,7 +128,7 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 		return fmt.Errorf("mounting the overlay with idmapped layers: %w", err)
 	}
 	rf.Mounts = append(rf.Mounts, rf.Path)
-	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers", mi.Mountpoint, len(lowers))
+	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers%s", mi.Mountpoint, len(lowers), upperNote)
 	return nil
 }
 

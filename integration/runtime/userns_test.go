@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ward-runtime/ward/integration/harness"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -284,5 +285,74 @@ func TestUsernsConcurrentCreates(t *testing.T) {
 	}
 	if got := owners(t, state); len(got) != 0 {
 		t.Errorf("%d blocks still allocated after deleting every container", len(got))
+	}
+}
+
+// TestUsernsDocker runs Docker's containers through ward-runtime with the
+// userns step on: Docker's overlay2 root filesystem (an overlay mount,
+// which cannot be idmapped itself) is re-mounted with idmapped lower
+// layers, and its network namespace (made by Docker, owned by the host's
+// user namespace) gets the sysfs and sysctl treatment.
+func TestUsernsDocker(t *testing.T) {
+	e, state := usernsEnv(t)
+	d := startDockerd(e)
+	d.importBusybox()
+	script := "cat /proc/self/uid_map; touch /tmp/made && echo rootfs-ok; cat /etc/hosts >/dev/null && echo hosts-ok; id -u"
+	out, stderr, code := d.docker("run", "--rm", "--runtime", "ward", "--network", "none", harness.BusyboxImage, "sh", "-c", script)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, d.logTail())
+	}
+	f := strings.Fields(out)
+	if len(f) < 6 || f[0] != "0" || f[1] == "0" || f[2] != "65536" || f[3] != "rootfs-ok" || f[4] != "hosts-ok" || f[5] != "0" {
+		t.Errorf("inside a Docker container under ward's user namespace: %q", out)
+	}
+	if base, err := strconv.ParseUint(f[1], 10, 32); err != nil || base < usernsPoolStart {
+		t.Errorf("uid_map host base %q is not from the pool", f[1])
+	}
+	if got := owners(t, state); len(got) != 0 {
+		t.Errorf("blocks still allocated after docker run --rm: %v", got)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(state, "rootfs", "*")); len(dirs) != 0 {
+		t.Errorf("idmapped root filesystem left behind: %v", dirs)
+	}
+}
+
+// TestUsernsPodman is TestUsernsDocker through Podman: its overlay root
+// filesystem and its own network namespace path.
+func TestUsernsPodman(t *testing.T) {
+	e, state := usernsEnv(t)
+	p := newPodman(e)
+	img := filepath.Join(e.dir, "images")
+	if out, err := exec.Command(filepath.Join(harness.RepoRoot(t), "integration/image/build-busybox.sh"), img).CombinedOutput(); err != nil {
+		t.Fatalf("building images: %v: %s", err, out)
+	}
+	if _, stderr, code := p.run("load", "-i", filepath.Join(img, "busybox.tar")); code != 0 {
+		t.Fatalf("podman load: %s", stderr)
+	}
+	script := "cat /proc/self/uid_map; touch /tmp/made && echo rootfs-ok; cat /etc/hosts >/dev/null && echo hosts-ok; id -u"
+	out, stderr, code := p.run(append(podmanRun(), harness.BusyboxImage, "sh", "-c", script)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	f := strings.Fields(out)
+	if len(f) < 6 || f[0] != "0" || f[1] == "0" || f[2] != "65536" || f[3] != "rootfs-ok" || f[4] != "hosts-ok" || f[5] != "0" {
+		t.Errorf("inside a Podman container under ward's user namespace: %q (stderr %s)", out, stderr)
+	}
+	// Podman 4.3 calls the runtime's delete without its --runtime-flag
+	// options, so ward-runtime reads its default configuration there: on a
+	// node, /etc/ward/runtime.yaml, the one create read too. Here create
+	// read the test's file, so the delete is repeated as a node would see
+	// it: with the same configuration.
+	recs, _ := filepath.Glob(filepath.Join(e.dir, "default-root", "ward", "*.json"))
+	if len(recs) != 1 {
+		t.Fatalf("ward records %v, want the one container's", recs)
+	}
+	id := strings.TrimSuffix(filepath.Base(recs[0]), ".json")
+	if _, stderr, code := e.wardRun(filepath.Join(e.dir, "default-root"), "delete", "--force", id); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	got := owners(t, state)
+	if len(got) != 0 {
+		t.Errorf("blocks still allocated after podman run --rm: %v", got)
 	}
 }
