@@ -102,3 +102,34 @@ func TestParseOverlayAndUnescape(t *testing.T) {
 		t.Errorf("unescape %q", got)
 	}
 }
+
+// BenchmarkNewNamespace is the holder process every idmapped root
+// filesystem costs.
+func BenchmarkNewNamespace(b *testing.B) {
+	if os.Getuid() != 0 {
+		b.Skip("needs root")
+	}
+	for b.Loop() {
+		ns, err := NewNamespace(Range{Start: 1 << 30, Size: BlockSize})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns.Close()
+	}
+}
+
+// BenchmarkAllocateRelease is one container's bookkeeping.
+func BenchmarkAllocateRelease(b *testing.B) {
+	a, err := NewAllocator(b.TempDir(), []Range{{Start: 1 << 30, Size: 16 * BlockSize}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := a.Allocate("c"); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Release("c"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
