@@ -135,6 +135,22 @@ func (s *Service) idmapContainer(r *taskAPI.CreateTaskRequest, in *policy.Userns
 	return nil
 }
 
+// releaseStale gives back the block of the pod whose sandbox is id, if
+// there is one, for `shim delete`, which runs without the task service's
+// memory. It reads the configuration from $WARD_SHIM_CONFIG or the
+// default path: a handler's own WardConfig option is not known there.
+func releaseStale(id string) error {
+	path, required := ConfigPath("")
+	cfg, err := LoadConfig(path, required)
+	if err != nil {
+		return err
+	}
+	if !cfg.Userns.InUse() {
+		return nil
+	}
+	return cfg.Userns.Release(usernsOwner(id), userns.Placeholder)
+}
+
 // releaseUserns gives a pod's block back.
 func (s *Service) releaseUserns(ctx context.Context, sandboxID string) {
 	s.mu.Lock()

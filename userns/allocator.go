@@ -55,7 +55,10 @@ func NewAllocator(dir string, pool []Range) (*Allocator, error) {
 	return &Allocator{dir: dir, pool: append([]Range(nil), pool...)}, nil
 }
 
-func (a *Allocator) statePath() string { return filepath.Join(a.dir, "ranges.json") }
+// stateFile is the allocator's state, in its directory.
+const stateFile = "ranges.json"
+
+func (a *Allocator) statePath() string { return filepath.Join(a.dir, stateFile) }
 
 // locked runs fn with the state under an exclusive lock, and writes the
 // state back if fn says it changed. The kernel drops the lock when the

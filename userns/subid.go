@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,6 +169,14 @@ func (c Config) Pool(user string) ([]Range, error) {
 // Allocator opens the node-wide allocator over pool.
 func (c Config) Allocator(pool []Range) (*Allocator, error) {
 	return NewAllocator(c.WithDefaults().StateDir, pool)
+}
+
+// InUse reports whether any block was ever allocated under the state
+// directory, so that cleanup paths of front doors whose policy has the
+// step off do not create it.
+func (c Config) InUse() bool {
+	_, err := os.Stat(filepath.Join(c.WithDefaults().StateDir, stateFile))
+	return err == nil
 }
 
 // Release frees owner's block. The pool only matters for allocation, so

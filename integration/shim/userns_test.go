@@ -6,8 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
 )
@@ -170,4 +174,50 @@ func TestUsernsPod(t *testing.T) {
 	if owners := allocated(t, state); len(owners) != 0 {
 		t.Errorf("block not returned after the pod was removed: %v", owners)
 	}
+}
+
+// shimPid finds the shim process serving a pod.
+func shimPid(t *testing.T, sandboxID string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(data), "\x00")
+		if strings.HasSuffix(args[0], "containerd-shim-ward-v2") && slices.Contains(args, sandboxID) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no shim process for pod %s", sandboxID)
+	return 0
+}
+
+// TestUsernsShimKilled kills a pod's shim with SIGKILL: the shim never
+// sees the sandbox's Delete, and the block must come back through
+// containerd's cleanup of the dead shim (`shim delete`) when the pod is
+// removed.
+func TestUsernsShimKilled(t *testing.T) {
+	c, state := startWardUserns(t)
+	p, err := c.RunPod(harness.Pod{Name: "killed", Handler: "ward"})
+	if err != nil {
+		t.Fatalf("pod: %v\n%s", err, c.LogTail(60))
+	}
+	if owners := allocated(t, state); len(owners) != 1 {
+		t.Fatalf("allocator owners %v, want the pod's block", owners)
+	}
+	if err := syscall.Kill(shimPid(t, p.SandboxID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.Crictl("stopp", p.SandboxID)
+	c.Crictl("rmp", "-f", p.SandboxID)
+	var owners map[string]struct{ Start, Size uint32 }
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if owners = allocated(t, state); len(owners) == 0 {
+			return
+		}
+	}
+	t.Errorf("block of the pod whose shim was killed not returned: %v\n%s", owners, c.LogTail(30))
 }
