@@ -199,11 +199,35 @@ func TestUsernsDirect(t *testing.T) {
 	if _, stderr, code := e.wardRun(root, "delete", "--force", "u1"); code != 0 {
 		t.Fatalf("delete: %s", stderr)
 	}
+	assertReleased(t, state, "delete")
+}
+
+// assertReleased checks that every block went back and no idmapped root
+// filesystem was left mounted or on disk.
+func assertReleased(t *testing.T, state, after string) {
+	t.Helper()
 	if got := owners(t, state); len(got) != 0 {
-		t.Errorf("block not returned after delete: %v", got)
+		t.Errorf("blocks still allocated after %s: %v", after, got)
 	}
 	if dirs, _ := filepath.Glob(filepath.Join(state, "rootfs", "*")); len(dirs) != 0 {
-		t.Errorf("idmapped root filesystem left behind: %v", dirs)
+		t.Errorf("idmapped root filesystem left behind after %s: %v", after, dirs)
+	}
+}
+
+// usernsScript prints, inside a container, what assertInside checks.
+const usernsScript = "cat /proc/self/uid_map; touch /tmp/made && echo rootfs-ok; cat /etc/hosts >/dev/null && echo hosts-ok; id -u"
+
+// assertInside checks usernsScript's output: a mapping from the test
+// pool, a writable root filesystem, the manager's hosts file, root.
+func assertInside(t *testing.T, manager, out string) {
+	t.Helper()
+	f := strings.Fields(out)
+	if len(f) < 6 || f[0] != "0" || f[2] != "65536" || f[3] != "rootfs-ok" || f[4] != "hosts-ok" || f[5] != "0" {
+		t.Errorf("inside a %s container under ward's user namespace: %q", manager, out)
+		return
+	}
+	if base, err := strconv.ParseUint(f[1], 10, 32); err != nil || base < usernsPoolStart {
+		t.Errorf("uid_map host base %q is not from the pool", f[1])
 	}
 }
 
@@ -297,24 +321,12 @@ func TestUsernsDocker(t *testing.T) {
 	e, state := usernsEnv(t)
 	d := startDockerd(e)
 	d.importBusybox()
-	script := "cat /proc/self/uid_map; touch /tmp/made && echo rootfs-ok; cat /etc/hosts >/dev/null && echo hosts-ok; id -u"
-	out, stderr, code := d.docker("run", "--rm", "--runtime", "ward", "--network", "none", harness.BusyboxImage, "sh", "-c", script)
+	out, stderr, code := d.docker("run", "--rm", "--runtime", "ward", "--network", "none", harness.BusyboxImage, "sh", "-c", usernsScript)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, d.logTail())
 	}
-	f := strings.Fields(out)
-	if len(f) < 6 || f[0] != "0" || f[1] == "0" || f[2] != "65536" || f[3] != "rootfs-ok" || f[4] != "hosts-ok" || f[5] != "0" {
-		t.Errorf("inside a Docker container under ward's user namespace: %q", out)
-	}
-	if base, err := strconv.ParseUint(f[1], 10, 32); err != nil || base < usernsPoolStart {
-		t.Errorf("uid_map host base %q is not from the pool", f[1])
-	}
-	if got := owners(t, state); len(got) != 0 {
-		t.Errorf("blocks still allocated after docker run --rm: %v", got)
-	}
-	if dirs, _ := filepath.Glob(filepath.Join(state, "rootfs", "*")); len(dirs) != 0 {
-		t.Errorf("idmapped root filesystem left behind: %v", dirs)
-	}
+	assertInside(t, "Docker", out)
+	assertReleased(t, state, "docker run --rm")
 }
 
 // TestUsernsPodman is TestUsernsDocker through Podman: its overlay root
@@ -329,15 +341,11 @@ func TestUsernsPodman(t *testing.T) {
 	if _, stderr, code := p.run("load", "-i", filepath.Join(img, "busybox.tar")); code != 0 {
 		t.Fatalf("podman load: %s", stderr)
 	}
-	script := "cat /proc/self/uid_map; touch /tmp/made && echo rootfs-ok; cat /etc/hosts >/dev/null && echo hosts-ok; id -u"
-	out, stderr, code := p.run(append(podmanRun(), harness.BusyboxImage, "sh", "-c", script)...)
+	out, stderr, code := p.run(append(podmanRun(), harness.BusyboxImage, "sh", "-c", usernsScript)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	f := strings.Fields(out)
-	if len(f) < 6 || f[0] != "0" || f[1] == "0" || f[2] != "65536" || f[3] != "rootfs-ok" || f[4] != "hosts-ok" || f[5] != "0" {
-		t.Errorf("inside a Podman container under ward's user namespace: %q (stderr %s)", out, stderr)
-	}
+	assertInside(t, "Podman", out)
 	// Podman 4.3 calls the runtime's delete without its --runtime-flag
 	// options, so ward-runtime reads its default configuration there: on a
 	// node, /etc/ward/runtime.yaml, the one create read too. Here create
@@ -351,8 +359,5 @@ func TestUsernsPodman(t *testing.T) {
 	if _, stderr, code := e.wardRun(filepath.Join(e.dir, "default-root"), "delete", "--force", id); code != 0 {
 		t.Fatalf("delete: %s", stderr)
 	}
-	got := owners(t, state)
-	if len(got) != 0 {
-		t.Errorf("blocks still allocated after podman run --rm: %v", got)
-	}
+	assertReleased(t, state, "podman run --rm and delete")
 }
