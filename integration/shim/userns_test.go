@@ -42,7 +42,7 @@ func startWardUserns(t *testing.T) (*harness.Containerd, string) {
 	pol := filepath.Join(dir, "policy.yaml")
 	sub := filepath.Join(dir, "subid")
 	cfg := filepath.Join(dir, "ward-shim.yaml")
-	writeFile(t, pol, "apiVersion: ward.dev/v1alpha1\nkind: Policy\nnode:\n  runtimeDirs:\n"+
+	writeFile(t, pol, "apiVersion: ward.dev/v1alpha1\nkind: Policy\nnode:\n  kubeletRoot: "+filepath.Join(dir, "kubelet")+"\n  runtimeDirs:\n"+
 		"    - "+filepath.Join(dir, "root", "io.containerd.grpc.v1.cri", "sandboxes")+"\n"+
 		"    - "+filepath.Join(dir, "state", "io.containerd.grpc.v1.cri", "sandboxes")+"\n"+
 		"userns:\n  enabled: true\n")
@@ -96,21 +96,37 @@ func hostPid(t *testing.T, c *harness.Containerd, id string) int {
 // TestUsernsPod runs a CRI pod of two app containers through the shim with
 // the userns step on: the pod gets one block, both containers share the
 // sandbox's user namespace, container root is the block's first ID on the
-// host, the pod's /etc/hosts, resolv.conf and hostname work, and the block
-// goes back when the pod is removed.
+// host, the pod's /etc/hosts, resolv.conf and hostname work, an emptyDir
+// is writable (idmapped) and a hostPath's host-root file is not, and the
+// block goes back when the pod is removed.
 func TestUsernsPod(t *testing.T) {
 	c, state := startWardUserns(t)
 	p, err := c.RunPod(harness.Pod{Name: "userns", Handler: "ward"})
 	if err != nil {
 		t.Fatalf("pod: %v\n%s", err, c.LogTail(60))
 	}
-	// A second app container in the same pod.
+	// A second app container in the same pod, with an emptyDir-like
+	// volume (a directory the kubelet would make, 0777, under its pods
+	// directory) and a hostPath holding a host-root-owned file.
+	emptyDir := filepath.Join(c.Dir, "kubelet", "pods", p.UID, "volumes", "kubernetes.io~empty-dir", "data")
+	hostDir := filepath.Join(c.Dir, "hostpath")
+	for _, d := range []string{emptyDir, hostDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(emptyDir, 0o777)
+	writeFile(t, filepath.Join(hostDir, "rootfile"), "host root's\n")
 	ctr2 := map[string]any{
 		"metadata": map[string]any{"name": "app2", "attempt": 0},
 		"image":    map[string]any{"image": harness.BusyboxImage},
 		"command":  []string{"sleep", "3600"},
 		"log_path": "app2/0.log",
-		"linux":    map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0}}},
+		"mounts": []map[string]any{
+			{"container_path": "/data", "host_path": emptyDir},
+			{"container_path": "/host", "host_path": hostDir},
+		},
+		"linux": map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 0, "pid": 1, "ipc": 0}}},
 	}
 	data, _ := json.Marshal(ctr2)
 	ctr2Path := filepath.Join(c.Dir, "pods", "userns-app2.json")
@@ -164,6 +180,16 @@ func TestUsernsPod(t *testing.T) {
 			t.Errorf("%s: container root cannot write its pod's /etc/hosts or /tmp: %v", id, err)
 		}
 	}
+	// The emptyDir is idmapped: container root's file is UID 0 on disk.
+	// The hostPath is not: container root cannot write host root's file.
+	if _, err := c.Exec(id2, "touch", "/data/made"); err != nil {
+		t.Errorf("container root cannot write the emptyDir: %v", err)
+	} else if u := fileOwner(t, filepath.Join(emptyDir, "made")); u != 0 {
+		t.Errorf("file made in the emptyDir is owned by %d on the host, want 0 (idmapped)", u)
+	}
+	if _, err := c.Exec(id2, "sh", "-c", "echo pwned >> /host/rootfile"); err == nil {
+		t.Error("container root wrote a host-root-owned file in a hostPath")
+	}
 	if nsOf[0] != nsOf[1] || nsOf[0] == self {
 		t.Errorf("user namespaces: app %s, app2 %s, host %s; want the two shared and not the host's", nsOf[0], nsOf[1], self)
 	}
@@ -174,6 +200,15 @@ func TestUsernsPod(t *testing.T) {
 	if owners := allocated(t, state); len(owners) != 0 {
 		t.Errorf("block not returned after the pod was removed: %v", owners)
 	}
+}
+
+func fileOwner(t *testing.T, p string) uint32 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Uid
 }
 
 // shimPid finds the shim process serving a pod.
