@@ -168,13 +168,13 @@ func explainPool(p *policy.Policy) []userns.Range {
 	if pool, err := userns.LoadPool("/etc/subuid", "/etc/subgid", p.Userns.Pool); err == nil {
 		return pool
 	}
-	return []userns.Range{userns.Placeholder}
+	return []userns.Range{userns.Placeholder()}
 }
 
 // explainUserns stands for the block a front door would allocate: the CLI
 // allocates none, and its reports stay the same on every machine.
 func explainUserns(w bundle.Workload) *policy.UsernsInput {
-	in := &policy.UsernsInput{HostID: userns.Placeholder.Start, Size: userns.Placeholder.Size, Placeholder: true}
+	in := &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Placeholder: true}
 	if w.Kind == bundle.PodContainer {
 		in.Join = "/proc/<sandbox pid>/ns/user"
 	}

@@ -100,7 +100,7 @@ func judgeCaseUserns(t testing.TB, j *Judge, c *corpusCase, withUserns bool) (Ve
 		if !withUserns {
 			return nil
 		}
-		return &policy.UsernsInput{HostID: userns.Placeholder.Start, Size: userns.Placeholder.Size, Join: join, Placeholder: true}
+		return &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Join: join, Placeholder: true}
 	}
 	if !c.cri() {
 		b := load(t, filepath.Join(c.dir, "config.json"))
@@ -202,7 +202,7 @@ func corpusGolden(t *testing.T, dir string, withUserns bool) {
 		t.Run(c.name, func(t *testing.T) {
 			p := c.nodePolicy(t)
 			p.Userns.Enabled = withUserns
-			j, err := New(p, Options{Launcher: testLauncher, UsernsPool: []userns.Range{userns.Placeholder}})
+			j, err := New(p, Options{Launcher: testLauncher, UsernsPool: []userns.Range{userns.Placeholder()}})
 			if err != nil {
 				t.Fatal(err)
 			}

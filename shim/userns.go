@@ -148,7 +148,7 @@ func releaseStale(id string) error {
 	if !cfg.Userns.InUse() {
 		return nil
 	}
-	return cfg.Userns.Release(usernsOwner(id), userns.Placeholder)
+	return cfg.Userns.Release(usernsOwner(id), userns.Placeholder())
 }
 
 // releaseUserns gives a pod's block back.

@@ -102,7 +102,7 @@ func Pool(entries []SubIDEntry, user string) ([]Range, error) {
 // Placeholder is the block `ward explain` shows when no allocator is in
 // play: explanations stay the same on every machine, and say that a front
 // door allocates the real block at create.
-var Placeholder = Range{Start: 1000000000, Size: BlockSize}
+func Placeholder() Range { return Range{Start: 1000000000, Size: BlockSize} }
 
 // LoadPool reads user's pool from a subuid and a subgid file. ward maps
 // user and group IDs alike, so both files must give user the same ranges.
