@@ -361,3 +361,56 @@ func TestUsernsPodman(t *testing.T) {
 	}
 	assertReleased(t, state, "podman run --rm and delete")
 }
+
+// TestUsernsUnidmappable puts a bundle's root filesystem on ramfs, which
+// refuses idmapped mounts: the default (onUnidmappable: reject) refuses the
+// container and gives its block back; chown runs it with the files' owners
+// changed to the mapped IDs.
+func TestUsernsUnidmappable(t *testing.T) {
+	e, state := usernsEnv(t)
+	root := filepath.Join(e.dir, "root")
+	ram := filepath.Join(e.dir, "ramfs-rootfs")
+	if err := os.MkdirAll(ram, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("ramfs", ram, "ramfs", 0, "mode=0755"); err != nil {
+		t.Fatal(err)
+	}
+	rootfs(t, ram)
+	b := e.newBundle("ramfs", []string{"sh", "-c", "cat /proc/self/uid_map"}, func(s spec) {
+		s["root"].(spec)["path"] = ram
+	})
+	_, stderr, code := e.wardRun(root, "run", "--bundle", b, "r1")
+	if code == 0 || !strings.Contains(stderr, "cannot be idmapped") || !strings.Contains(stderr, "onUnidmappable is reject") {
+		t.Errorf("ramfs root filesystem under reject: exit %d: %s", code, stderr)
+	}
+	assertReleased(t, state, "a refused create")
+	if fileUID(t, filepath.Join(ram, "bin", "busybox")) != 0 {
+		t.Fatal("a refused container changed file owners")
+	}
+
+	pol := filepath.Join(e.dir, "policy.yaml")
+	data, err := os.ReadFile(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pol, string(data)+"  onUnidmappable: chown\n", 0o644)
+	stdout, stderr, code := e.wardRun(root, "run", "--bundle", b, "r2")
+	if code != 0 {
+		t.Fatalf("ramfs root filesystem under chown: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "cannot be idmapped") || !strings.Contains(stderr, "changed the owner of") {
+		t.Errorf("the chown fallback was not logged: %s", stderr)
+	}
+	f := strings.Fields(stdout)
+	if len(f) != 3 || f[0] != "0" {
+		t.Fatalf("uid_map %q", stdout)
+	}
+	if u := fileUID(t, filepath.Join(ram, "bin", "busybox")); strconv.FormatUint(uint64(u), 10) != f[1] {
+		t.Errorf("busybox owned by %d after the chown fallback, want the mapped root %s", u, f[1])
+	}
+	if _, stderr, code := e.wardRun(root, "delete", "--force", "r2"); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	assertReleased(t, state, "delete")
+}
