@@ -14,6 +14,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // Exit statuses. Scripts and CI branch on these; they never change.
@@ -128,7 +129,7 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 	if err != nil {
 		return nil, ExitBadInput, err
 	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher()})
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: explainPool(p)})
 	if err != nil {
 		return nil, ExitError, err
 	}
@@ -140,7 +141,7 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 	if err != nil {
 		return nil, ExitError, err
 	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload)}
 	if podPath != "" {
 		sb, err := bundle.Load(podPath, 0)
 		if err != nil {
@@ -158,6 +159,26 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 		return nil, ExitError, err
 	}
 	return &target{bundle: b, verdict: v, policy: p, before: before}, ExitOK, nil
+}
+
+// explainPool is the node's ward pool when /etc/subuid and /etc/subgid
+// have one (a mapping the kubelet made is verified against it), else the
+// placeholder block.
+func explainPool(p *policy.Policy) []userns.Range {
+	if pool, err := userns.LoadPool("/etc/subuid", "/etc/subgid", p.Userns.Pool); err == nil {
+		return pool
+	}
+	return []userns.Range{userns.Placeholder()}
+}
+
+// explainUserns stands for the block a front door would allocate: the CLI
+// allocates none, and its reports stay the same on every machine.
+func explainUserns(w bundle.Workload) *policy.UsernsInput {
+	in := &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Placeholder: true}
+	if w.Kind == bundle.PodContainer {
+		in.Join = "/proc/<sandbox pid>/ns/user"
+	}
+	return in
 }
 
 // exitFor maps a verdict to the exit status.

@@ -24,8 +24,14 @@ type Change struct {
 	Detail string `json:"detail"`
 }
 
-// Record collects the changes of one pipeline run.
+// Record is one pipeline run: its per-container input and the changes
+// made so far.
 type Record struct {
+	// In is the call's input (read-only for steps). Steps are pure
+	// functions of the spec and In: per-container facts a front door
+	// established, such as the user-namespace ID block it allocated,
+	// reach them here, never through the Hardener, which is shared.
+	In      *policy.Input
 	step    string
 	Changes []Change
 }
@@ -102,10 +108,12 @@ func (h *Hardener) Steps() []string {
 	return names
 }
 
-// Apply rewrites s in place, skipping the named steps, and returns what it
-// changed. On error s may be partly rewritten and must not be run.
-func (h *Hardener) Apply(s *specs.Spec, skip []string) ([]Change, error) {
-	rec := Record{Changes: make([]Change, 0, 8)}
+// Apply rewrites in.Spec in place, skipping the named steps, and returns
+// what it changed. On error the spec may be partly rewritten and must not
+// be run.
+func (h *Hardener) Apply(in *policy.Input, skip []string) ([]Change, error) {
+	s := in.Spec
+	rec := Record{In: in, Changes: make([]Change, 0, 8)}
 	for _, st := range h.steps {
 		if slices.Contains(skip, st.Name) {
 			continue

@@ -55,7 +55,7 @@ func TestStepsRewrite(t *testing.T) {
 	src := &fakeSeccomp{}
 	h := newHardener(t, src)
 	s := weakSpec()
-	changes, err := h.Apply(s, nil)
+	changes, err := h.Apply(&policy.Input{Spec: s}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestStepsRewrite(t *testing.T) {
 			t.Errorf("no change recorded for step %s", st)
 		}
 	}
-	again, err := h.Apply(s, nil)
+	again, err := h.Apply(&policy.Input{Spec: s}, nil)
 	if err != nil || len(again) != 0 {
 		t.Errorf("second Apply: %v, %v (want no changes)", again, err)
 	}
@@ -122,7 +122,7 @@ func TestSeccompKeptOrReplaced(t *testing.T) {
 	s := weakSpec()
 	own := &specs.LinuxSeccomp{DefaultAction: specs.ActKillProcess}
 	s.Linux.Seccomp = own
-	if _, err := h.Apply(s, nil); err != nil {
+	if _, err := h.Apply(&policy.Input{Spec: s}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s.Linux.Seccomp != own {
@@ -130,12 +130,12 @@ func TestSeccompKeptOrReplaced(t *testing.T) {
 	}
 	s = weakSpec()
 	s.Linux.Seccomp = &specs.LinuxSeccomp{}
-	if _, err := h.Apply(s, nil); err != nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
+	if _, err := h.Apply(&policy.Input{Spec: s}, nil); err != nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
 		t.Errorf("an empty profile (no filter at all in runc) was kept: %v", err)
 	}
 	s = weakSpec()
 	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
-	changes, err := h.Apply(s, nil)
+	changes, err := h.Apply(&policy.Input{Spec: s}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestSeccompKeptOrReplaced(t *testing.T) {
 func TestSkipSteps(t *testing.T) {
 	h := newHardener(t, &fakeSeccomp{})
 	s := weakSpec()
-	if _, err := h.Apply(s, []string{policy.StepCapabilities, policy.StepSeccomp}); err != nil {
+	if _, err := h.Apply(&policy.Input{Spec: s}, []string{policy.StepCapabilities, policy.StepSeccomp}); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Process.Capabilities.Bounding) != capability.Count || s.Linux.Seccomp != nil {
@@ -165,7 +165,7 @@ func TestRefusesProcFDCwd(t *testing.T) {
 	h := newHardener(t, &fakeSeccomp{})
 	s := weakSpec()
 	s.Process.Cwd = "/proc/self/fd/5"
-	_, err := h.Apply(s, nil)
+	_, err := h.Apply(&policy.Input{Spec: s}, nil)
 	if !errors.Is(err, errProcFDCwd) {
 		t.Fatalf("Apply = %v, want the proc fd refusal", err)
 	}
@@ -209,7 +209,7 @@ func TestHooksRunBeforeSeccomp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Apply(weakSpec(), nil); err != nil {
+	if _, err := h.Apply(&policy.Input{Spec: weakSpec()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(order, []string{policy.StepUserns, policy.StepLandlock, policy.StepSeccomp}) {
@@ -229,7 +229,7 @@ func (o *orderedSeccomp) Profile([]string) (*specs.LinuxSeccomp, error) {
 
 func TestStepErrorsFailClosed(t *testing.T) {
 	h := newHardener(t, failingSeccomp{})
-	_, err := h.Apply(weakSpec(), nil)
+	_, err := h.Apply(&policy.Input{Spec: weakSpec()}, nil)
 	if err == nil || !strings.Contains(err.Error(), "hardening (seccomp)") {
 		t.Fatalf("Apply = %v, want the seccomp step's error", err)
 	}

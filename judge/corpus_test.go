@@ -13,6 +13,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -87,17 +88,30 @@ func load(t testing.TB, path string) *bundle.Bundle {
 // cases) and returns the verdict, the sandbox's verdict (CRI only) and the
 // rewritten spec.
 func judgeCase(t testing.TB, j *Judge, c *corpusCase) (Verdict, *Verdict, *specs.Spec) {
+	return judgeCaseUserns(t, j, c, false)
+}
+
+// judgeCaseUserns is judgeCase with, when withUserns, the placeholder user
+// namespace block a front door would have allocated (the sandbox's
+// namespace joined by the app container).
+func judgeCaseUserns(t testing.TB, j *Judge, c *corpusCase, withUserns bool) (Verdict, *Verdict, *specs.Spec) {
 	t.Helper()
+	us := func(join string) *policy.UsernsInput {
+		if !withUserns {
+			return nil
+		}
+		return &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Join: join, Placeholder: true}
+	}
 	if !c.cri() {
 		b := load(t, filepath.Join(c.dir, "config.json"))
-		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload})
+		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Userns: us("")})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		return v, nil, b.Spec
 	}
 	sb := load(t, filepath.Join(c.dir, "sandbox.json"))
-	sv, err := j.Spec(policy.Input{Spec: sb.Spec, Workload: sb.Workload})
+	sv, err := j.Spec(policy.Input{Spec: sb.Spec, Workload: sb.Workload, Userns: us("")})
 	if err != nil {
 		t.Fatalf("%s sandbox: %v", c.name, err)
 	}
@@ -105,7 +119,7 @@ func judgeCase(t testing.TB, j *Judge, c *corpusCase) (Verdict, *Verdict, *specs
 	if app.Workload.Kind != bundle.PodContainer || sb.Workload.Kind != bundle.Sandbox {
 		t.Fatalf("%s: kinds %s/%s", c.name, sb.Workload.Kind, app.Workload.Kind)
 	}
-	v, err := j.Spec(policy.Input{Spec: app.Spec, Workload: app.Workload, Pod: sv.PodContext()})
+	v, err := j.Spec(policy.Input{Spec: app.Spec, Workload: app.Workload, Pod: sv.PodContext(), Userns: us("/proc/<sandbox pid>/ns/user")})
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
@@ -177,15 +191,22 @@ func findingIDs(fs []policy.Finding) []string {
 
 // TestCorpusGolden compares each case's report and rewritten spec with
 // testdata/golden/<case>.json (go test ./judge -update rewrites them).
-func TestCorpusGolden(t *testing.T) {
+func TestCorpusGolden(t *testing.T) { corpusGolden(t, "golden", false) }
+
+// TestCorpusGoldenUserns is the same under a policy with the userns step
+// on, in testdata/golden-userns.
+func TestCorpusGoldenUserns(t *testing.T) { corpusGolden(t, "golden-userns", true) }
+
+func corpusGolden(t *testing.T, dir string, withUserns bool) {
 	for _, c := range corpus(t) {
 		t.Run(c.name, func(t *testing.T) {
 			p := c.nodePolicy(t)
-			j, err := New(p, Options{Launcher: testLauncher})
+			p.Userns.Enabled = withUserns
+			j, err := New(p, Options{Launcher: testLauncher, UsernsPool: []userns.Range{userns.Placeholder()}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, sv, spec := judgeCase(t, j, &c)
+			v, sv, spec := judgeCaseUserns(t, j, &c, withUserns)
 			doc := map[string]any{"report": v.Report(p), "spec": summarizeSeccomp(t, spec)}
 			if sv != nil {
 				doc["sandboxReport"] = sv.Report(p)
@@ -195,7 +216,7 @@ func TestCorpusGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := filepath.Join("testdata", "golden", c.name+".json")
+			golden := filepath.Join("testdata", dir, c.name+".json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 					t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/profiles"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // Judge holds one policy's evaluator and rewrite pipeline. It is immutable
@@ -33,11 +34,19 @@ type Judge struct {
 	// for Landlock but no launcher was given.
 	landlock   bool
 	noLauncher bool
+	// userns is true when the pipeline gives containers a user namespace.
+	userns bool
 }
 
 // Options add optional rewrite steps to the pipeline.
 type Options struct {
-	Userns *harden.Step
+	// UsernsPool is the host ID pool the front door allocates user
+	// namespace blocks from. With a policy whose userns section is
+	// enabled, hardened containers get a user namespace: the block for
+	// each container comes with its call (policy.Input.Userns), because
+	// the Judge is shared; the pool is what a mapping the container
+	// manager made must not overlap.
+	UsernsPool []userns.Range
 	// Launcher is ward-init's path on the host. With it, hardened
 	// containers run under the policy's Landlock profile; without it (""),
 	// or with a policy whose landlock profile is "none", they do not, and
@@ -76,16 +85,24 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 			return nil, fmt.Errorf("building judge: %w", err)
 		}
 	}
+	eval := policy.NewEvaluator(p)
+	var us *harden.Step
+	if p.Userns.Enabled {
+		us, err = harden.NewUsernsStep(harden.UsernsOptions{Pool: o.UsernsPool, Managed: eval.Managed})
+		if err != nil {
+			return nil, fmt.Errorf("building judge: %w", err)
+		}
+	}
 	h, err := harden.New(harden.Options{
 		Capabilities: p.Harden.Capabilities,
 		Seccomp:      gen,
-		Userns:       o.Userns,
+		Userns:       us,
 		Landlock:     ll,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building judge: %w", err)
 	}
-	j := &Judge{eval: policy.NewEvaluator(p), hardener: h, landlock: ll != nil}
+	j := &Judge{eval: eval, hardener: h, landlock: ll != nil, userns: us != nil}
 	j.noLauncher = ll == nil && p.Landlock.Profile != policy.ProfileNone
 	return j, nil
 }
@@ -112,6 +129,14 @@ type Verdict struct {
 // not implement Landlock: the sandbox is their boundary instead.
 const NoteLandlockGVisor = "Landlock not enforced (gVisor): gVisor does not implement Landlock; its own kernel is the boundary"
 
+// NoteUsernsSandbox is the note for containers sent to a sandbox runtime:
+// ward adds no user namespace there.
+const NoteUsernsSandbox = "no ward user namespace (%s): the sandbox's own kernel is the boundary, and ward does not remap its IDs"
+
+// NoteUsernsKept is the note for a container whose manager made the user
+// namespace (a pod with hostUsers: false): ward verified its mapping.
+const NoteUsernsKept = "user namespace: the container manager's mapping (hostUsers: false) is kept, verified to leave host root unmapped and stay off ward's pool"
+
 // Rewritten reports whether the spec was changed.
 func (v *Verdict) Rewritten() bool { return len(v.Changes) > 0 }
 
@@ -123,13 +148,19 @@ func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 	if j.landlock && v.Action == policy.Sandbox && v.Backend == policy.GVisor {
 		v.Notes = append(v.Notes, NoteLandlockGVisor)
 	}
+	if j.userns && v.Action == policy.Sandbox {
+		v.Notes = append(v.Notes, fmt.Sprintf(NoteUsernsSandbox, v.Backend))
+	}
 	if v.Audit || v.Action != policy.Harden {
 		return v, nil
+	}
+	if j.userns && !slices.Contains(v.Skip, policy.StepUserns) && managerUserns(in.Spec) {
+		v.Notes = append(v.Notes, NoteUsernsKept)
 	}
 	if j.noLauncher && !slices.Contains(v.Skip, policy.StepLandlock) {
 		v.Notes = append(v.Notes, NoteNoLauncher)
 	}
-	changes, err := j.hardener.Apply(in.Spec, v.Skip)
+	changes, err := j.hardener.Apply(&in, v.Skip)
 	v.Changes = changes
 	if err != nil {
 		return v, err
@@ -138,6 +169,17 @@ func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 		return v, err
 	}
 	return v, nil
+}
+
+// managerUserns reports whether the spec's manager made a user namespace
+// with mappings of its own.
+func managerUserns(s *specs.Spec) bool {
+	if s.Linux == nil || len(s.Linux.UIDMappings) == 0 {
+		return false
+	}
+	return slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+		return ns.Type == specs.UserNamespace && ns.Path == ""
+	})
 }
 
 // verify re-evaluates the rewritten spec and fails if a finding that a step

@@ -28,6 +28,26 @@ type Input struct {
 	// on the host. Front doors fill it (bundle.ResolveHostPaths); without it
 	// checks are lexical.
 	HostPaths map[string]string
+	// Userns is the user namespace a front door established for the
+	// container (an allocated ID block, or the sandbox's namespace for a
+	// pod's app container); nil when none was, as for a front door with no
+	// ID pool. The checks do not read it: the userns harden step does.
+	Userns *UsernsInput
+}
+
+// UsernsInput is one container's user-namespace facts, known only per
+// call: the block of host IDs allocated to it (or its pod) and, for a
+// pod's app container, the sandbox's namespace to join.
+type UsernsInput struct {
+	// HostID is the first host ID of the block; container IDs 0..Size-1
+	// map to HostID..HostID+Size-1, for users and groups alike.
+	HostID uint32
+	Size   uint32
+	// Join is the path of the user namespace to join ("" creates one).
+	Join string
+	// Placeholder is true when no allocator was in play (ward explain):
+	// the block only stands for the one a front door would allocate.
+	Placeholder bool
 }
 
 // PodContext is what a pod's app containers inherit from its sandbox:
@@ -119,6 +139,17 @@ func (n *nodeFacts) managed(src, podUID string) bool {
 		}
 	}
 	return false
+}
+
+// Managed reports whether a bind mount's source is one of the kubelet's or
+// a container manager's own per-pod files (hosts files, emptyDirs,
+// tokens) rather than a host path a user asked for. hostPaths is
+// Input.HostPaths.
+func (e *Evaluator) Managed(src, podUID string, hostPaths map[string]string) bool {
+	if real, ok := hostPaths[src]; ok && real != "" {
+		src = real
+	}
+	return e.node.managed(hostPath(src), podUID)
 }
 
 // NewEvaluator prepares p for evaluation.

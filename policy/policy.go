@@ -85,6 +85,8 @@ type Policy struct {
 	Exemptions []Exemption `yaml:"exemptions"`
 	// Landlock chooses the Landlock profile of hardened containers.
 	Landlock Landlock `yaml:"landlock"`
+	// Userns gives hardened containers a user namespace.
+	Userns Userns `yaml:"userns"`
 
 	// Source is where the policy came from, for explanations.
 	Source string `yaml:"-"`
@@ -313,6 +315,9 @@ func (p *Policy) validate() error {
 		p.Harden.Capabilities = capability.Baseline()
 	}
 	if err := p.Landlock.validate(); err != nil {
+		return err
+	}
+	if err := p.Userns.validate(); err != nil {
 		return err
 	}
 	known := knownIDs()

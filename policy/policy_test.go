@@ -67,6 +67,9 @@ func TestParsePolicyErrorsCarryLines(t *testing.T) {
 		{"exemption without reason", validPolicy + "exemptions:\n  - name: x\n    match: {namespaces: [kube-system]}\n    waive: ['*']\n", "exemptions[0].reason: missing"},
 		{"exemption matching findings", validPolicy + "exemptions:\n  - name: x\n    reason: y\n    match: {findings: [host-pid]}\n    waive: ['*']\n", "exemptions[0].match: exemptions match workloads"},
 		{"exemption with unknown step", validPolicy + "exemptions:\n  - name: x\n    reason: y\n    match: {namespaces: [a]}\n    skip: [everything]\n", `exemptions[0].skip[0]: unknown harden step "everything"`},
+		{"bad userns pool", validPolicy + "userns:\n  enabled: true\n  pool: 'ward:1'\n", `line 11: userns.pool: "ward:1" is not a user name`},
+		{"bad onUnidmappable", validPolicy + "userns:\n  onUnidmappable: ignore\n", `line 10: userns.onUnidmappable: want reject or chown, got "ignore"`},
+		{"unknown userns field", validPolicy + "userns:\n  range: 5\n", "field range not found"},
 		{"empty", "", "empty policy"},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // DefaultConfigPath is read when neither --ward-config nor
@@ -41,6 +42,8 @@ type Config struct {
 	Backends backend.Config `yaml:"backends"`
 	// RunscRoot is runsc's state directory; "" means <root>/runsc.
 	RunscRoot string `yaml:"runscRoot"`
+	// Userns is where the user-namespace ID pool and allocations are.
+	Userns userns.Config `yaml:"userns"`
 }
 
 // defaultConfig is the configuration without a file.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 func createFlags() *flagSpec {
@@ -116,14 +118,53 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 	if err != nil {
 		return target{}, fmt.Errorf("ward: loading bundle: %w", err)
 	}
-	p, j, err := c.judge()
+	p, j, pool, err := c.judge()
 	if err != nil {
 		return target{}, fmt.Errorf("ward: %w", err)
 	}
-	v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
+	var us *RecordUserns
+	if pool != nil {
+		a, err := c.allocator(pool)
+		if err != nil {
+			return target{}, fmt.Errorf("ward: %w", err)
+		}
+		if us, in.Userns, err = c.allocUserns(a, id); err != nil {
+			return target{}, fmt.Errorf("ward: %w", err)
+		}
+	}
+	// Until the record is saved, a failure gives the block back: no
+	// delete will come for a container that was never created.
+	saved := false
+	defer func() {
+		if us != nil && !saved {
+			if err := c.releaseUserns(us); err != nil {
+				c.log.warn(fmt.Sprintf("ward-runtime: %v", err))
+			}
+		}
+	}()
+	var sysctl map[string]string
+	if b.Spec.Linux != nil {
+		sysctl = maps.Clone(b.Spec.Linux.Sysctl)
+	}
+	v, err := j.Spec(in)
+	if err == nil && us != nil && usesBlock(&v) {
+		if err = c.idmapRootfs(p, b, us, &v); err == nil {
+			err = userns.ApplyMovedNetSysctls(sysctl, b.Spec)
+		}
+		if err != nil {
+			err = fmt.Errorf("user namespace: %w", err)
+		}
+	}
 	entry.Report = v.Report(p)
 	if err != nil {
 		return target{}, fmt.Errorf("ward: hardening the spec: %w", err)
+	}
+	if us != nil && !usesBlock(&v) {
+		if err := c.releaseUserns(us); err != nil {
+			return target{}, fmt.Errorf("ward: %w", err)
+		}
+		us = nil
 	}
 	c.log.debugf("ward-runtime: %s: %s (%s) rule=%q: %s", id, v.Action, v.Backend, v.Rule, v.Reason)
 	if v.Action == policy.Reject && !v.Audit {
@@ -150,11 +191,12 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 	}
 	rec := &Record{
 		ID: id, Backend: t.backend, Runtime: t.path, Flags: t.flags, Root: t.root,
-		Bundle: dir, Decision: recordDecision(&v.Decision), Created: time.Now().UTC(),
+		Bundle: dir, Decision: recordDecision(&v.Decision), Created: time.Now().UTC(), Userns: us,
 	}
 	if err := c.records().save(rec); err != nil {
 		return target{}, fmt.Errorf("ward: %w", err)
 	}
+	saved = true
 	return t, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // ctx is one invocation: the environment, the parsed global flags and the
@@ -217,17 +218,22 @@ func inheritedFiles() []*os.File {
 	return files
 }
 
-// judge builds the policy's judge.
-func (c *ctx) judge() (*policy.Policy, *judge.Judge, error) {
+// judge builds the policy's judge, and returns the user-namespace ID pool
+// when the policy turns that step on (nil otherwise).
+func (c *ctx) judge() (*policy.Policy, *judge.Judge, []userns.Range, error) {
 	p, err := policy.Load(c.cfg.Policy)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading policy: %w", err)
+		return nil, nil, nil, fmt.Errorf("loading policy: %w", err)
 	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher()})
+	pool, err := c.usernsPool(p)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, j, nil
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, j, pool, nil
 }
 
 // logDecision appends an entry to the decision log, if one is configured.

@@ -31,6 +31,13 @@ func runDelete(c *ctx, cl cmdline) error {
 	if rec == nil {
 		return nil
 	}
+	if rec.Userns != nil {
+		// Before the record goes: a failed release is retried by the
+		// next delete.
+		if err := c.releaseUserns(rec.Userns); err != nil {
+			return err
+		}
+	}
 	if err := c.records().remove(id); err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func runExec(c *ctx, cl cmdline) error {
 	if err != nil {
 		return fmt.Errorf("ward: exec: %w", err)
 	}
-	_, j, err := c.judge()
+	_, j, _, err := c.judge()
 	if err != nil {
 		return fmt.Errorf("ward: %w", err)
 	}

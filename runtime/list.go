@@ -127,6 +127,12 @@ func (c *ctx) prune(recs []*Record, known map[string]bool) {
 	for _, r := range recs {
 		if !known[r.ID] && time.Since(r.Created) > staleAfter {
 			c.log.debugf("ward-runtime: pruning the record of %s, which no backend knows", r.ID)
+			if r.Userns != nil {
+				if err := c.releaseUserns(r.Userns); err != nil {
+					c.log.warn(fmt.Sprintf("ward-runtime: %v", err))
+					continue
+				}
+			}
 			c.records().remove(r.ID)
 			if r.Backend == policy.GVisor {
 				c.cleanupRunscRoot(r.Root)

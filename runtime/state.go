@@ -31,6 +31,9 @@ type Record struct {
 	// Decision is the part of the container's decision exec needs.
 	Decision RecordDecision `json:"decision"`
 	Created  time.Time      `json:"created"`
+	// Userns is the container's user-namespace block and idmapped root
+	// filesystem, given back at delete; nil without one.
+	Userns *RecordUserns `json:"userns,omitempty"`
 }
 
 // RecordDecision is the stored part of a policy.Decision.

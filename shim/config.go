@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // DefaultConfigPath is where the shim looks for its configuration when the
@@ -40,6 +41,8 @@ type Config struct {
 	StateDir    string         `yaml:"stateDir"`
 	DecisionLog string         `yaml:"decisionLog"`
 	Backends    backend.Config `yaml:"backends"`
+	// Userns is where the user-namespace ID pool and allocations are.
+	Userns userns.Config `yaml:"userns"`
 	// Source is the file the configuration came from, "" for defaults.
 	Source string `yaml:"-"`
 }

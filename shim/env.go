@@ -21,6 +21,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // env is everything one configuration file gives a shim: the policy, its
@@ -30,6 +31,9 @@ type env struct {
 	policy *policy.Policy
 	judge  *judge.Judge
 	log    *decisionlog.Log
+	// pool is the user-namespace ID pool when the policy turns the
+	// step on, nil otherwise.
+	pool []userns.Range
 }
 
 // envCache loads each configuration once per shim. A shim serves one pod of
@@ -80,7 +84,13 @@ func loadEnv(path string, required bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher()})
+	var pool []userns.Range
+	if p.Userns.Enabled {
+		if pool, err = cfg.Userns.Pool(p.Userns.Pool); err != nil {
+			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
+		}
+	}
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +101,7 @@ func loadEnv(path string, required bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &env{cfg: cfg, policy: p, judge: j, log: l}, nil
+	return &env{cfg: cfg, policy: p, judge: j, log: l, pool: pool}, nil
 }
 
 // record writes a decision to the decision log, and a one-line summary of

@@ -17,6 +17,7 @@ import (
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -59,7 +60,16 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if kata := kataPodShim(); kata != "" {
 		return m.delegateStop(ctx, kata)
 	}
-	return m.Shim.Stop(ctx, id)
+	st, err := m.Shim.Stop(ctx, id)
+	if err == nil {
+		// A shim that died (kill -9) never saw its sandbox's Delete:
+		// containerd's cleanup of the dead shim is the last chance to
+		// give the pod's block back.
+		if rerr := releaseStale(id); rerr != nil {
+			log.G(ctx).WithError(rerr).Warn("ward: releasing a dead shim's user-namespace IDs")
+		}
+	}
+	return st, err
 }
 
 // Info answers for runc's options even when containerd sent the handler's

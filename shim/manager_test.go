@@ -12,6 +12,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // kataFixture: a policy that sends pods annotated ward.dev/kata=true to
@@ -75,5 +76,39 @@ func TestKataDelegation(t *testing.T) {
 	t.Chdir(otherDir)
 	if got, err := kataRoute(&bootapi.BootstrapParams{}); err != nil || got != "" {
 		t.Errorf("ordinary sandbox routed to %q (%v)", got, err)
+	}
+}
+
+// TestReleaseStale: `shim delete` of a dead shim's sandbox gives the
+// pod's block back; of anything else, nothing.
+func TestReleaseStale(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "userns")
+	cfg := filepath.Join(dir, "shim.yaml")
+	if err := os.WriteFile(cfg, []byte("stateDir: "+dir+"\nuserns:\n  stateDir: "+state+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(ConfigEnv, cfg)
+	if err := releaseStale("sb1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("cleanup created the allocator directory: %v", err)
+	}
+	a, err := userns.NewAllocator(state, []userns.Range{{Start: 1 << 30, Size: 4 * userns.BlockSize}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{usernsOwner("sb1"), usernsOwner("sb2")} {
+		if _, err := a.Allocate(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := releaseStale("sb1"); err != nil {
+		t.Fatal(err)
+	}
+	owners, err := a.Owners()
+	if err != nil || len(owners) != 1 || owners[usernsOwner("sb2")].Size == 0 {
+		t.Errorf("owners after releasing sb1: %v, %v", owners, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // Service is the task service: runc's, with Create, Exec and Delete
@@ -48,6 +50,9 @@ type Service struct {
 	pods map[string]*policy.PodContext
 	// containers maps a container id to its decision, for Exec.
 	containers map[string]*container
+	// userns maps a sandbox id (or a pod-less container's) to its user
+	// namespace.
+	userns map[string]*podUserns
 }
 
 type container struct {
@@ -63,6 +68,7 @@ func NewService(inner taskAPI.TTRPCTaskService) *Service {
 		envs:             newEnvCache(),
 		pods:             make(map[string]*policy.PodContext),
 		containers:       make(map[string]*container),
+		userns:           make(map[string]*podUserns),
 	}
 }
 
@@ -79,13 +85,18 @@ func (s *Service) Close() error { return s.envs.close() }
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	c, err := s.admit(ctx, r)
 	if err != nil {
+		s.releaseUserns(ctx, r.ID)
 		return nil, errgrpc.ToGRPC(err)
 	}
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
+		s.releaseUserns(ctx, r.ID)
 		return nil, err
 	}
 	s.mu.Lock()
+	if pu := s.userns[r.ID]; pu != nil {
+		pu.pid = resp.Pid
+	}
 	s.containers[r.ID] = c
 	if c.kind == bundle.Sandbox {
 		s.pods[r.ID] = c.decision.PodContext()
@@ -145,6 +156,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	delete(s.containers, r.ID)
 	delete(s.pods, r.ID)
 	s.mu.Unlock()
+	s.releaseUserns(ctx, r.ID)
 	if c != nil && c.kind == bundle.Sandbox {
 		if err := removePodState(c.env.cfg.PodDir(), r.ID); err != nil {
 			log.G(ctx).WithError(err).Warn("ward: removing pod state")
@@ -198,7 +210,27 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 			return nil, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 		}
 	}
+	in.Userns, err = s.usernsInput(env, b, r.ID)
+	if err != nil {
+		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
+		return nil, fmt.Errorf("ward refused container %s (fail closed): %v: %w", r.ID, err, errdefs.ErrFailedPrecondition)
+	}
+	var sysctl map[string]string
+	if b.Spec.Linux != nil {
+		sysctl = maps.Clone(b.Spec.Linux.Sysctl)
+	}
 	v, err := env.judge.Spec(in)
+	if err == nil && usesUserns(&v) {
+		err = userns.ApplyMovedNetSysctls(sysctl, b.Spec)
+	}
+	if in.Userns != nil {
+		if err == nil && usesUserns(&v) {
+			err = s.idmapContainer(r, in.Userns, &v)
+		}
+		if in.Userns.Join == "" && (err != nil || !usesUserns(&v)) {
+			s.releaseUserns(ctx, r.ID)
+		}
+	}
 	c := &container{decision: v.Decision, env: env, kind: b.Workload.Kind}
 	entry := decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Report: v.Report(env.policy)}
 	if err == nil {

@@ -46,13 +46,19 @@ func NewAllocator(dir string, pool []Range) (*Allocator, error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Searchable by all: idmapped root filesystems are mounted below it,
+	// and a container's root (an unprivileged host ID) must reach them.
+	// The state files themselves are 0600.
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("userns allocator: %w", err)
 	}
 	return &Allocator{dir: dir, pool: append([]Range(nil), pool...)}, nil
 }
 
-func (a *Allocator) statePath() string { return filepath.Join(a.dir, "ranges.json") }
+// stateFile is the allocator's state, in its directory.
+const stateFile = "ranges.json"
+
+func (a *Allocator) statePath() string { return filepath.Join(a.dir, stateFile) }
 
 // locked runs fn with the state under an exclusive lock, and writes the
 // state back if fn says it changed. The kernel drops the lock when the

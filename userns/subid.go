@@ -14,6 +14,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -94,4 +97,94 @@ func Pool(entries []SubIDEntry, user string) ([]Range, error) {
 		}
 	}
 	return pool, nil
+}
+
+// Placeholder is the block `ward explain` shows when no allocator is in
+// play: explanations stay the same on every machine, and say that a front
+// door allocates the real block at create.
+func Placeholder() Range { return Range{Start: 1000000000, Size: BlockSize} }
+
+// LoadPool reads user's pool from a subuid and a subgid file. ward maps
+// user and group IDs alike, so both files must give user the same ranges.
+func LoadPool(subuid, subgid, user string) ([]Range, error) {
+	var pools [2][]Range
+	for i, name := range []string{subuid, subgid} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("reading the user-namespace pool: %w", err)
+		}
+		entries, err := ParseSubID(strings.NewReader(string(data)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if pools[i], err = Pool(entries, user); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if !slices.Equal(pools[0], pools[1]) {
+		return nil, fmt.Errorf("%s and %s give %q different ranges (%v, %v); ward maps user and group IDs alike", subuid, subgid, user, pools[0], pools[1])
+	}
+	return pools[0], nil
+}
+
+// DefaultStateDir is the node-wide allocator directory. It is on a tmpfs:
+// after a reboot no container holds a block.
+const DefaultStateDir = "/run/ward/userns"
+
+// Config is where a front door finds the ID pool and keeps allocations
+// (the `userns` section of ward-runtime's and the shim's configuration
+// files). The policy's userns section says whether the step runs and which
+// subordinate ID entry is the pool.
+type Config struct {
+	// SubUID and SubGID are the subordinate ID files ("" means
+	// /etc/subuid and /etc/subgid).
+	SubUID string `yaml:"subuid"`
+	SubGID string `yaml:"subgid"`
+	// StateDir holds the allocator's state and idmapped root filesystems.
+	// Every ward-runtime and shim of a node must share it, or two
+	// containers could get one block ("" means DefaultStateDir).
+	StateDir string `yaml:"stateDir"`
+}
+
+// WithDefaults fills in the empty fields.
+func (c Config) WithDefaults() Config {
+	if c.SubUID == "" {
+		c.SubUID = "/etc/subuid"
+	}
+	if c.SubGID == "" {
+		c.SubGID = "/etc/subgid"
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	return c
+}
+
+// Pool loads the pool named user from the configured files.
+func (c Config) Pool(user string) ([]Range, error) {
+	c = c.WithDefaults()
+	return LoadPool(c.SubUID, c.SubGID, user)
+}
+
+// Allocator opens the node-wide allocator over pool.
+func (c Config) Allocator(pool []Range) (*Allocator, error) {
+	return NewAllocator(c.WithDefaults().StateDir, pool)
+}
+
+// InUse reports whether any block was ever allocated under the state
+// directory, so that cleanup paths of front doors whose policy has the
+// step off do not create it.
+func (c Config) InUse() bool {
+	_, err := os.Stat(filepath.Join(c.WithDefaults().StateDir, stateFile))
+	return err == nil
+}
+
+// Release frees owner's block. The pool only matters for allocation, so
+// any process may release without loading it.
+func (c Config) Release(owner string, r Range) error {
+	a, err := NewAllocator(c.WithDefaults().StateDir, []Range{r})
+	if err != nil {
+		return err
+	}
+	return a.Release(owner)
 }

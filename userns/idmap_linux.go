@@ -1,0 +1,238 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotIdmappable is returned when a filesystem refuses an idmapped
+// mount (mount_setattr fails with EINVAL or EOPNOTSUPP): overlayfs itself,
+// network filesystems, old kernels.
+var ErrNotIdmappable = errors.New("filesystem cannot be idmapped")
+
+// Namespace is a user namespace with one block mapped, held open so that
+// mounts can be idmapped with it.
+type Namespace struct {
+	f *os.File
+}
+
+// NewNamespace creates a user namespace mapping container IDs 0..r.Size-1
+// to r, users and groups alike. It starts a child in a new user namespace
+// that stops at its first instruction (a traced exec), keeps a descriptor
+// of the namespace and kills the child: the descriptor alone keeps the
+// namespace alive.
+func NewNamespace(r Range) (*Namespace, error) {
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.Start), Size: int(r.Size)}}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{"ward-userns-holder"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: m,
+		GidMappings: m,
+		Ptrace:      true,
+		Pdeathsig:   syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("creating a user namespace for %s: %w", r, err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("opening the user namespace for %s: %w", r, err)
+	}
+	return &Namespace{f: f}, nil
+}
+
+// Close releases the namespace.
+func (n *Namespace) Close() error { return n.f.Close() }
+
+// IdmapBind mounts src at dst (an existing directory or file) through an
+// idmapped mount: files owned by ID n on disk appear owned by the host ID
+// that n maps to in the namespace. Only src's own mount is cloned, not the
+// mounts below it.
+func (n *Namespace) IdmapBind(src, dst string) error {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("cloning mount %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(n.f.Fd())}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("idmapping %s: %w (%w)", src, ErrNotIdmappable, err)
+		}
+		return fmt.Errorf("idmapping %s: %w", src, err)
+	}
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mounting idmapped %s at %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// MountInfo is the part of a /proc/self/mountinfo line ward reads.
+type MountInfo struct {
+	Mountpoint string
+	FSType     string
+	// Super are the superblock options (lowerdir=..., upperdir=...).
+	Super string
+}
+
+// MountAt returns the topmost mount whose mount point is exactly p, and
+// false when p is not a mount point.
+func MountAt(p string) (MountInfo, bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return MountInfo{}, false, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	var found MountInfo
+	ok := false
+	for _, line := range strings.Split(string(data), "\n") {
+		// id parent major:minor root mountpoint options [optional...] - fstype source super
+		pre, post, cut := strings.Cut(line, " - ")
+		if !cut {
+			continue
+		}
+		f := strings.Fields(pre)
+		g := strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 {
+			continue
+		}
+		if unescape(f[4]) != p {
+			continue
+		}
+		// Later lines are mounted on top of earlier ones.
+		found, ok = MountInfo{Mountpoint: p, FSType: g[0], Super: g[2]}, true
+	}
+	return found, ok, nil
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space...).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Overlay is an overlay mount's layers.
+type Overlay struct {
+	Lower []string
+	Upper string
+	Work  string
+}
+
+// ParseOverlay reads lowerdir, upperdir and workdir from an overlay's
+// superblock options. Options with escaped commas or colons in paths
+// are refused rather than misread.
+func ParseOverlay(super string) (Overlay, error) {
+	var o Overlay
+	if strings.Contains(super, `\`) {
+		return o, fmt.Errorf("overlay options with escaped characters are not supported: %q", super)
+	}
+	for _, opt := range strings.Split(super, ",") {
+		k, v, _ := strings.Cut(opt, "=")
+		switch k {
+		case "lowerdir":
+			o.Lower = strings.Split(v, ":")
+		case "upperdir":
+			o.Upper = v
+		case "workdir":
+			o.Work = v
+		}
+	}
+	if len(o.Lower) == 0 {
+		return o, fmt.Errorf("overlay without lowerdir: %q", super)
+	}
+	for _, d := range []string{o.Upper, o.Work} {
+		if d != "" && !filepath.IsAbs(d) {
+			return o, fmt.Errorf("overlay layer %q is not an absolute path", d)
+		}
+	}
+	return o, nil
+}
+
+// SetNetSysctls writes net.* sysctls in the network namespace at netns,
+// for a container whose user namespace may not (see harden's userns step).
+// It runs on a thread of its own that enters the namespace and is thrown
+// away afterwards, so no other goroutine ever runs in it.
+func SetNetSysctls(netns string, kv map[string]string) error {
+	if len(kv) == 0 {
+		return nil
+	}
+	for k := range kv {
+		if !strings.HasPrefix(k, "net.") || strings.Contains(k, "/") || strings.Contains(k, "..") {
+			return fmt.Errorf("sysctl %q is not a network namespace's", k)
+		}
+	}
+	ns, err := os.Open(netns)
+	if err != nil {
+		return fmt.Errorf("opening network namespace: %w", err)
+	}
+	defer ns.Close()
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine, still in
+		// the pod's namespace, rather than return to the scheduler.
+		runtime.LockOSThread()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("entering network namespace %s: %w", netns, err)
+			return
+		}
+		for k, v := range kv {
+			p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if err := os.WriteFile(p, []byte(v), 0); err != nil {
+				done <- fmt.Errorf("setting %s in %s: %w", k, netns, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return <-done
+}
+
+// ApplyMovedNetSysctls sets in s's network namespace the net.* sysctls
+// that before (the spec's sysctls as the manager wrote them) has and s no
+// longer has: the ones the userns step took out of the spec. A container
+// in the host's network namespace never gets them: ward does not change
+// host settings for a container.
+func ApplyMovedNetSysctls(before map[string]string, s *specs.Spec) error {
+	moved := map[string]string{}
+	for k, v := range before {
+		if _, kept := s.Linux.Sysctl[k]; !kept && strings.HasPrefix(k, "net.") {
+			moved[k] = v
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace && ns.Path != "" {
+			return SetNetSysctls(ns.Path, moved)
+		}
+	}
+	return fmt.Errorf("net.* sysctls for a container without a network namespace of its own path: refusing to set them on the host")
+}

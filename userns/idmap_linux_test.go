@@ -1,0 +1,135 @@
+package userns
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func owner(t *testing.T, p string) uint32 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Uid
+}
+
+// TestIdmapRootfs idmaps a plain directory and an overlay, as ward-runtime
+// does for bundles: on this kernel (6.x) an ext4 bind and overlay lower
+// layers can be idmapped, an overlay mount itself cannot.
+func TestIdmapRootfs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: mounts")
+	}
+	r := Range{Start: 1 << 30, Size: BlockSize}
+	ns, err := NewNamespace(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	tmp := t.TempDir()
+	lower := filepath.Join(tmp, "lower")
+	for _, d := range []string{lower, tmp + "/upper", tmp + "/work", tmp + "/merged"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(lower+"/f", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("plain", func(t *testing.T) {
+		rf, err := IdmapRootfs(lower, filepath.Join(tmp, "ward-plain"), ns, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := owner(t, rf.Path+"/f"); got != r.Start {
+			t.Errorf("owner through the idmapped mount %d, want %d", got, r.Start)
+		}
+		if err := rf.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if owner(t, lower+"/f") != 0 {
+			t.Error("the file itself changed owner")
+		}
+		if _, err := os.Stat(rf.Path); !os.IsNotExist(err) {
+			t.Errorf("ward's directory is still there: %v", err)
+		}
+	})
+
+	t.Run("overlay", func(t *testing.T) {
+		merged := tmp + "/merged"
+		if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+lower+",upperdir="+tmp+"/upper,workdir="+tmp+"/work"); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Unmount(merged, unix.MNT_DETACH)
+		if err := ns.IdmapBind(merged, t.TempDir()); err == nil {
+			t.Log("this kernel idmaps overlay mounts themselves")
+		}
+		rf, err := IdmapRootfs(merged, filepath.Join(tmp, "ward-ovl"), ns, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rf.Release()
+		if got := owner(t, rf.Path+"/f"); got != r.Start {
+			t.Errorf("lower file through the overlay owned by %d, want %d", got, r.Start)
+		}
+		if got := owner(t, rf.Path); got != r.Start {
+			t.Errorf("overlay root owned by %d, want the mapped root %d", got, r.Start)
+		}
+		if err := rf.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if owner(t, lower+"/f") != 0 {
+			t.Error("the lower layer's file changed owner")
+		}
+	})
+}
+
+func TestParseOverlayAndUnescape(t *testing.T) {
+	o, err := ParseOverlay("rw,lowerdir=/a:/b,upperdir=/u,workdir=/w,index=off")
+	if err != nil || len(o.Lower) != 2 || o.Upper != "/u" || o.Work != "/w" {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if _, err := ParseOverlay(`lowerdir=/a\054b`); err == nil {
+		t.Error("escaped option accepted")
+	}
+	if got := unescape(`/a\040b`); got != "/a b" {
+		t.Errorf("unescape %q", got)
+	}
+}
+
+// BenchmarkNewNamespace is the holder process every idmapped root
+// filesystem costs.
+func BenchmarkNewNamespace(b *testing.B) {
+	if os.Getuid() != 0 {
+		b.Skip("needs root")
+	}
+	for b.Loop() {
+		ns, err := NewNamespace(Range{Start: 1 << 30, Size: BlockSize})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns.Close()
+	}
+}
+
+// BenchmarkAllocateRelease is one container's bookkeeping.
+func BenchmarkAllocateRelease(b *testing.B) {
+	a, err := NewAllocator(b.TempDir(), []Range{{Start: 1 << 30, Size: 16 * BlockSize}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := a.Allocate("c"); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Release("c"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Rootfs is a container's root filesystem as ward re-mounted it for a
+// user namespace. It is a plain value, kept in the front door's records,
+// so that a later process (delete) can undo it.
+type Rootfs struct {
+	// Path is what the spec's root.path becomes.
+	Path string `json:"path"`
+	// Mounts are ward's mount points, in the order they were made.
+	Mounts []string `json:"mounts"`
+	// Dirs are directories ward created, removed after the mounts go.
+	Dirs []string `json:"dirs"`
+	// How says what was done, for the decision log.
+	How string `json:"how"`
+}
+
+// IdmapRootfs makes rootfs reachable at dir/rootfs through idmapped
+// mounts for the block r (ns maps it):
+//
+//   - an overlay mounted at rootfs (Docker, Podman, containerd) cannot be
+//     idmapped itself, so a second overlay is mounted with the same
+//     layers, each lower layer through an idmapped bind, the upper layer
+//     as it is (an idmapped upper layer is refused by overlayfs for a
+//     mounter outside the mapping) with a workdir of ward's beside the
+//     original; the upper layer, the container's own and nearly empty at
+//     create, has its entries given to the mapped IDs;
+//   - any other directory (a plain rootfs on ext4, xfs, btrfs, tmpfs) is
+//     bind-mounted through an idmapped mount.
+//
+// A filesystem that refuses idmapping yields an error wrapping
+// ErrNotIdmappable, after undoing what was done.
+func IdmapRootfs(rootfs, dir string, ns *Namespace, r Range) (*Rootfs, error) {
+	rf := &Rootfs{Path: filepath.Join(dir, "rootfs")}
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("idmapping the root filesystem: %w", err)
+	}
+	rf.Dirs = append(rf.Dirs, dir)
+	if err := os.Mkdir(rf.Path, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("idmapping the root filesystem: %w", err)
+	}
+	rf.Dirs = append(rf.Dirs, rf.Path)
+	mi, isMount, err := MountAt(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	if isMount && mi.FSType == "overlay" {
+		err = rf.overlay(mi, dir, ns, r)
+	} else {
+		err = ns.IdmapBind(rootfs, rf.Path)
+		if err == nil {
+			rf.Mounts = append(rf.Mounts, rf.Path)
+			rf.How = "idmapped bind of " + rootfs
+		}
+	}
+	if err != nil {
+		rf.Release()
+		return nil, err
+	}
+	return rf, nil
+}
+
+func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) error {
+	ov, err := ParseOverlay(mi.Super)
+	if err != nil {
+		return err
+	}
+	lowers := make([]string, len(ov.Lower))
+	upperNote := ""
+	for i, l := range ov.Lower {
+		if !filepath.IsAbs(l) {
+			// Docker's overlay2 names layers relative to its overlay2
+			// directory (l/<short id>), the parent of each layer's own.
+			if ov.Upper == "" {
+				return fmt.Errorf("overlay lower layer %q is relative", l)
+			}
+			l = filepath.Join(filepath.Dir(filepath.Dir(ov.Upper)), l)
+		}
+		dst := filepath.Join(dir, "l"+strconv.Itoa(i))
+		if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("idmapping overlay layer: %w", err)
+		}
+		rf.Dirs = append(rf.Dirs, dst)
+		if err := ns.IdmapBind(l, dst); err != nil {
+			return err
+		}
+		rf.Mounts = append(rf.Mounts, dst)
+		lowers[i] = dst
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if ov.Upper != "" {
+		work := filepath.Join(filepath.Dir(ov.Work), "ward-work")
+		if err := os.RemoveAll(work); err != nil {
+			return fmt.Errorf("preparing overlay workdir: %w", err)
+		}
+		if err := os.Mkdir(work, 0o700); err != nil {
+			return fmt.Errorf("preparing overlay workdir: %w", err)
+		}
+		rf.Dirs = append(rf.Dirs, work)
+		// The upper layer is the container's own, made by its manager
+		// moments ago: empty but for the mount points the manager made
+		// (Podman's /etc/hostname...), as host root. Those few entries,
+		// the layer's top directory among them, go to the mapped IDs;
+		// the image's layers are never changed.
+		n, err := ChownTree(ov.Upper, r)
+		if err != nil {
+			return err
+		}
+		upperNote = fmt.Sprintf("; %d entries of the upper layer given to the mapped IDs", n)
+		opts += ",upperdir=" + ov.Upper + ",workdir=" + work
+	}
+	if len(opts) >= os.Getpagesize() {
+		return fmt.Errorf("overlay options for %d layers exceed a page", len(lowers))
+	}
+	if err := unix.Mount("overlay", rf.Path, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting the overlay with idmapped layers: %w", err)
+	}
+	rf.Mounts = append(rf.Mounts, rf.Path)
+	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers%s", mi.Mountpoint, len(lowers), upperNote)
+	return nil
+}
+
+// GiveUpperTop gives the top directory of an overlay's upper layer to the
+// mapped root when it is host root's. Overlayfs refuses an idmapped upper
+// layer to a mounter outside the mapping, and the merged root directory
+// takes its owner from the upper layer's: without this, container root
+// could not create files in /. It is the one inode ward changes; the
+// layer's files are the container's own writes.
+func GiveUpperTop(upper string, r Range) error {
+	var st unix.Stat_t
+	if err := unix.Stat(upper, &st); err != nil {
+		return fmt.Errorf("reading the upper layer: %w", err)
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		return nil
+	}
+	if err := os.Chown(upper, int(r.Start), int(r.Start)); err != nil {
+		return fmt.Errorf("giving the upper layer's top directory to the mapped root: %w", err)
+	}
+	return nil
+}
+
+// Release unmounts and removes what IdmapRootfs made. Directories are
+// removed one by one, never recursively, except ward's overlay workdir:
+// a directory whose unmount failed must not have its contents, the image's
+// layers, deleted through it.
+func (rf *Rootfs) Release() error {
+	var errs []error
+	for i := len(rf.Mounts) - 1; i >= 0; i-- {
+		if err := unix.Unmount(rf.Mounts[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", rf.Mounts[i], err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for i := len(rf.Dirs) - 1; i >= 0; i-- {
+		d := rf.Dirs[i]
+		var err error
+		if filepath.Base(d) == "ward-work" {
+			err = os.RemoveAll(d)
+		} else {
+			err = os.Remove(d)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ChownTree is the explicit fallback for a root filesystem that cannot be
+// idmapped: every file owned by an ID below r.Size is given to the host ID
+// it maps to. It changes the files themselves (through an overlay, it
+// copies each one up), so it is slow and only runs when the policy says
+// so.
+func ChownTree(root string, r Range) (int, error) {
+	n := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("%s: no ownership information", p)
+		}
+		uid, gid := st.Uid, st.Gid
+		if uid < r.Size {
+			uid += r.Start
+		}
+		if gid < r.Size {
+			gid += r.Start
+		}
+		if uid == st.Uid && gid == st.Gid {
+			return nil
+		}
+		mode := fi.Mode()
+		if err := os.Lchown(p, int(uid), int(gid)); err != nil {
+			return err
+		}
+		// chown clears setuid and setgid bits; restore them.
+		if mode&(fs.ModeSetuid|fs.ModeSetgid) != 0 && mode&fs.ModeSymlink == 0 {
+			if err := os.Chmod(p, mode); err != nil {
+				return err
+			}
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("changing owners under %s: %w", root, err)
+	}
+	return n, nil
+}
