@@ -14,15 +14,16 @@ CMDS     := $(notdir $(wildcard cmd/*))
 
 all: build
 
-## build: every binary into ./bin (ward-init is static: it runs inside containers)
+## build: every binary into ./bin, static (CGO_ENABLED=0): ward-init runs
+## inside containers, and for the others a static binary skips the dynamic
+## loader on every container start (about 0.8 ms of ward-runtime's own time);
+## containerd builds its shims the same way. ward needs no cgo. ward-init is
+## also stripped: fewer pages to fault in at every container start.
 build:
 	@mkdir -p $(BIN)
 	@for c in $(CMDS); do \
-		if [ "$$c" = ward-init ]; then \
-			CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/$$c ./cmd/$$c || exit 1; \
-		else \
-			$(GO) build -trimpath -o $(BIN)/$$c ./cmd/$$c || exit 1; \
-		fi; \
+		ldflags=; [ "$$c" = ward-init ] && ldflags='-s -w'; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$$ldflags" -o $(BIN)/$$c ./cmd/$$c || exit 1; \
 	done
 
 ## test: unit, golden and fuzz-seed tests; no root, no runtimes

@@ -1,11 +1,7 @@
 package runtime
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/policy"
@@ -185,7 +178,7 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 		return target{}, fmt.Errorf("ward: %w", err)
 	}
 	if v.Rewritten() {
-		if err := writeSpec(b.ConfigPath, b.Spec); err != nil {
+		if err := bundle.WriteSpec(b.ConfigPath, b.Spec); err != nil {
 			return target{}, fmt.Errorf("ward: writing the hardened spec: %w", err)
 		}
 	}
@@ -198,34 +191,6 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 	}
 	saved = true
 	return t, nil
-}
-
-// writeSpec replaces config.json with s and keeps the original beside it,
-// as config.json.orig, for forensics. The original is hard-linked (no copy:
-// byte for byte what the caller wrote) and the new file renamed over the
-// old, so config.json is always one whole spec.
-//
-// No fsync: the runtime reads the file back within milliseconds, and a
-// bundle does not outlive a crash of the machine it runs on.
-func writeSpec(path string, s *specs.Spec) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return fmt.Errorf("encoding spec: %w", err)
-	}
-	orig := path + ".orig"
-	if err := os.Remove(orig); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.Link(path, orig); err != nil {
-		return fmt.Errorf("keeping the original spec: %w", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, buf.Bytes(), fi.Mode().Perm(), false)
 }
 
 // oneOperand returns the single container ID a subcommand takes.

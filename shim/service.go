@@ -291,7 +291,7 @@ func (s *Service) route(r *taskAPI.CreateTaskRequest, b *bundle.Bundle, v *judge
 		}
 	}
 	if rewrite {
-		if err := writeSpec(b.ConfigPath, b.Spec); err != nil {
+		if err := bundle.WriteSpec(b.ConfigPath, b.Spec); err != nil {
 			return err
 		}
 	}

@@ -8,38 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/policy"
 )
-
-// origSuffix names the copy of the spec as containerd wrote it, kept beside
-// the rewritten config.json for forensics (`ward explain` can diff them).
-// containerd removes both with the bundle.
-const origSuffix = ".orig"
-
-// writeSpec replaces path with s atomically, keeping the original as
-// path+".orig" (a hard link: the original inode, not a copy). A reader,
-// such as runc, sees either the old file or the new one, never a part.
-func writeSpec(path string, s *specs.Spec) error {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("encoding rewritten spec: %w", err)
-	}
-	orig := path + origSuffix
-	if err := os.Link(path, orig); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("keeping the original spec: %w", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("writing rewritten spec: %w", err)
-	}
-	if err := atomicfile.Write(path, data, fi.Mode().Perm(), true); err != nil {
-		return fmt.Errorf("writing rewritten spec: %w", err)
-	}
-	return nil
-}
 
 // podState is the file the shim keeps per pod under the state directory:
 // how the pod runs, for operators and for routing its later containers'
