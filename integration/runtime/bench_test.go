@@ -75,7 +75,7 @@ func TestBenchmarkRun(t *testing.T) {
 		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", hard, "h"+strconv.Itoa(i))
 	}
 
-	var runcT, wardT, hardT, ratios []float64
+	var runcT, wardT, hardT, ratios, ownRatios []float64
 	for i := 0; i < pairs; i++ {
 		var r, w, h time.Duration
 		// Alternate the order, so that neither side always runs second.
@@ -88,6 +88,7 @@ func TestBenchmarkRun(t *testing.T) {
 		wardT = append(wardT, ms(w))
 		hardT = append(hardT, ms(h))
 		ratios = append(ratios, float64(w)/float64(r))
+		ownRatios = append(ownRatios, float64(w)/float64(h))
 	}
 	ratio := median(ratios)
 	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs:", pairs)
@@ -95,6 +96,9 @@ func TestBenchmarkRun(t *testing.T) {
 	t.Logf("  ward-runtime              median %.1f ms", median(wardT))
 	t.Logf("  runc (ward's hardened spec) median %.1f ms", median(hardT))
 	t.Logf("  median per-pair ratio ward/runc = %.3f", ratio)
+	// Against runc on the very spec ward wrote, only ward's own process
+	// differs: what the protections cost runc is left out.
+	t.Logf("  median per-pair ratio ward/runc on the hardened spec = %.3f", median(ownRatios))
 	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
 		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
 	}
