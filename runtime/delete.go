@@ -1,12 +1,6 @@
 package runtime
 
-import (
-	"path/filepath"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/ward-runtime/ward/policy"
-)
+import "github.com/ward-runtime/ward/backend"
 
 func deleteFlags() *flagSpec { return newSpec(false, []string{"force,f"}, nil, nil) }
 
@@ -47,20 +41,14 @@ func runDelete(c *ctx, cl cmdline) error {
 	return nil
 }
 
-// cleanupRunscRoot unmounts the network namespace runsc --network=none
-// leaves mounted under its root once no container there needs it.
+// cleanupRunscRoot unmounts the network namespace runsc pins under its
+// root once no container there needs it.
 func (c *ctx) cleanupRunscRoot(root string) {
-	recs, err := c.records().all()
+	released, err := backend.ReleaseRunscRoot(root)
 	if err != nil {
-		return
+		c.log.debugf("ward-runtime: %v", err)
 	}
-	for _, r := range recs {
-		if r.Backend == policy.GVisor && r.Root == root {
-			return
-		}
-	}
-	netns := filepath.Join(root, "null-netns")
-	if err := unix.Unmount(netns, unix.MNT_DETACH); err == nil {
-		c.log.debugf("ward-runtime: unmounted %s", netns)
+	if released {
+		c.log.debugf("ward-runtime: released runsc's null network namespace in %s", root)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
@@ -157,12 +159,27 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	delete(s.pods, r.ID)
 	s.mu.Unlock()
 	s.releaseUserns(ctx, r.ID)
+	if c != nil && c.decision.Action == policy.Sandbox && c.decision.Backend == policy.GVisor {
+		releaseRunscRoots(ctx, c.env.cfg.RunscRoot())
+	}
 	if c != nil && c.kind == bundle.Sandbox {
 		if err := removePodState(c.env.cfg.PodDir(), r.ID); err != nil {
 			log.G(ctx).WithError(err).Warn("ward: removing pod state")
 		}
 	}
 	return resp, nil
+}
+
+// releaseRunscRoots gives back what runsc keeps mounted in its root (one
+// directory per containerd namespace under dir) once its last container
+// there is gone, so that a deleted gVisor pod leaves no mount behind.
+func releaseRunscRoots(ctx context.Context, dir string) {
+	roots, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, root := range roots {
+		if _, err := backend.ReleaseRunscRoot(root); err != nil {
+			log.G(ctx).WithError(err).Warn("ward: releasing runsc root")
+		}
+	}
 }
 
 // Kill is runc's, except for one message: after a gVisor sandbox has

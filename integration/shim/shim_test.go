@@ -237,6 +237,11 @@ func TestGVisorPod(t *testing.T) {
 	if left := w.Leftovers(p, w.StateDir); len(left) > 0 {
 		t.Errorf("pod left:\n%s", strings.Join(left, "\n"))
 	}
+	// runsc's root is under the shim's state directory; nothing of it may
+	// stay mounted (runsc --network=none mounts a null-netns there).
+	if m := harness.MountsUnder(w.StateDir); len(m) > 0 {
+		t.Errorf("mounts left under the shim's state directory: %v", m)
+	}
 }
 
 // TestGVisorWholePod: a pod marked untrusted at the pod level is decided at
