@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -45,12 +46,18 @@ func NewManager(args []string) shim.Shim {
 }
 
 func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
-	kata, err := kataRoute(params)
+	kata, undo, err := kataRoute(params)
 	if err != nil {
 		return nil, err
 	}
 	if kata != "" {
-		return m.delegateStart(ctx, kata, params)
+		res, err := m.delegateStart(ctx, kata, params)
+		if err != nil && undo != nil {
+			// No Kata pod came of it: its record would only mislead
+			// the next container that names this sandbox.
+			undo()
+		}
+		return res, err
 	}
 	return m.Shim.Start(ctx, params)
 }
@@ -116,54 +123,65 @@ func startOptions(params *bootapi.BootstrapParams) (Options, error) {
 // directory (containerd starts the shim in the bundle) belongs to a pod the
 // policy sends to Kata, "" otherwise. Kata's shim replaces ward's for the
 // whole pod, so this is decided at start, before any task exists. A Kata
-// decision whose shim is missing fails closed.
-func kataRoute(params *bootapi.BootstrapParams) (string, error) {
+// decision whose shim is missing fails closed. For a sandbox it records the
+// pod and returns undo, which removes the record again.
+func kataRoute(params *bootapi.BootstrapParams) (kata string, undo func(), err error) {
 	opts, err := startOptions(params)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	path, required := ConfigPath(opts.WardConfig)
 	cfg, err := LoadConfig(path, required)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	b, err := bundle.Load(".", 0)
 	if err != nil {
 		// The task's Create reports a broken bundle, with its decision log.
-		return "", nil
+		return "", nil, nil
 	}
 	if b.Workload.Kind == bundle.PodContainer {
 		st, err := readPodState(cfg.PodDir(), b.Workload.SandboxID)
 		if err == nil && st.Backend == policy.Kata && st.Action == policy.Sandbox {
 			rt, err := cfg.Backends.Resolve(policy.Kata, "")
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
-			return rt.Path, nil
+			return rt.Path, nil, nil
 		}
-		return "", nil
+		return "", nil, nil
 	}
 	p, err := policy.Load(cfg.Policy)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if !usesKata(p) {
-		return "", nil
+		return "", nil, nil
 	}
 	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
 	if d.Audit || d.Action != policy.Sandbox || d.Backend != policy.Kata {
-		return "", nil
+		return "", nil, nil
 	}
 	rt, err := cfg.Backends.Resolve(d.Backend, d.Rule)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if b.Workload.Kind == bundle.Sandbox {
-		if err := writePodState(cfg.PodDir(), b.Workload.SandboxID, d.Action, d.Backend); err != nil {
-			return "", err
-		}
+	if b.Workload.Kind != bundle.Sandbox {
+		return rt.Path, nil, nil
 	}
-	return rt.Path, nil
+	// A Kata pod's removal goes to Kata's shim and never reaches ward, so
+	// the records of pods whose bundles are gone are dropped here, when
+	// the next Kata pod arrives.
+	dir, id := cfg.PodDir(), b.Workload.SandboxID
+	prunePodStates(dir)
+	wd, err := os.Getwd() // containerd starts the shim in the bundle
+	if err != nil {
+		return "", nil, fmt.Errorf("finding the sandbox bundle: %w", err)
+	}
+	if err := writePodState(dir, id, wd, d.Action, d.Backend); err != nil {
+		return "", nil, err
+	}
+	return rt.Path, func() { removePodState(dir, id) }, nil
 }
 
 // usesKata reports whether any rule can choose Kata; most policies cannot,

@@ -38,7 +38,7 @@ func TestKataMissingFailsClosed(t *testing.T) {
 	f := kataFixture(t, "/nonexistent/containerd-shim-kata-v2")
 	dir, _ := f.bundleFrom(t, "cri-ordinary", "sandbox.json", kataAnnotated)
 	t.Chdir(dir)
-	_, err := kataRoute(&bootapi.BootstrapParams{})
+	_, _, err := kataRoute(&bootapi.BootstrapParams{})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/containerd-shim-kata-v2") || !strings.Contains(err.Error(), "kata-annotated") {
 		t.Fatalf("err = %v, want one naming the binary and the rule", err)
 	}
@@ -53,9 +53,9 @@ func TestKataDelegation(t *testing.T) {
 	f := kataFixture(t, kata)
 	sbDir, sb := f.bundleFrom(t, "cri-ordinary", "sandbox.json", kataAnnotated)
 	t.Chdir(sbDir)
-	got, err := kataRoute(&bootapi.BootstrapParams{})
-	if err != nil || got != kata {
-		t.Fatalf("sandbox routed to %q (%v), want %s", got, err, kata)
+	got, undo, err := kataRoute(&bootapi.BootstrapParams{})
+	if err != nil || got != kata || undo == nil {
+		t.Fatalf("sandbox routed to %q (%v), want %s and an undo", got, err, kata)
 	}
 	res, err := manager{args: []string{"start"}}.delegateStart(context.Background(), got, &bootapi.BootstrapParams{InstanceID: "x"})
 	if err != nil || !strings.HasPrefix(res.GetAddress(), "unix:///run/kata/") {
@@ -64,17 +64,48 @@ func TestKataDelegation(t *testing.T) {
 	// The pod's app containers follow their sandbox to Kata.
 	ctrDir, _ := f.bundleFrom(t, "cri-ordinary", "container.json", nil)
 	t.Chdir(ctrDir)
-	got, err = kataRoute(&bootapi.BootstrapParams{})
+	got, _, err = kataRoute(&bootapi.BootstrapParams{})
 	if err != nil || got != kata {
 		t.Fatalf("app container routed to %q (%v)", got, err)
 	}
-	if st, err := readPodState(filepath.Join(f.state, "pods"), sb.Annotations[bundle.AnnotationSandboxID]); err != nil || st.Backend != policy.Kata {
+	pods, sbID := filepath.Join(f.state, "pods"), sb.Annotations[bundle.AnnotationSandboxID]
+	if st, err := readPodState(pods, sbID); err != nil || st.Backend != policy.Kata || st.Bundle != sbDir {
 		t.Errorf("pod state %+v %v", st, err)
+	}
+	// Kata's shim removes the pod, never telling ward: the record goes
+	// when the next Kata pod arrives and finds the bundle gone.
+	if err := os.RemoveAll(sbDir); err != nil {
+		t.Fatal(err)
+	}
+	nextDir, next := f.bundleFrom(t, "cri-ordinary", "sandbox.json", func(s *specs.Spec) {
+		kataAnnotated(s)
+		s.Annotations[bundle.AnnotationSandboxID] = "next-pod"
+	})
+	// The fixture names bundles by corpus file: move this one off the
+	// removed pod's path.
+	if err := os.Rename(nextDir, nextDir+"-next"); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(nextDir + "-next")
+	_, undoNext, err := kataRoute(&bootapi.BootstrapParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readPodState(pods, sbID); !os.IsNotExist(err) {
+		t.Errorf("record of the removed Kata pod kept (%v)", err)
+	}
+	if _, err := readPodState(pods, next.Annotations[bundle.AnnotationSandboxID]); err != nil {
+		t.Errorf("record of the live Kata pod: %v", err)
+	}
+	// Kata's start failed: Start undoes the record.
+	undoNext()
+	if _, err := readPodState(pods, "next-pod"); !os.IsNotExist(err) {
+		t.Errorf("record kept after undo (%v)", err)
 	}
 	// A pod the policy does not send to Kata stays with ward's shim.
 	otherDir, _ := f.bundleFrom(t, "cri-cap-sys-admin", "sandbox.json", nil)
 	t.Chdir(otherDir)
-	if got, err := kataRoute(&bootapi.BootstrapParams{}); err != nil || got != "" {
+	if got, _, err := kataRoute(&bootapi.BootstrapParams{}); err != nil || got != "" {
 		t.Errorf("ordinary sandbox routed to %q (%v)", got, err)
 	}
 }

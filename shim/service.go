@@ -105,7 +105,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	s.mu.Unlock()
 	if c.kind == bundle.Sandbox {
-		if err := writePodState(c.env.cfg.PodDir(), r.ID, c.decision.Action, c.decision.Backend); err != nil {
+		if err := writePodState(c.env.cfg.PodDir(), r.ID, r.Bundle, c.decision.Action, c.decision.Backend); err != nil {
 			log.G(ctx).WithError(err).Warn("ward: recording pod state")
 		}
 	}

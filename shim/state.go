@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/policy"
@@ -19,6 +20,9 @@ type podState struct {
 	SandboxID string         `json:"sandboxID"`
 	Action    policy.Action  `json:"action"`
 	Backend   policy.Backend `json:"backend"`
+	// Bundle is the sandbox's bundle directory: once it is gone, so is
+	// the pod (prunePodStates).
+	Bundle string `json:"bundle,omitempty"`
 }
 
 func podStatePath(dir, id string) (string, error) {
@@ -28,12 +32,12 @@ func podStatePath(dir, id string) (string, error) {
 	return filepath.Join(dir, id+".json"), nil
 }
 
-func writePodState(dir, id string, a policy.Action, b policy.Backend) error {
+func writePodState(dir, id, bundleDir string, a policy.Action, b policy.Backend) error {
 	path, err := podStatePath(dir, id)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(podState{SandboxID: id, Action: a, Backend: b})
+	data, err := json.Marshal(podState{SandboxID: id, Action: a, Backend: b, Bundle: bundleDir})
 	if err != nil {
 		return err
 	}
@@ -68,4 +72,27 @@ func removePodState(dir, id string) error {
 		return err
 	}
 	return nil
+}
+
+// prunePodStates removes the records of pods whose sandbox bundle is gone
+// (containerd removes it with the pod). Records that name no bundle are
+// kept: without it, ward cannot tell that their pod is gone.
+func prunePodStates(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		st, err := readPodState(dir, id)
+		if err != nil || st.Bundle == "" || !filepath.IsAbs(st.Bundle) {
+			continue
+		}
+		if _, err := os.Stat(st.Bundle); errors.Is(err, fs.ErrNotExist) {
+			removePodState(dir, id)
+		}
+	}
 }
