@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/log"
 
 	"github.com/ward-runtime/ward/atomicfile"
@@ -34,16 +35,21 @@ type env struct {
 	// pool is the user-namespace ID pool when the policy turns the
 	// step on, nil otherwise.
 	pool []userns.Range
+	// events publishes decisions to containerd; nil publishes nothing.
+	events events.Publisher
 }
 
 // envCache loads each configuration once per shim. A shim serves one pod of
 // one handler, so in practice it holds one entry.
 type envCache struct {
-	mu   sync.Mutex
-	envs map[string]*env
+	mu     sync.Mutex
+	envs   map[string]*env
+	events events.Publisher
 }
 
-func newEnvCache() *envCache { return &envCache{envs: make(map[string]*env)} }
+func newEnvCache(p events.Publisher) *envCache {
+	return &envCache{envs: make(map[string]*env), events: p}
+}
 
 func (c *envCache) get(handlerConfig string) (*env, error) {
 	path, required := ConfigPath(handlerConfig)
@@ -56,6 +62,7 @@ func (c *envCache) get(handlerConfig string) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.events = c.events
 	c.envs[path] = e
 	// Parsing the policy and building the judge leaves garbage several
 	// times the size of what is kept; the shim lives as long as its pod,
@@ -138,6 +145,7 @@ func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
 		fields["ward.error"] = entry.Error
 	}
 	log.G(ctx).WithFields(fields).Info("ward decision")
+	publishDecision(ctx, e.events, &entry)
 }
 
 // runscBinary is the runtime binary runc's shim calls for a gVisor

@@ -34,11 +34,12 @@ func Run(ctx context.Context) {
 				return nil, err
 			}
 			sd := ss.(shutdown.Service)
-			inner, err := task.NewTaskService(ic.Context, pp.(shim.Publisher), sd)
+			publisher := pp.(shim.Publisher)
+			inner, err := task.NewTaskService(ic.Context, publisher, sd)
 			if err != nil {
 				return nil, err
 			}
-			s := NewService(inner)
+			s := NewService(inner, publisher)
 			sd.RegisterCallback(func(context.Context) error { return s.Close() })
 			return s, nil
 		},

@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
@@ -63,11 +64,12 @@ type container struct {
 	kind     bundle.Kind
 }
 
-// NewService wraps inner, runc's task service.
-func NewService(inner taskAPI.TTRPCTaskService) *Service {
+// NewService wraps inner, runc's task service; decisions are published to
+// containerd through p (nil: only logged).
+func NewService(inner taskAPI.TTRPCTaskService, p events.Publisher) *Service {
 	return &Service{
 		TTRPCTaskService: inner,
-		envs:             newEnvCache(),
+		envs:             newEnvCache(p),
 		pods:             make(map[string]*policy.PodContext),
 		containers:       make(map[string]*container),
 		userns:           make(map[string]*podUserns),

@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Setenv(ConfigEnv, cfg)
 	inner := &recorder{creates: map[string]*taskAPI.CreateTaskRequest{}}
-	svc := NewService(inner)
+	svc := NewService(inner, nil)
 	t.Cleanup(func() { svc.Close() })
 	corpus, err := filepath.Abs(filepath.Join("..", "testdata", "corpus"))
 	if err != nil {

@@ -4,13 +4,22 @@
 package shim_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	eventsapi "github.com/containerd/containerd/api/services/events/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/ward-runtime/ward/integration/harness"
 )
@@ -206,7 +215,31 @@ func decisions(t *testing.T, stateDir string) []entry {
 
 func TestRejectedPod(t *testing.T) {
 	w := startWard(t)
-	_, err := w.RunPod(harness.Pod{Name: "privileged", Handler: "ward", Privileged: true})
+	// containerd's event stream carries ward's decisions too.
+	conn, err := grpc.NewClient("unix://"+w.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	subCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := eventsapi.NewEventsClient(conn).Subscribe(subCtx, &eventsapi.SubscribeRequest{Filters: []string{`topic=="/ward/decision"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, subErrs := make(chan *eventsapi.Envelope), make(chan error, 1)
+	go func() {
+		for {
+			env, err := sub.Recv()
+			if err != nil {
+				subErrs <- err
+				return
+			}
+			evs <- env
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // subscribed before the pod
+	_, err = w.RunPod(harness.Pod{Name: "privileged", Handler: "ward", Privileged: true})
 	if err == nil {
 		t.Fatal("privileged pod started; ward should have rejected it")
 	}
@@ -214,6 +247,32 @@ func TestRejectedPod(t *testing.T) {
 	for _, want := range []string{"ward rejected", "privileged", "reject-host-takeover"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("crictl error lacks %q: %s", want, msg)
+		}
+	}
+	// The shim forwards its events asynchronously; the sandbox was
+	// hardened, the app container rejected.
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case env := <-evs:
+			var st structpb.Struct
+			if err := proto.Unmarshal(env.Event.GetValue(), &st); err != nil {
+				t.Fatalf("decision event payload %s: %v", env.Event.GetTypeUrl(), err)
+			}
+			d := st.AsMap()
+			if d["action"] != "reject" {
+				continue
+			}
+			findings, _ := d["findings"].([]any)
+			attack, _ := d["attack"].([]any)
+			if d["rule"] != "reject-host-takeover" || d["pod"] != "privileged" || !slices.Contains(findings, any("privileged")) || !slices.Contains(attack, any("T1611")) {
+				t.Errorf("rejection event: %v", d)
+			}
+			return
+		case err := <-subErrs:
+			t.Fatalf("containerd events: %v", err)
+		case <-deadline:
+			t.Fatal("no /ward/decision event for the rejected container")
 		}
 	}
 }

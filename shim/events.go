@@ -1,0 +1,68 @@
+package shim
+
+import (
+	"context"
+	"slices"
+
+	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/log"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/ward-runtime/ward/decisionlog"
+)
+
+// TopicDecision is the containerd event topic of ward's decisions, one
+// event per decision-log entry, so that whatever watches containerd's
+// events (`ctr events`, an audit pipeline) sees them beside TaskCreate.
+const TopicDecision = "/ward/decision"
+
+// decisionEvent is the event's payload: the decision-log entry's summary,
+// as a google.protobuf.Struct, a type every containerd client can decode
+// without knowing ward's.
+func decisionEvent(e *decisionlog.Entry) (*structpb.Struct, error) {
+	var findings []any
+	for _, f := range e.Findings {
+		if f.Waived == "" && !slices.Contains(findings, any(f.ID)) {
+			findings = append(findings, f.ID)
+		}
+	}
+	attack := make([]any, 0, len(e.Attack))
+	for _, a := range e.Attack {
+		attack = append(attack, a)
+	}
+	fields := map[string]any{
+		"event":     e.Event,
+		"container": e.ContainerID,
+		"action":    string(e.Action),
+		"backend":   string(e.Backend),
+		"rule":      e.Rule,
+		"reason":    e.Reason,
+		"audit":     e.Audit,
+		"findings":  findings,
+		"attack":    attack,
+		"namespace": e.Workload.Namespace,
+		"pod":       e.Workload.Pod,
+		"name":      e.Workload.Container,
+		"image":     e.Workload.Image,
+	}
+	if e.Error != "" {
+		fields["error"] = e.Error
+	}
+	return structpb.NewStruct(fields)
+}
+
+// publishDecision sends e to containerd. Like the decision log, an event
+// that cannot be sent is reported, not fatal: the decision was made and
+// enforced either way.
+func publishDecision(ctx context.Context, p events.Publisher, e *decisionlog.Entry) {
+	if p == nil {
+		return
+	}
+	ev, err := decisionEvent(e)
+	if err == nil {
+		err = p.Publish(ctx, TopicDecision, ev)
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("ward: publishing decision event")
+	}
+}
