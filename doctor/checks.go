@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 func checkLandlock(n *Node) []Result {
@@ -43,6 +46,37 @@ func checkUserns(n *Node) []Result {
 	default:
 		r.Status, r.Detail = Pass, fmt.Sprintf("max_user_namespaces %d", v)
 	}
+	return []Result{r}
+}
+
+// checkUsernsPool: the node's policy (ward install's /etc/ward/policy.yaml,
+// else the embedded default) maps every hardened container into a user
+// namespace from the "ward" entry of /etc/subuid and /etc/subgid; without
+// a valid entry the front doors refuse those containers.
+func checkUsernsPool(n *Node) []Result {
+	r := Result{ID: "userns.pool", Title: "user-namespace ID pool", Ref: "docs/userns.md"}
+	p, err := policy.Load(n.path("/etc/ward/policy.yaml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		p, err = policy.Default()
+	}
+	switch {
+	case err != nil:
+		r.Status, r.Detail = Fail, fmt.Sprintf("reading the node's policy: %v", err)
+		return []Result{r}
+	case !p.Userns.Enabled:
+		r.Status, r.Detail = Warn, "the node's policy turns user namespaces off: container root is host root"
+		return []Result{r}
+	}
+	pool, err := userns.LoadPool(n.path("/etc/subuid"), n.path("/etc/subgid"), p.Userns.Pool)
+	if err != nil {
+		r.Status, r.Detail = Fail, fmt.Sprintf("%v: every hardened container is refused; `ward install` adds a free range", err)
+		return []Result{r}
+	}
+	var ids uint64
+	for _, rg := range pool {
+		ids += uint64(rg.Size)
+	}
+	r.Status, r.Detail = Pass, fmt.Sprintf("%q: %v, %d pods", p.Userns.Pool, pool, ids/userns.BlockSize)
 	return []Result{r}
 }
 

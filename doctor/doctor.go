@@ -76,6 +76,7 @@ func checks() []check {
 	return []check{
 		checkLandlock,
 		checkUserns,
+		checkUsernsPool,
 		checkSeccomp,
 		checkIdmap,
 		checkCgroup,

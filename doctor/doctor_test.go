@@ -60,6 +60,8 @@ func TestGoodNode(t *testing.T) {
   runtime_path = "/usr/local/bin/containerd-shim-ward-v2"
 `)
 	writeFile(t, root, "/var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\nseccompDefault: true\n")
+	writeFile(t, root, "/etc/subuid", "alice:100000:65536\nward:2147483648:67108864\n")
+	writeFile(t, root, "/etc/subgid", "alice:100000:65536\nward:2147483648:67108864\n")
 	if err := os.MkdirAll(filepath.Join(root, "/var/lib/containerd"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +104,7 @@ func TestBadNode(t *testing.T) {
 	want := map[string]Status{
 		"kernel.landlock":        Warn,
 		"kernel.userns":          Fail,
+		"userns.pool":            Fail,
 		"kernel.seccomp":         Fail,
 		"kernel.idmap":           Warn,
 		"kernel.cgroup":          Warn,

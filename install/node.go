@@ -12,6 +12,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // Binaries returns the names of ward's programs, installed side by side:
@@ -154,6 +155,11 @@ func (n Node) Build() (*NodePlan, error) {
 		)
 		np.Handlers = append(np.Handlers, Handler{Name: s.name, Backend: s.backend, WardConfig: cfgPath})
 	}
+	subids, err := n.subIDFiles()
+	if err != nil {
+		return nil, err
+	}
+	np.Files = append(np.Files, subids...)
 	dropIn, err := containerdDropIn(np.Handlers, shim, rt.Runc, np.SystemdCgroup)
 	if err != nil {
 		return nil, err
@@ -336,6 +342,7 @@ func shimConfig(policyPath, decisionLog string, rt Runtimes) []byte {
 	b.WriteString("# configuration (docs/shim.md). An edited copy is left alone on uninstall.\n")
 	fmt.Fprintf(&b, "policy: %s\nstateDir: %s\ndecisionLog: %s\n", yamlString(policyPath), yamlString(StateDir), yamlString(decisionLog))
 	writeBackends(&b, rt)
+	writeUserns(&b)
 	return []byte(b.String())
 }
 
@@ -345,7 +352,16 @@ func runtimeConfig(rt Runtimes) []byte {
 	b.WriteString("# for Docker and Podman (docs/ward-runtime.md).\n")
 	fmt.Fprintf(&b, "policy: %s\ndecisionLog: %s\n", yamlString(PolicyPath), yamlString(LogDir+"/runtime.jsonl"))
 	writeBackends(&b, rt)
+	writeUserns(&b)
 	return []byte(b.String())
+}
+
+// writeUserns names the pool files and the allocator directory, which
+// every front door of the node must share, explicitly (they are also the
+// defaults) so that an operator sees where the IDs come from.
+func writeUserns(b *strings.Builder) {
+	fmt.Fprintf(b, "userns:\n  subuid: %s\n  subgid: %s\n  stateDir: %s\n",
+		yamlString(SubUIDPath), yamlString(SubGIDPath), yamlString(userns.DefaultStateDir))
 }
 
 func writeBackends(b *strings.Builder, rt Runtimes) {
@@ -430,3 +446,65 @@ func containerdDropIn(handlers []Handler, shim, runc string, systemd bool) ([]by
 	}
 	return []byte(b.String()), nil
 }
+
+// Subordinate ID files, where the default policy's user namespaces take
+// their IDs from the "ward" entry.
+const (
+	SubUIDPath = "/etc/subuid"
+	SubGIDPath = "/etc/subgid"
+)
+
+// subIDFiles gives /etc/subuid and /etc/subgid a "ward" entry when neither
+// has one: the same run of userns.PoolBlocks blocks in both (ward maps user
+// and group IDs alike), clear of every other entry of either file. The
+// files are otherwise kept byte for byte; uninstall restores them from the
+// backup the installer keeps, unless they changed since (a user was
+// added), in which case they are left as they are. A node that already has
+// a "ward" entry in either file keeps it: it is the operator's.
+func (n Node) subIDFiles() ([]File, error) {
+	var (
+		data    [2][]byte
+		modes   [2]os.FileMode
+		entries []userns.SubIDEntry
+	)
+	for i, p := range []string{SubUIDPath, SubGIDPath} {
+		modes[i] = 0o644
+		b, err := os.ReadFile(filepath.Join(n.Root, p))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		default:
+			if fi, err := os.Stat(filepath.Join(n.Root, p)); err == nil {
+				modes[i] = fi.Mode().Perm()
+			}
+		}
+		es, err := userns.ParseSubID(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		for _, e := range es {
+			if e.User == PoolUser {
+				return nil, nil
+			}
+		}
+		data[i], entries = b, append(entries, es...)
+	}
+	r, err := userns.FreeRange(entries, userns.PoolBlocks*userns.BlockSize)
+	if err != nil {
+		return nil, fmt.Errorf("choosing ward's user-namespace pool: %w", err)
+	}
+	line := fmt.Sprintf("%s:%d:%d\n", PoolUser, r.Start, r.Size)
+	var files []File
+	for i, p := range []string{SubUIDPath, SubGIDPath} {
+		b := data[i]
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		files = append(files, File{Path: p, Data: append(b, line...), Mode: modes[i]})
+	}
+	return files, nil
+}
+
+// PoolUser is the subordinate-ID entry the default policy's pool names.
+const PoolUser = "ward"

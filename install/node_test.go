@@ -12,6 +12,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // testNode lays out a fake node under a temp root: built binaries in a
@@ -88,7 +89,7 @@ func TestBuildWithRuncOnly(t *testing.T) {
 	}
 	want := []string{
 		"/usr/local/bin/ward", "/usr/local/bin/ward-runtime", "/usr/local/bin/containerd-shim-ward-v2", "/usr/local/bin/ward-init",
-		PolicyPath, ShimConfigPath, RuntimeConfig, "/var/log/ward/README", DropInPath,
+		PolicyPath, ShimConfigPath, RuntimeConfig, "/var/log/ward/README", SubUIDPath, SubGIDPath, DropInPath,
 	}
 	if got := paths(np.Files); !slices.Equal(got, want) {
 		t.Fatalf("files %v\nwant %v", got, want)
@@ -311,5 +312,55 @@ func TestNodeInstallUninstall(t *testing.T) {
 func TestSandboxPolicyRejectsUnknownBackend(t *testing.T) {
 	if _, err := SandboxPolicy("firecracker"); err == nil {
 		t.Fatal("a policy for an unknown backend was built")
+	}
+}
+
+// The default policy's user namespaces need a "ward" pool: install adds
+// one to both files, clear of every other entry, and keeps the rest of the
+// files; an operator's own "ward" entry is left alone.
+func TestBuildSubIDPool(t *testing.T) {
+	n := testNode(t, "/usr/sbin/runc")
+	writeTestFile(t, filepath.Join(n.Root, SubUIDPath), "alice:100000:65536\nkubelet:2147483648:655360", 0o644)
+	writeTestFile(t, filepath.Join(n.Root, SubGIDPath), "alice:100000:65536\n", 0o600)
+	np, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := string(fileData(t, np, SubUIDPath)), string(fileData(t, np, SubGIDPath))
+	if !strings.HasPrefix(uid, "alice:100000:65536\nkubelet:2147483648:655360\nward:") || !strings.HasPrefix(gid, "alice:100000:65536\nward:") {
+		t.Fatalf("subuid %q subgid %q: existing entries not kept", uid, gid)
+	}
+	for _, f := range np.Files {
+		if f.Path == SubGIDPath && f.Mode != 0o600 {
+			t.Errorf("subgid mode %v, want the file's own 0600", f.Mode)
+		}
+	}
+	pool := func(data string) userns.Range {
+		es, err := userns.ParseSubID(strings.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := userns.Pool(es, PoolUser)
+		if err != nil || len(p) != 1 {
+			t.Fatalf("pool in %q: %v %v", data, p, err)
+		}
+		return p[0]
+	}
+	if pu, pg := pool(uid), pool(gid); pu != pg || pu.Size != userns.PoolBlocks*userns.BlockSize {
+		t.Errorf("pools %v and %v", pu, pg)
+	}
+	// The pool must also be clear of the kubelet's range in subuid when
+	// checked against subgid (userns.Pool checks one file at a time).
+	if k := (userns.Range{Start: 2147483648, Size: 655360}); k.Overlaps(pool(gid)) {
+		t.Errorf("pool %v overlaps the kubelet's %v", pool(gid), k)
+	}
+
+	writeTestFile(t, filepath.Join(n.Root, SubGIDPath), "ward:300000000:65536\n", 0o644)
+	np, err = n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(np.Files); slices.Contains(got, SubUIDPath) || slices.Contains(got, SubGIDPath) {
+		t.Errorf("an operator's ward entry was replaced: %v", got)
 	}
 }

@@ -86,9 +86,11 @@ func load(t testing.TB, path string) *bundle.Bundle {
 
 // judgeCase judges a case's main spec (with its pod's context for CRI
 // cases) and returns the verdict, the sandbox's verdict (CRI only) and the
-// rewritten spec.
+// rewritten spec. The default policy maps containers into a user
+// namespace, so the case gets the placeholder block a front door would
+// have allocated.
 func judgeCase(t testing.TB, j *Judge, c *corpusCase) (Verdict, *Verdict, *specs.Spec) {
-	return judgeCaseUserns(t, j, c, false)
+	return judgeCaseUserns(t, j, c, true)
 }
 
 // judgeCaseUserns is judgeCase with, when withUserns, the placeholder user

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ward-runtime/ward/harden"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
 )
 
 // With Landlock configured, a hardened container gets the launcher and a
@@ -21,7 +22,8 @@ func TestLandlockNotes(t *testing.T) {
 	}
 	judge := func(path string, pod *policy.PodContext) Verdict {
 		b := load(t, path)
-		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Pod: pod})
+		us := &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Placeholder: true}
+		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Pod: pod, Userns: us})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +49,8 @@ func TestLandlockNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := load(t, "../testdata/corpus/ctr-run/config.json")
-	v, err := bare.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload})
+	us := &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Placeholder: true}
+	v, err := bare.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Userns: us})
 	if err != nil || !slices.Contains(v.Notes, NoteNoLauncher) {
 		t.Errorf("no-launcher verdict notes %v, %v", v.Notes, err)
 	}

@@ -166,6 +166,14 @@ var defaultPolicy []byte
 // DefaultYAML returns the policy embedded in ward.
 func DefaultYAML() []byte { return bytes.Clone(defaultPolicy) }
 
+// DefaultWithoutUserns is the embedded default policy with the
+// user-namespace step turned off: for tests of everything else, which
+// should not need an ID pool, and a starting point for nodes that cannot
+// give one yet.
+func DefaultWithoutUserns() []byte {
+	return bytes.Replace(defaultPolicy, []byte("\n  enabled: true\n  pool: ward\n"), []byte("\n  enabled: false\n  pool: ward\n"), 1)
+}
+
 // Default returns the embedded default policy. It fails only if the binary
 // was built with a broken default, which the tests refuse.
 func Default() (*Policy, error) {

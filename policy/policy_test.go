@@ -335,3 +335,20 @@ func FuzzPolicy(f *testing.F) {
 		}
 	})
 }
+
+func TestDefaultWithoutUserns(t *testing.T) {
+	on, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := Parse(DefaultWithoutUserns(), "default-without-userns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !on.Userns.Enabled || off.Userns.Enabled {
+		t.Fatalf("userns enabled: default %v, without %v", on.Userns.Enabled, off.Userns.Enabled)
+	}
+	if len(off.Rules) != len(on.Rules) || len(off.Rules) == 0 {
+		t.Errorf("rules: %d without userns, %d in the default", len(off.Rules), len(on.Rules))
+	}
+}

@@ -50,8 +50,10 @@ func newHarness(t *testing.T) *harness {
 		"WARD_RUNC":           h.runc,
 		"WARD_RUNSC":          h.runsc,
 	}
-	// An empty config file: defaults, then the environment above.
-	os.WriteFile(vars["WARD_RUNTIME_CONFIG"], nil, 0o644)
+	// Defaults, then the environment above, with the default policy minus
+	// its user namespace: these tests look at command lines, and the
+	// userns step (ID pools, idmapped mounts) has its own tests.
+	os.WriteFile(vars["WARD_RUNTIME_CONFIG"], []byte("policy: "+noUsernsPolicy(t)+"\n"), 0o644)
 	h.env = &Env{
 		Stdin: strings.NewReader(""), Stdout: &h.stdout, Stderr: &h.stderr,
 		Getenv: func(k string) string { return vars[k] },
@@ -416,4 +418,13 @@ func TestBackendIsNotWardItself(t *testing.T) {
 	if err := notSelf(self); err == nil {
 		t.Error("ward-runtime accepted itself as its backend")
 	}
+}
+
+// noUsernsPolicy writes the default policy with the user-namespace step off.
+func noUsernsPolicy(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(p, policy.DefaultWithoutUserns(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

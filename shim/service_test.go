@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/policy"
 )
 
 // recorder stands in for runc's task service: these tests are about what
@@ -64,7 +65,13 @@ func newFixture(t *testing.T) *fixture {
 	state := filepath.Join(dir, "state")
 	cfg := filepath.Join(dir, "shim.yaml")
 	// Any existing binaries do as backends: nothing is run.
-	if err := os.WriteFile(cfg, []byte("stateDir: "+state+"\nbackends:\n  runc: /bin/sh\n  runsc: /bin/sh\n  kataShim: /nonexistent/containerd-shim-kata-v2\n"), 0o644); err != nil {
+	// The default policy minus its user namespace: these tests look at
+	// decisions and routing; the userns step has its own tests.
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, policy.DefaultWithoutUserns(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("stateDir: "+state+"\npolicy: "+pol+"\nbackends:\n  runc: /bin/sh\n  runsc: /bin/sh\n  kataShim: /nonexistent/containerd-shim-kata-v2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(ConfigEnv, cfg)
@@ -237,7 +244,7 @@ func TestContainerWithoutPodFailsClosed(t *testing.T) {
 func TestMissingBackendFailsClosed(t *testing.T) {
 	f := newFixture(t)
 	cfg := filepath.Join(f.dir, "shim.yaml")
-	os.WriteFile(cfg, []byte("stateDir: "+f.state+"\nbackends:\n  runsc: /nonexistent/runsc\n"), 0o644)
+	os.WriteFile(cfg, []byte("stateDir: "+f.state+"\npolicy: "+filepath.Join(f.dir, "policy.yaml")+"\nbackends:\n  runsc: /nonexistent/runsc\n"), 0o644)
 	_, err := f.create(t, "cri-ordinary", "sandbox.json", func(s *specs.Spec) { s.Annotations["ward.dev/untrusted"] = "true" })
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/runsc") || !strings.Contains(err.Error(), "sandbox-untrusted") {
 		t.Fatalf("err = %v, want one naming the binary and the rule", err)

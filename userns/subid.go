@@ -188,3 +188,35 @@ func (c Config) Release(owner string, r Range) error {
 	}
 	return a.Release(owner)
 }
+
+// PoolBlocks is how many blocks `ward install` gives the "ward" pool: far
+// more pods than a node runs at once.
+const PoolBlocks = 1024
+
+// FreeRange finds size IDs overlapping none of entries, aligned to
+// BlockSize, searching from 2^31 upwards and then down from there to
+// 2^20: well above the IDs login accounts and useradd's subordinate ranges
+// (from 100000) take, and above a kubelet that allocates pods from 65536.
+func FreeRange(entries []SubIDEntry, size uint32) (Range, error) {
+	free := func(start uint64) bool {
+		r := Range{Start: uint32(start), Size: size}
+		for _, e := range entries {
+			if e.Range.Overlaps(r) {
+				return false
+			}
+		}
+		return true
+	}
+	const base = 1 << 31
+	for s := uint64(base); s+uint64(size) <= 1<<32; s += BlockSize {
+		if free(s) {
+			return Range{Start: uint32(s), Size: size}, nil
+		}
+	}
+	for s := uint64(base) - BlockSize; s >= 1<<20; s -= BlockSize {
+		if free(s) {
+			return Range{Start: uint32(s), Size: size}, nil
+		}
+	}
+	return Range{}, fmt.Errorf("no free run of %d subordinate IDs above 2^20", size)
+}

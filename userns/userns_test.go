@@ -231,3 +231,35 @@ func TestKillMidAllocation(t *testing.T) {
 		t.Errorf("the dead writer's temporary file is still there: %v", stale)
 	}
 }
+
+func TestFreeRange(t *testing.T) {
+	size := uint32(PoolBlocks * BlockSize)
+	r, err := FreeRange(nil, size)
+	if err != nil || r.Start != 1<<31 || r.Size != size {
+		t.Fatalf("empty files: %v %v", r, err)
+	}
+	taken := []SubIDEntry{
+		{User: "alice", Range: Range{Start: 100000, Size: 65536}},
+		{User: "kubelet", Range: Range{Start: 1 << 31, Size: 65536 * 10}},
+	}
+	r, err = FreeRange(taken, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range taken {
+		if e.Range.Overlaps(r) {
+			t.Errorf("%v overlaps %s's %v", r, e.User, e.Range)
+		}
+	}
+	if r.Start%BlockSize != 0 {
+		t.Errorf("%v not aligned", r)
+	}
+	// Everything above 2^31 taken: the search goes below it.
+	full := append(taken, SubIDEntry{User: "x", Range: Range{Start: 1 << 31, Size: 1<<31 - 1}})
+	if r, err = FreeRange(full, size); err != nil || r.End() > 1<<31 {
+		t.Errorf("upper half taken: %v %v", r, err)
+	}
+	if _, err := FreeRange([]SubIDEntry{{User: "all", Range: Range{Start: 0, Size: 1<<32 - 1}}}, size); err == nil {
+		t.Error("a full ID space gave a range")
+	}
+}

@@ -48,6 +48,9 @@ done
 ip link show "$BRIDGE" >/dev/null 2>&1 && die "bridge $BRIDGE exists: is another demo running?"
 
 TMP=$(mktemp -d /var/tmp/ward-demo.XXXX)
+# Searchable by all, like containerd's own root and state (0711): container
+# root, mapped to an unprivileged host ID, must reach its bundle.
+chmod 711 "$TMP"
 CD=$TMP/containerd
 SOCK=$CD/containerd.sock
 WARD_STATE=$TMP/ward
@@ -119,12 +122,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- ward's shim configuration -----------------------------------------------------
+# The default policy maps every hardened container into a user namespace from
+# the "ward" entry of /etc/subuid and /etc/subgid, which `ward install` writes
+# on a node; the demo keeps its own pool and allocator under $TMP instead of
+# touching this machine's files.
+printf 'ward:%d:%d\n' $((0x50000000)) $((100 * 65536)) >"$TMP/subid"
 cat >"$TMP/ward-shim.yaml" <<EOT
 # The embedded default policy; decisions and per-pod state under stateDir.
 stateDir: $WARD_STATE
 backends:
   runc: $BIN/runc
   runsc: $BIN/runsc
+userns:
+  subuid: $TMP/subid
+  subgid: $TMP/subid
+  stateDir: $TMP/userns
 EOT
 
 # --- containerd ----------------------------------------------------------------------
@@ -245,8 +257,11 @@ pod ordinary false '[]'
 c=$(run ordinary) || die "ordinary pod failed: $(cat "$TMP/pods/ordinary.err")"
 echo "  inside the container, /proc/1/status:"
 show_status "$c"
-echo "  -> hardened on runc: ward's seccomp filter (Seccomp: 2), no_new_privs, CAP_NET_RAW dropped"
-echo "     (plain runc would show Seccomp: 0, NoNewPrivs: 0, CapEff: 00000000a80425fb)"
+echo "  inside the container, /proc/self/uid_map (container ID, host ID, count):"
+crictl_ exec "$c" cat /proc/self/uid_map | sed 's/^ */    /'
+echo "  -> hardened on runc: ward's seccomp filter (Seccomp: 2), no_new_privs, CAP_NET_RAW dropped,"
+echo "     and a user namespace: container root is an unprivileged host ID"
+echo "     (plain runc would show Seccomp: 0, NoNewPrivs: 0, CapEff: 00000000a80425fb, uid_map 0 0 4294967295)"
 
 say "2. a privileged pod (securityContext.privileged: true)"
 pod privileged true '[]'

@@ -64,7 +64,7 @@ func TestCritest(t *testing.T) {
 	write(t, auditPolicy, strings.Replace(string(policyOut), "\nmode: enforce\n", "\nmode: audit\n", 1))
 	cfgs := map[string]string{}
 	for h, s := range state {
-		c := "stateDir: " + s + "\nbackends:\n  runsc: " + runsc + "\n"
+		c := "stateDir: " + s + "\nbackends:\n  runsc: " + runsc + "\n" + harness.UsernsConfig(t, dir)
 		if h == "ward-audit" {
 			c += "policy: " + auditPolicy + "\n"
 		}

@@ -90,7 +90,7 @@ func startSuite(t *testing.T) *suite {
 		t.Fatal(err)
 	}
 	writeFile(t, gvisorPolicy, string(sp))
-	backends := "backends:\n  runc: " + runc + "\n  runsc: " + runsc + "\n"
+	backends := "backends:\n  runc: " + runc + "\n  runsc: " + runsc + "\n" + harness.UsernsConfig(t, dir)
 	writeFile(t, wardCfg, "stateDir: "+filepath.Join(dir, "ward")+"\n"+backends)
 	writeFile(t, gvisorCfg, "stateDir: "+filepath.Join(dir, "ward-gvisor")+"\npolicy: "+gvisorPolicy+"\n"+backends)
 	s.decisionLogs["ward"] = filepath.Join(dir, "ward", "decisions.jsonl")

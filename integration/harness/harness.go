@@ -88,6 +88,12 @@ func NewDir(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Searchable by all, as containerd keeps its own root and state
+	// (0711): under ward's user namespaces container root is an
+	// unprivileged host ID that must reach its bundle and rootfs.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	// StartContainerd's cleanup normally removes it; this covers a test
 	// that fails before containerd starts.
 	t.Cleanup(func() {

@@ -76,6 +76,9 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		"/etc/ward/", root+"/etc/ward/",
 		"/var/log/ward/", root+"/var/log/ward/",
 		`"/run/ward"`, `"`+root+`/run/ward"`,
+		`"/run/ward/userns"`, `"`+root+`/run/ward/userns"`,
+		`"/etc/subuid"`, `"`+root+`/etc/subuid"`,
+		`"/etc/subgid"`, `"`+root+`/etc/subgid"`,
 		install.RuncRoot, root+install.RuncRoot,
 	)
 	originals := map[string][]byte{}

@@ -71,9 +71,15 @@ func newEnv(t *testing.T) *env {
 			os.RemoveAll(dir)
 		}
 	})
+	// Under the default policy's user namespace, container root is an
+	// unprivileged host ID: it must be able to reach the bundles below.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "root: " + filepath.Join(dir, "default-root") + "\n" +
 		"decisionLog: " + e.decision + "\n" +
-		"backends:\n  runc: " + runc + "\n  runsc: " + runsc + "\n  runscFlags: [--platform=systrap]\n"
+		"backends:\n  runc: " + runc + "\n  runsc: " + runsc + "\n  runscFlags: [--platform=systrap]\n" +
+		harness.UsernsConfig(t, dir)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

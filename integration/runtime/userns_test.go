@@ -37,12 +37,13 @@ func usernsEnv(t *testing.T) (*env, string) {
 	sub := filepath.Join(e.dir, "subid")
 	writeFile(t, pol, "apiVersion: ward.dev/v1alpha1\nkind: Policy\nnode:\n  runtimeDirs: ["+managed+"]\nuserns:\n  enabled: true\n", 0o644)
 	writeFile(t, sub, fmt.Sprintf("ward:%d:%d\n", usernsPoolStart, 100*userns.BlockSize), 0o644)
-	f, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
+	// This test's own pool replaces the one every env gets.
+	cfg, err := os.ReadFile(e.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, "policy: %s\nuserns:\n  subuid: %s\n  subgid: %s\n  stateDir: %s\n", pol, sub, sub, state)
-	f.Close()
+	base, _, _ := strings.Cut(string(cfg), "userns:\n")
+	writeFile(t, e.config, base+fmt.Sprintf("policy: %s\nuserns:\n  subuid: %s\n  subgid: %s\n  stateDir: %s\n", pol, sub, sub, state), 0o644)
 	return e, state
 }
 

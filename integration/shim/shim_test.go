@@ -50,8 +50,9 @@ func startWard(t *testing.T) *ward {
 	enforce := filepath.Join(dir, "ward-shim.yaml")
 	audit := filepath.Join(dir, "ward-audit-shim.yaml")
 	auditPolicy := filepath.Join(dir, "audit-policy.yaml")
-	writeFile(t, enforce, "stateDir: "+w.StateDir+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n")
-	writeFile(t, audit, "stateDir: "+w.AuditDir+"\npolicy: "+auditPolicy+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n")
+	pool := harness.UsernsConfig(t, dir)
+	writeFile(t, enforce, "stateDir: "+w.StateDir+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+pool)
+	writeFile(t, audit, "stateDir: "+w.AuditDir+"\npolicy: "+auditPolicy+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+pool)
 	out, err := exec.Command(harness.WardBin(t, "ward"), "policy", "default").Output()
 	if err != nil {
 		t.Fatalf("ward policy default: %v", err)
@@ -130,6 +131,11 @@ func TestHardenedPod(t *testing.T) {
 		if c := capEff(t, st); c&capNetRaw != 0 || c == 0 {
 			t.Errorf("%s: CapEff %x, want the hardened set (no CAP_NET_RAW)", file, c)
 		}
+	}
+	// The default policy's user namespace: container root is an
+	// unprivileged host ID from the test's pool.
+	if out, err := w.Exec(p.ContainerID, "cat", "/proc/self/uid_map"); err != nil || len(strings.Fields(out)) != 3 || strings.Fields(out)[1] == "0" {
+		t.Errorf("uid_map %q (%v), want container root mapped to a non-zero host ID", out, err)
 	}
 	// The same pod on plain runc keeps containerd's defaults.
 	r, err := w.RunPod(harness.Pod{Name: "ordinary-runc", Handler: "runc"})
