@@ -34,7 +34,7 @@ func renderReport(runs []run, benign []benignCheck, v map[string]string, now tim
 	w("Notes on this machine and run:\n\n")
 	w("- The docker.sock shape mounts a socket this test listens on at a rootless-Docker path (`/run/user/<dir>/docker.sock`), which ward ")
 	w("judges like `/run/docker.sock`; the real `/run/docker.sock` is not the test's to create or hand out on a shared machine.\n")
-	w("- `root-is-host-root` stays REACHABLE under ward until user-namespace remapping (#5) is merged.\n")
+	w("- `root-is-host-root` is BLOCKED under ward's hardening by its user namespace (the default policy's; the test's shim uses a private ID pool). Under gVisor the probe reads gVisor's own ID map, in which root stays 0: the sandbox, not a user namespace, is the boundary there.\n")
 	w("- Probes answer for the kernel of the run: where it lacks an interface (sysrq, `/proc/kcore`, `/dev/mem`, modules) the detail says so.\n")
 	w("- Under gVisor, probes of the kernel's own interfaces (procfs, sysfs, cgroupfs, devices, modules) reach gVisor's kernel, not the host's: ")
 	w("an open that would be an escape on runc counts as REACHABLE there, and says so.\n")
