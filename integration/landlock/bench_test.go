@@ -1,7 +1,6 @@
 package landlock_test
 
 import (
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ward-runtime/ward/integration/harness"
 	"github.com/ward-runtime/ward/landlock"
 )
 
@@ -21,14 +21,9 @@ import (
 // median of at most 2 ms. It runs only with WARD_BENCH=1 and reports, it
 // does not assert: timings on a shared machine are not a test.
 func TestLauncherStartOverhead(t *testing.T) {
-	if os.Getenv("WARD_BENCH") != "1" {
-		t.Skip("benchmark: set WARD_BENCH=1 (timings are noisy; not a CI gate)")
-	}
+	harness.RequireBench(t)
 	e := need(t, basePolicy)
-	pairs := 40
-	if v, err := strconv.Atoi(os.Getenv("WARD_BENCH_PAIRS")); err == nil && v > 0 {
-		pairs = v
-	}
+	pairs := harness.BenchPairs(40)
 	rootfs := e.image(t)
 	with := spec(rootfs, true, "/bin/true")
 	e.harden(t, with, true)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ward-runtime/ward/integration/harness"
 )
 
 // TestBenchmarkRun measures what ward-runtime adds to `run` of a busybox
@@ -24,10 +26,7 @@ import (
 // only reports (timings on shared CI machines are noisy).
 func TestBenchmarkRun(t *testing.T) {
 	e := newEnv(t)
-	pairs := 40
-	if v, err := strconv.Atoi(os.Getenv("WARD_BENCH_PAIRS")); err == nil && v > 0 {
-		pairs = v
-	}
+	pairs := harness.BenchPairs(40)
 	plain := e.newBundle("bench-runc", []string{"true"}, nil)
 	wardB := e.newBundle("bench-ward", []string{"true"}, nil)
 	orig, err := os.ReadFile(filepath.Join(wardB, "config.json"))

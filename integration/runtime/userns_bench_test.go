@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ward-runtime/ward/integration/harness"
 )
 
 // TestBenchmarkUserns measures what the userns step adds to starting a
@@ -21,14 +23,9 @@ import (
 //	WARD_BENCH=1 WARD_BENCH_PAIRS=40 PATH=/opt/ward-deps/bin:$PATH WARD_BIN=$PWD/bin \
 //	  WARD_INTEGRATION=1 go test -count=1 -run TestBenchmarkUserns -v ./integration/runtime
 func TestBenchmarkUserns(t *testing.T) {
-	if os.Getenv("WARD_BENCH") != "1" {
-		t.Skip("set WARD_BENCH=1 to run the user-namespace start benchmark")
-	}
+	harness.RequireBench(t)
 	e, _ := usernsEnv(t)
-	pairs := 40
-	if v, err := strconv.Atoi(os.Getenv("WARD_BENCH_PAIRS")); err == nil && v > 0 {
-		pairs = v
-	}
+	pairs := harness.BenchPairs(40)
 	// The allocator's state on a tmpfs, as the default /run/ward/userns is
 	// on a node (the test's directory is on ext4, where every allocation
 	// and release pays two fsyncs).

@@ -18,14 +18,9 @@ import (
 // interleaved (the order alternates every pair), and each pod's shim RSS.
 // It runs only with WARD_BENCH=1; WARD_BENCH_PAIRS sets the pairs (30).
 func TestBenchmarkPods(t *testing.T) {
-	if os.Getenv("WARD_BENCH") != "1" {
-		t.Skip("benchmark: set WARD_BENCH=1")
-	}
+	harness.RequireBench(t)
 	w := startWard(t)
-	pairs := 30
-	if n, err := strconv.Atoi(os.Getenv("WARD_BENCH_PAIRS")); err == nil && n > 0 {
-		pairs = n
-	}
+	pairs := harness.BenchPairs(30)
 	type sample struct {
 		start, stop time.Duration
 		rss, anon   int
