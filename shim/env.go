@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -122,12 +121,7 @@ func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
 	if err := e.log.Write(entry); err != nil {
 		log.G(ctx).WithError(err).Error("ward: writing decision log")
 	}
-	ids := make([]string, 0, len(entry.Findings))
-	for _, f := range entry.Findings {
-		if f.Waived == "" && !slices.Contains(ids, f.ID) {
-			ids = append(ids, f.ID)
-		}
-	}
+	ids := findingIDs(&entry)
 	fields := log.Fields{
 		"ward.event":     entry.Event,
 		"ward.container": entry.ContainerID,

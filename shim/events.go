@@ -20,11 +20,10 @@ const TopicDecision = "/ward/decision"
 // as a google.protobuf.Struct, a type every containerd client can decode
 // without knowing ward's.
 func decisionEvent(e *decisionlog.Entry) (*structpb.Struct, error) {
-	var findings []any
-	for _, f := range e.Findings {
-		if f.Waived == "" && !slices.Contains(findings, any(f.ID)) {
-			findings = append(findings, f.ID)
-		}
+	ids := findingIDs(e)
+	findings := make([]any, 0, len(ids))
+	for _, id := range ids {
+		findings = append(findings, id)
 	}
 	attack := make([]any, 0, len(e.Attack))
 	for _, a := range e.Attack {
@@ -49,6 +48,18 @@ func decisionEvent(e *decisionlog.Entry) (*structpb.Struct, error) {
 		fields["error"] = e.Error
 	}
 	return structpb.NewStruct(fields)
+}
+
+// findingIDs lists e's findings that were not waived, each once: what the
+// shim log line and the event name as the decision's findings.
+func findingIDs(e *decisionlog.Entry) []string {
+	ids := make([]string, 0, len(e.Findings))
+	for _, f := range e.Findings {
+		if f.Waived == "" && !slices.Contains(ids, f.ID) {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
 }
 
 // publishDecision sends e to containerd. Like the decision log, an event
