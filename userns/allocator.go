@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,9 +31,16 @@ type Allocator struct {
 
 // state is the file's content.
 type state struct {
-	Version int              `json:"version"`
-	Owners  map[string]Range `json:"owners"`
+	Version int `json:"version"`
+	// Boot is the kernel's boot ID when the state was written. Blocks
+	// belong to running containers, and none survives a reboot: state
+	// from another boot is void. That is also why writes need no fsync.
+	Boot   string           `json:"boot,omitempty"`
+	Owners map[string]Range `json:"owners"`
 }
+
+// bootIDPath names the current boot; it changes at every boot.
+const bootIDPath = "/proc/sys/kernel/random/boot_id"
 
 // NewAllocator uses dir (created if needed) for its state and pool for IDs.
 func NewAllocator(dir string, pool []Range) (*Allocator, error) {
@@ -82,8 +90,22 @@ func (a *Allocator) locked(fn func(*state) (bool, error)) error {
 	if err != nil {
 		return err
 	}
+	boot, err := os.ReadFile(bootIDPath)
+	if err != nil {
+		return fmt.Errorf("reading the boot ID: %w", err)
+	}
+	reset := false
+	if b := strings.TrimSpace(string(boot)); st.Boot != b {
+		// Every owner of another boot's state is gone with that boot
+		// (a state without a boot ID predates the field: keep it).
+		reset = st.Boot != "" && len(st.Owners) > 0
+		if reset {
+			st.Owners = map[string]Range{}
+		}
+		st.Boot = b
+	}
 	changed, err := fn(st)
-	if err != nil || !changed {
+	if err != nil || !changed && !reset {
 		return err
 	}
 	return a.write(st)
@@ -109,8 +131,11 @@ func (a *Allocator) read() (*state, error) {
 	return st, nil
 }
 
-// write replaces the state file atomically: a temporary file, fsync,
-// rename, fsync of the directory.
+// write replaces the state file atomically: a temporary file renamed over
+// it, so a writer killed at any point leaves the old state or the new.
+// There is no fsync: after a crash the state belongs to another boot and is
+// void anyway (see state.Boot), and on this path every container create
+// waits for the write.
 func (a *Allocator) write(st *state) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -125,10 +150,6 @@ func (a *Allocator) write(st *state) error {
 		tmp.Close()
 		return fmt.Errorf("writing userns state: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing userns state: %w", err)
-	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing userns state: %w", err)
 	}
@@ -138,12 +159,7 @@ func (a *Allocator) write(st *state) error {
 	if err := os.Rename(tmp.Name(), a.statePath()); err != nil {
 		return fmt.Errorf("writing userns state: %w", err)
 	}
-	d, err := os.Open(a.dir)
-	if err != nil {
-		return fmt.Errorf("writing userns state: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // Allocate returns owner's block, allocating the lowest free one if owner

@@ -116,6 +116,47 @@ func TestAllocateReleaseExhaust(t *testing.T) {
 	}
 }
 
+// TestStateOfAnotherBoot: blocks are held by running containers, so after a
+// reboot (another boot ID) every recorded owner is void and its block free;
+// a state written before the boot ID was recorded is kept as it is.
+func TestStateOfAnotherBoot(t *testing.T) {
+	for _, tt := range []struct {
+		name, boot string
+		wantKept   bool
+	}{
+		{"another boot", `"boot": "00000000-0000-0000-0000-000000000000",`, false},
+		{"no boot ID", "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := NewAllocator(t.TempDir(), []Range{{Start: 200000, Size: 2 * BlockSize}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := `{"version": 1, ` + tt.boot + ` "owners": {"gone": {"start": 200000, "size": 65536}}}`
+			if err := os.WriteFile(a.statePath(), []byte(old), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := a.Allocate("new")
+			if err != nil {
+				t.Fatal(err)
+			}
+			owners, err := a.Owners()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, kept := owners["gone"]
+			if kept != tt.wantKept || kept == (r.Start == 200000) {
+				t.Errorf("old owner kept %v (want %v), new block %v, owners %v", kept, tt.wantKept, r, owners)
+			}
+			data, _ := os.ReadFile(a.statePath())
+			boot, _ := os.ReadFile(bootIDPath)
+			if !strings.Contains(string(data), strings.TrimSpace(string(boot))) {
+				t.Errorf("state does not record this boot: %s", data)
+			}
+		})
+	}
+}
+
 func TestCorruptStateRefuses(t *testing.T) {
 	dir := t.TempDir()
 	a, err := NewAllocator(dir, []Range{{Start: 200000, Size: BlockSize}})
