@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
@@ -37,26 +38,69 @@ func Encode(s *specs.Spec) ([]byte, error) {
 // It goes away with the bundle.
 const OrigSuffix = ".orig"
 
-// WriteSpec replaces the config.json at path with s and keeps the caller's
-// file beside it as path+OrigSuffix: a hard link to the original inode (no
-// copy, byte for byte what the caller wrote; an older .orig from an earlier
-// create of a reused bundle is replaced). The new file is renamed over the
-// old, so a runtime reading config.json sees one whole spec, old or new.
+// RewrittenAnnotation marks a config.json as ward's rewrite; its value
+// names the caller's original beside it. A bundle run again (`runc run` of
+// the same directory twice, as people do) then starts from the caller's
+// spec, not from ward's output for an earlier container (see LoadOriginal).
+const RewrittenAnnotation = "ward.dev/rewritten-from"
+
+// LoadOriginal loads a bundle for a create: its config.json, or, when that
+// is ward's own rewrite from an earlier create of the same bundle, the
+// caller's original kept beside it. The result's ConfigPath is config.json
+// either way, the file to write the new rewrite to; FromOrig says which
+// was read. A spec that only claims to be a rewrite (the annotation, no
+// original beside it) is read as it is.
+func LoadOriginal(dir string, maxSize int64) (*Bundle, error) {
+	b, err := Load(dir, maxSize)
+	if err != nil || b.Dir == "" {
+		return b, err
+	}
+	orig := b.ConfigPath + OrigSuffix
+	if b.Spec.Annotations[RewrittenAnnotation] != filepath.Base(orig) {
+		return b, nil
+	}
+	if _, err := os.Lstat(orig); err != nil {
+		return b, nil
+	}
+	o, err := Load(orig, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	o.Dir, o.ConfigPath, o.FromOrig = b.Dir, b.ConfigPath, true
+	return o, nil
+}
+
+// WriteSpec replaces b's config.json with b.Spec, marked with
+// RewrittenAnnotation, and keeps the caller's file beside it as
+// config.json+OrigSuffix: a hard link to the original inode (no copy, byte
+// for byte what the caller wrote). When b was read from that original
+// (FromOrig), it stays as it is; otherwise an older one, from a create of a
+// bundle the caller has since rewritten, is replaced. The new file is
+// renamed over the old, so a runtime reading config.json sees one whole
+// spec, old or new.
 //
 // No fsync: the runtime reads the file back within milliseconds, and a
 // bundle does not outlive a crash of the machine it runs on (containerd,
 // Docker and Podman write bundles afresh for every create).
-func WriteSpec(path string, s *specs.Spec) error {
+func WriteSpec(b *Bundle) error {
+	path := b.ConfigPath
+	orig := path + OrigSuffix
+	s := b.Spec
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[RewrittenAnnotation] = filepath.Base(orig)
 	data, err := Encode(s)
 	if err != nil {
 		return err
 	}
-	orig := path + OrigSuffix
-	if err := os.Remove(orig); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("keeping the original spec: %w", err)
-	}
-	if err := os.Link(path, orig); err != nil {
-		return fmt.Errorf("keeping the original spec: %w", err)
+	if !b.FromOrig {
+		if err := os.Remove(orig); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("keeping the original spec: %w", err)
+		}
+		if err := os.Link(path, orig); err != nil {
+			return fmt.Errorf("keeping the original spec: %w", err)
+		}
 	}
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -78,3 +78,58 @@ func check(t *testing.T, name string, s *specs.Spec) {
 		t.Errorf("%s: Parse(Encode(s)) differs from s:\n got %s\nwant %s", name, again, want)
 	}
 }
+
+// TestRewriteOfAReusedBundle: a bundle created twice (runc run of the same
+// directory again) is judged from the caller's spec both times, never from
+// ward's output for the first container, and the original stays beside it;
+// a caller that writes a new config.json gets that one judged and kept.
+func TestRewriteOfAReusedBundle(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	write := func(args string) []byte {
+		data := []byte(`{"ociVersion": "1.2.0", "process": {"cwd": "/", "args": [` + args + `]}, "root": {"path": "rootfs"}}`)
+		if err := os.WriteFile(cfg, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	create := func(wantOrig bool, wantArg string) {
+		t.Helper()
+		b, err := bundle.LoadOriginal(dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.FromOrig != wantOrig || b.ConfigPath != cfg || b.Spec.Process.Args[0] != wantArg {
+			t.Fatalf("loaded FromOrig %v path %s args %q; want FromOrig %v, %s, %s", b.FromOrig, b.ConfigPath, b.Spec.Process.Args, wantOrig, cfg, wantArg)
+		}
+		if _, ok := b.Spec.Annotations[bundle.RewrittenAnnotation]; ok {
+			t.Fatal("the caller's spec carries ward's annotation")
+		}
+		b.Spec.Process.Args = append([]string{"/.ward/ward-init"}, b.Spec.Process.Args...)
+		if err := bundle.WriteSpec(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := write(`"sh"`)
+	create(false, "sh")
+	create(true, "sh")
+	if got, _ := os.ReadFile(cfg + bundle.OrigSuffix); string(got) != string(first) {
+		t.Errorf("original after two creates:\n%s\nwant\n%s", got, first)
+	}
+	again, err := bundle.Load(dir, 0)
+	if err != nil || again.Spec.Annotations[bundle.RewrittenAnnotation] != "config.json.orig" || len(again.Spec.Process.Args) != 2 {
+		t.Fatalf("rewrite %+v, %v", again.Spec, err)
+	}
+
+	second := write(`"true"`)
+	create(false, "true")
+	if got, _ := os.ReadFile(cfg + bundle.OrigSuffix); string(got) != string(second) {
+		t.Errorf("original after the caller's new spec: %s", got)
+	}
+
+	// The annotation alone, without an original beside it, is just a spec.
+	os.Remove(cfg + bundle.OrigSuffix)
+	if b, err := bundle.LoadOriginal(dir, 0); err != nil || b.FromOrig || len(b.Spec.Process.Args) != 2 {
+		t.Errorf("claimed rewrite without an original: %v, %v", b, err)
+	}
+}

@@ -32,6 +32,9 @@ type Bundle struct {
 	Spec *specs.Spec
 	// Workload is what the annotations say about the container.
 	Workload Workload
+	// FromOrig: Spec was read from the caller's original beside
+	// ConfigPath, which is ward's rewrite of it (LoadOriginal).
+	FromOrig bool
 }
 
 // Load reads path, which is either a bundle directory holding config.json or

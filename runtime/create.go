@@ -29,7 +29,7 @@ func runCreate(c *ctx, cl cmdline) error {
 	if err != nil {
 		return err
 	}
-	t, err := c.prepare(id, &cl, "create")
+	t, _, err := c.prepare(id, &cl, "create")
 	if err != nil {
 		return err
 	}
@@ -62,38 +62,38 @@ func (c *ctx) containerArgs(t target, cl cmdline, id string, runcOnly []string) 
 
 // prepare is the front half of create and run: judge the bundle, write the
 // rewritten config.json, log the decision and save the container's record.
-// It returns the backend to run. Any error means the container must not
-// start, and is logged to the decision log as such.
-func (c *ctx) prepare(id string, cl *cmdline, event string) (target, error) {
+// It returns the backend to run and the saved record. Any error means the
+// container must not start, and is logged to the decision log as such.
+func (c *ctx) prepare(id string, cl *cmdline, event string) (target, *Record, error) {
 	if err := checkID(id); err != nil {
-		return target{}, err
+		return target{}, nil, err
 	}
 	dir, _ := cl.value("bundle")
 	if dir == "" {
 		// runc's default bundle is the working directory.
 		wd, err := os.Getwd()
 		if err != nil {
-			return target{}, fmt.Errorf("finding the bundle: %w", err)
+			return target{}, nil, fmt.Errorf("finding the bundle: %w", err)
 		}
 		dir = wd
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return target{}, fmt.Errorf("finding the bundle: %w", err)
+		return target{}, nil, fmt.Errorf("finding the bundle: %w", err)
 	}
 	entry := decisionlog.Entry{Event: event, ContainerID: id, Bundle: abs}
-	t, err := c.decide(id, abs, &entry)
+	t, rec, err := c.decide(id, abs, &entry)
 	if err != nil {
 		entry.Error = err.Error()
 		if lerr := c.logDecision(entry); lerr != nil {
 			c.log.warn(fmt.Sprintf("ward-runtime: %v", lerr))
 		}
-		return target{}, err
+		return target{}, nil, err
 	}
 	if err := c.logDecision(entry); err != nil {
-		return target{}, fmt.Errorf("container %s not started: %w", id, err)
+		return target{}, nil, fmt.Errorf("container %s not started: %w", id, err)
 	}
-	return t, nil
+	return t, rec, nil
 }
 
 // rejectedError is a policy rejection.
@@ -106,24 +106,24 @@ func (e *rejectedError) Error() string {
 	return fmt.Sprintf("ward: container rejected by policy rule %s (%s): %s", e.rule, strings.Join(e.findings, ", "), e.reason)
 }
 
-func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
-	b, err := bundle.Load(dir, 0)
+func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, *Record, error) {
+	b, err := bundle.LoadOriginal(dir, 0)
 	if err != nil {
-		return target{}, fmt.Errorf("ward: loading bundle: %w", err)
+		return target{}, nil, fmt.Errorf("ward: loading bundle: %w", err)
 	}
 	p, j, pool, err := c.judge()
 	if err != nil {
-		return target{}, fmt.Errorf("ward: %w", err)
+		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}
 	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
 	var us *RecordUserns
 	if pool != nil {
 		a, err := c.allocator(pool)
 		if err != nil {
-			return target{}, fmt.Errorf("ward: %w", err)
+			return target{}, nil, fmt.Errorf("ward: %w", err)
 		}
 		if us, in.Userns, err = c.allocUserns(a, id); err != nil {
-			return target{}, fmt.Errorf("ward: %w", err)
+			return target{}, nil, fmt.Errorf("ward: %w", err)
 		}
 	}
 	// Until the record is saved, a failure gives the block back: no
@@ -151,11 +151,11 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 	}
 	entry.Report = v.Report(p)
 	if err != nil {
-		return target{}, fmt.Errorf("ward: hardening the spec: %w", err)
+		return target{}, nil, fmt.Errorf("ward: hardening the spec: %w", err)
 	}
 	if us != nil && !usesBlock(&v) {
 		if err := c.releaseUserns(us); err != nil {
-			return target{}, fmt.Errorf("ward: %w", err)
+			return target{}, nil, fmt.Errorf("ward: %w", err)
 		}
 		us = nil
 	}
@@ -167,7 +167,7 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 				re.findings = append(re.findings, f.ID)
 			}
 		}
-		return target{}, re
+		return target{}, nil, re
 	}
 	be := policy.Runc
 	if v.Action == policy.Sandbox && !v.Audit {
@@ -175,11 +175,11 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 	}
 	t, err := c.resolve(be, v.Rule)
 	if err != nil {
-		return target{}, fmt.Errorf("ward: %w", err)
+		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}
 	if v.Rewritten() {
-		if err := bundle.WriteSpec(b.ConfigPath, b.Spec); err != nil {
-			return target{}, fmt.Errorf("ward: writing the hardened spec: %w", err)
+		if err := bundle.WriteSpec(b); err != nil {
+			return target{}, nil, fmt.Errorf("ward: writing the hardened spec: %w", err)
 		}
 	}
 	rec := &Record{
@@ -187,10 +187,10 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, error) {
 		Bundle: dir, Decision: recordDecision(&v.Decision), Created: time.Now().UTC(), Userns: us,
 	}
 	if err := c.records().save(rec); err != nil {
-		return target{}, fmt.Errorf("ward: %w", err)
+		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}
 	saved = true
-	return t, nil
+	return t, rec, nil
 }
 
 // oneOperand returns the single container ID a subcommand takes.

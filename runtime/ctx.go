@@ -20,9 +20,12 @@ import (
 type ctx struct {
 	env *Env
 	g   globals
-	cfg Config
-	log *logger
-	sub string
+	// globalArgs are the global flags as the caller wrote them, for a
+	// helper that must see the same configuration (reap.go).
+	globalArgs []string
+	cfg        Config
+	log        *logger
+	sub        string
 }
 
 // root is the state root: --root, or the configured default.

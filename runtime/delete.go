@@ -25,20 +25,7 @@ func runDelete(c *ctx, cl cmdline) error {
 	if rec == nil {
 		return nil
 	}
-	if rec.Userns != nil {
-		// Before the record goes: a failed release is retried by the
-		// next delete.
-		if err := c.releaseUserns(rec.Userns); err != nil {
-			return err
-		}
-	}
-	if err := c.records().remove(id); err != nil {
-		return err
-	}
-	if t.runsc() {
-		c.cleanupRunscRoot(t.root)
-	}
-	return nil
+	return c.forget(rec)
 }
 
 // cleanupRunscRoot unmounts the network namespace runsc pins under its

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ward-runtime/ward/policy"
 )
 
 func listFlags() *flagSpec { return newSpec(false, []string{"quiet,q"}, []string{"format,f"}, nil) }
@@ -127,15 +126,8 @@ func (c *ctx) prune(recs []*Record, known map[string]bool) {
 	for _, r := range recs {
 		if !known[r.ID] && time.Since(r.Created) > staleAfter {
 			c.log.debugf("ward-runtime: pruning the record of %s, which no backend knows", r.ID)
-			if r.Userns != nil {
-				if err := c.releaseUserns(r.Userns); err != nil {
-					c.log.warn(fmt.Sprintf("ward-runtime: %v", err))
-					continue
-				}
-			}
-			c.records().remove(r.ID)
-			if r.Backend == policy.GVisor {
-				c.cleanupRunscRoot(r.Root)
+			if err := c.forget(r); err != nil {
+				c.log.warn(fmt.Sprintf("ward-runtime: %v", err))
 			}
 		}
 	}

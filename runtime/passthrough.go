@@ -45,7 +45,7 @@ func runRestore(c *ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, err := c.prepare(id, &cl, "create")
+	t, _, err := c.prepare(id, &cl, "create")
 	if err != nil {
 		return err
 	}

@@ -9,19 +9,21 @@ func runFlags() *flagSpec {
 
 // runRun implements `run [flags] ID`: create and start in one go, then
 // ward becomes the backend, as for create. In the foreground the backend
-// removes the container when it exits, but ward is gone by then: its record
-// stays until `list` prunes it or a new container reuses the ID. Waiting as
-// a parent instead would cost a fork and signal forwarding on every run;
-// container managers use create and start, so foreground run is for people
-// and scripts.
+// removes the container when it exits, after ward is gone: a reaper gives
+// back what ward holds for it then (reap.go). Waiting as the backend's
+// parent instead would put ward between the caller and the container's
+// signals and exit status.
 func runRun(c *ctx, cl cmdline) error {
 	id, err := oneOperand(cl, "run")
 	if err != nil {
 		return err
 	}
-	t, err := c.prepare(id, &cl, "create")
+	t, rec, err := c.prepare(id, &cl, "create")
 	if err != nil {
 		return err
+	}
+	if !cl.bool("detach") && !cl.bool("keep") {
+		c.startReaper(rec)
 	}
 	return c.execBackend(t, "run", c.containerArgs(t, cl, id, createOnlyRunc()))
 }

@@ -63,6 +63,10 @@ type Env struct {
 	Exec func(path string, argv []string, env []string) error
 	// Environ is the environment handed to backends.
 	Environ []string
+	// Spawn starts ward-runtime itself with args as a detached helper
+	// (its own session, stdio on /dev/null) that inherits extra from fd 3
+	// on, and does not wait for it. nil (tests) spawns nothing.
+	Spawn func(args []string, extra []*os.File) error
 }
 
 // exitError carries a backend's exit status through to Main.
@@ -91,7 +95,7 @@ func Main(args []string, env *Env) int {
 		lg.error(err.Error())
 		return 1
 	}
-	c := &ctx{env: env, g: g, cfg: cfg, log: lg}
+	c := &ctx{env: env, g: g, globalArgs: args[:len(args)-len(rest)], cfg: cfg, log: lg}
 	if g.version {
 		err = runVersion(c)
 	} else {
@@ -111,6 +115,11 @@ func Main(args []string, env *Env) int {
 }
 
 func dispatch(c *ctx, name string, args []string) error {
+	if name == reapCommand {
+		// ward-runtime's own helper, not a command for callers: not in
+		// the table, so neither usage nor the tests' command list has it.
+		return runReap(c, cmdline{operands: args})
+	}
 	i := slices.IndexFunc(commands(), func(cmd command) bool { return cmd.name == name })
 	if i < 0 {
 		return runPassthrough(c, name, args)
@@ -152,6 +161,7 @@ func newEnv() *Env {
 		Getenv:  os.Getenv,
 		Exec:    execve,
 		Environ: os.Environ(),
+		Spawn:   spawnSelf,
 	}
 }
 

@@ -1,14 +1,54 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
+
+// spawnSelf is Env.Spawn of the binary.
+func spawnSelf(args []string, extra []*os.File) error {
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = "ward-runtime"
+	cmd.ExtraFiles = extra
+	// Its own session: a terminal's ^C for the container's process group
+	// must not end it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+// pidfdSelf is a pidfd of this process, which stays this process across
+// execve: after ward execs a backend, it is the backend's.
+func pidfdSelf() (*os.File, error) {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "pidfd"), nil
+}
+
+// waitPidfd blocks until the process behind f has ended.
+func waitPidfd(f *os.File) error {
+	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("waiting on pidfd: %w", err)
+		}
+	}
+}
 
 func fcntlGetfd(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0) }
 

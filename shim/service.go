@@ -213,7 +213,7 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 	if err != nil {
 		return nil, fmt.Errorf("ward cannot judge container %s, refusing to run it: %v: %w", r.ID, err, errdefs.ErrFailedPrecondition)
 	}
-	b, err := bundle.Load(r.Bundle, 0)
+	b, err := bundle.LoadOriginal(r.Bundle, 0)
 	if err != nil {
 		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
 		return nil, fmt.Errorf("ward refused container %s: %v: %w", r.ID, err, errdefs.ErrInvalidArgument)
@@ -310,7 +310,7 @@ func (s *Service) route(r *taskAPI.CreateTaskRequest, b *bundle.Bundle, v *judge
 		}
 	}
 	if rewrite {
-		if err := bundle.WriteSpec(b.ConfigPath, b.Spec); err != nil {
+		if err := bundle.WriteSpec(b); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -414,4 +416,47 @@ func TestUsernsUnidmappable(t *testing.T) {
 		t.Fatalf("delete: %s", stderr)
 	}
 	assertReleased(t, state, "delete")
+}
+
+// TestUsernsForegroundRun: a foreground `run` ends with the backend, which
+// deletes the container after ward has handed the process over. ward's
+// reaper must then give back the block and the idmapped root filesystem and
+// forget the record; with --keep the container stays, and so do they, until
+// its delete.
+func TestUsernsForegroundRun(t *testing.T) {
+	e, state := usernsEnv(t)
+	root := filepath.Join(e.dir, "root")
+	b := e.newBundle("fg", []string{"sh", "-c", "cat /proc/self/uid_map; exit 3"}, nil)
+	stdout, stderr, code := e.wardRun(root, "run", "--bundle", b, "fg1")
+	if code != 3 {
+		t.Fatalf("run: exit %d, want the container's 3: %s", code, stderr)
+	}
+	if f := strings.Fields(stdout); len(f) != 3 || f[0] != "0" || f[1] == "0" {
+		t.Errorf("uid_map inside %q: not ward's user namespace", stdout)
+	}
+	record := filepath.Join(root, "ward", "fg1.json")
+	gone := func() bool {
+		_, err := os.Stat(record)
+		dirs, _ := filepath.Glob(filepath.Join(state, "rootfs", "*"))
+		return len(owners(t, state)) == 0 && len(dirs) == 0 && errors.Is(err, fs.ErrNotExist)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !gone() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertReleased(t, state, "a foreground run")
+	if _, err := os.Stat(record); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("record of the foreground run left: %v", err)
+	}
+
+	if _, stderr, code := e.wardRun(root, "run", "--keep", "--bundle", b, "fg2"); code != 3 {
+		t.Fatalf("run --keep: exit %d: %s", code, stderr)
+	}
+	time.Sleep(time.Second)
+	if got := owners(t, state); len(got) != 1 {
+		t.Errorf("after run --keep the kept container's block went: owners %v", got)
+	}
+	if _, stderr, code := e.wardRun(root, "delete", "fg2"); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	assertReleased(t, state, "delete of a kept container")
 }
