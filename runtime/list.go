@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
-
 )
 
 func listFlags() *flagSpec { return newSpec(false, []string{"quiet,q"}, []string{"format,f"}, nil) }
