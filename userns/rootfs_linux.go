@@ -52,9 +52,22 @@ func IdmapRootfs(rootfs, dir string, ns *Namespace, r Range) (*Rootfs, error) {
 		return nil, fmt.Errorf("idmapping the root filesystem: %w", err)
 	}
 	rf.Dirs = append(rf.Dirs, rf.Path)
-	mi, isMount, err := MountAt(rootfs)
-	if err != nil {
-		return nil, err
+	// Only an overlay mounted right at rootfs needs its layers rebuilt;
+	// anything else is one idmapped bind. statfs says which without reading
+	// mountinfo, which grows with every mount on a busy node.
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(rootfs, &sfs); err != nil {
+		return nil, fmt.Errorf("idmapping the root filesystem: %w", err)
+	}
+	var (
+		mi      MountInfo
+		isMount bool
+		err     error
+	)
+	if sfs.Type == unix.OVERLAYFS_SUPER_MAGIC {
+		if mi, isMount, err = MountAt(rootfs); err != nil {
+			return nil, err
+		}
 	}
 	if isMount && mi.FSType == "overlay" {
 		err = rf.overlay(mi, dir, ns, r)
