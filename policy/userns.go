@@ -2,7 +2,7 @@ package policy
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 )
 
 // Unidmappable choices: what a front door does with a root filesystem
@@ -33,13 +33,27 @@ type Userns struct {
 	OnUnidmappable string `yaml:"onUnidmappable"`
 }
 
-var subIDUser = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+// subIDUser reports whether name is a user name as /etc/subuid lists them:
+// ^[a-z_][a-z0-9_.-]{0,31}$. A loop, not a regexp compiled at every start
+// of every ward process.
+func subIDUser(name string) bool {
+	if name == "" || len(name) > 32 || '0' <= name[0] && name[0] <= '9' || name[0] == '.' || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("_.-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 func (u *Userns) validate() error {
 	if u.Pool == "" {
 		u.Pool = DefaultSubIDUser
 	}
-	if !subIDUser.MatchString(u.Pool) {
+	if !subIDUser(u.Pool) {
 		return errAt(fmt.Errorf("%q is not a user name as /etc/subuid lists them", u.Pool), "userns", "pool")
 	}
 	switch u.OnUnidmappable {
