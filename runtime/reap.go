@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/ward-runtime/ward/policy"
@@ -66,9 +69,16 @@ func runReap(c *ctx, cl cmdline) error {
 	return c.forget(rec)
 }
 
-// knows reports whether the backend still has container id. (The
-// reaper's stdio is /dev/null: the state document goes nowhere.)
+// knows reports whether the backend still has container id. runc (and
+// crun) keep one directory per container under their root and remove it at
+// delete, so a stat answers without starting the backend, work that would
+// otherwise land beside the next container's start. runsc is asked (the
+// reaper's stdio is /dev/null: its state document goes nowhere).
 func (c *ctx) knows(t target, id string) bool {
+	if !t.runsc() {
+		_, err := os.Lstat(filepath.Join(t.root, id))
+		return !errors.Is(err, fs.ErrNotExist)
+	}
 	return c.runBackend(t, "state", []string{id}) == nil
 }
 
