@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/capability"
 )
 
@@ -191,17 +191,9 @@ func Load(path string) (*Policy, error) {
 
 // LoadFile reads and validates a policy file.
 func LoadFile(name string) (*Policy, error) {
-	f, err := os.Open(name)
+	data, err := bounded.ReadFile(name, MaxPolicySize)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading policy %s: %w", name, err)
-	}
-	if len(data) > MaxPolicySize {
-		return nil, fmt.Errorf("policy %s: over the %d-byte limit", name, MaxPolicySize)
 	}
 	return Parse(data, name)
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -93,17 +93,9 @@ func loadConfig(g globals, getenv func(string) string) (Config, error) {
 }
 
 func readConfigFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := bounded.ReadFile(path, maxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading ward-runtime config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading ward-runtime config %s: %w", path, err)
-	}
-	if len(data) > maxConfigSize {
-		return nil, fmt.Errorf("ward-runtime config %s: over the %d-byte limit", path, maxConfigSize)
 	}
 	return data, nil
 }

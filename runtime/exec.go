@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
@@ -184,17 +183,9 @@ func execProcess(cl cmdline, rec *Record) (*specs.Process, error) {
 // would drop them when it re-encodes the process, and a field ward cannot
 // see is one it cannot judge.
 func readProcess(path string) (*specs.Process, error) {
-	f, err := os.Open(path)
+	data, err := bounded.ReadFile(path, maxProcessSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading --process: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxProcessSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading --process: %w", err)
-	}
-	if len(data) > maxProcessSize {
-		return nil, fmt.Errorf("--process %s is over %d bytes", path, maxProcessSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

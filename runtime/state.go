@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/atomicfile"
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -112,20 +112,12 @@ func (s store) load(id string) (*Record, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.path(id))
+	data, err := bounded.ReadFile(s.path(id), maxRecordSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoRecord
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state record: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading state record: %w", err)
-	}
-	if len(data) > maxRecordSize {
-		return nil, fmt.Errorf("state record %s is over %d bytes", s.path(id), maxRecordSize)
 	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {

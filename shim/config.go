@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -63,7 +64,7 @@ func ConfigPath(handler string) (string, bool) {
 // LoadConfig reads the configuration at path. A named file must exist; the
 // default path may be absent, which gives the defaults.
 func LoadConfig(path string, required bool) (Config, error) {
-	data, err := readBounded(path, maxConfigFile)
+	data, err := bounded.ReadFile(path, maxConfigFile)
 	if errors.Is(err, fs.ErrNotExist) && !required {
 		return withDefaults(Config{}), nil
 	}

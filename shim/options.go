@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/typeurl/v2"
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/ward-runtime/ward/bounded"
 )
 
 // maxOptionsFile bounds a runtimeoptions ConfigPath file.
@@ -77,7 +78,7 @@ func decodeRuntimeOptions(o *runtimeoptions.Options) (Options, error) {
 	body := o.GetConfigBody()
 	source := "ConfigBody"
 	if p := o.GetConfigPath(); p != "" {
-		data, err := readBounded(p, maxOptionsFile)
+		data, err := bounded.ReadFile(p, maxOptionsFile)
 		if err != nil {
 			return Options{}, fmt.Errorf("reading runtime options ConfigPath: %w", err)
 		}
@@ -108,27 +109,4 @@ func decodeRuntimeOptions(o *runtimeoptions.Options) (Options, error) {
 			CriuWorkPath:  t.CriuWorkPath,
 		},
 	}, nil
-}
-
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s is %d bytes, over the %d-byte limit", path, fi.Size(), max)
-	}
-	buf := make([]byte, fi.Size())
-	if _, err := f.ReadAt(buf, 0); err != nil && fi.Size() > 0 {
-		return nil, err
-	}
-	return buf, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ward-runtime/ward/atomicfile"
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -52,7 +53,7 @@ func readPodState(dir, id string) (*podState, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := readBounded(path, 1<<16)
+	data, err := bounded.ReadFile(path, 1<<16)
 	if err != nil {
 		return nil, err
 	}
