@@ -2,6 +2,7 @@ package harness
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -22,4 +23,20 @@ func BenchPairs(def int) int {
 		return n
 	}
 	return def
+}
+
+// Median is the middle value of xs, the mean of the two middle ones for an
+// even count, and 0 for none; xs is left as it is. Benchmarks report
+// medians: on a shared machine the outliers all lie on the slow side.
+func Median[T ~int64 | ~float64](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	switch {
+	case n == 0:
+		return 0
+	case n%2 == 1:
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

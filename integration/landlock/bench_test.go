@@ -58,9 +58,8 @@ func TestLauncherStartOverhead(t *testing.T) {
 		dw, dwo, dm = append(dw, d[0]), append(dwo, d[1]), append(dm, d[2])
 		diff, diffMounts = append(diff, d[0]-d[1]), append(diffMounts, d[2]-d[1])
 	}
-	med := func(d []time.Duration) time.Duration { s := slices.Clone(d); slices.Sort(s); return s[len(s)/2] }
-	t.Logf("%d rounds: runc run median with ward-init %v, without the step %v, with its mounts only %v", pairs, med(dw), med(dwo), med(dm))
-	t.Logf("paired difference medians: whole step %v (target <= 2ms), mounts only %v", med(diff), med(diffMounts))
+	t.Logf("%d rounds: runc run median with ward-init %v, without the step %v, with its mounts only %v", pairs, harness.Median(dw), harness.Median(dwo), harness.Median(dm))
+	t.Logf("paired difference medians: whole step %v (target <= 2ms), mounts only %v", harness.Median(diff), harness.Median(diffMounts))
 
 	// The launcher alone, without runc's noise: inside one container
 	// whose own process is left outside Landlock (the launcher is not

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -108,31 +107,18 @@ func TestBenchmarkRun(t *testing.T) {
 		ratios = append(ratios, float64(w)/float64(r))
 		ownRatios = append(ownRatios, float64(w)/float64(h))
 	}
-	ratio := median(ratios)
+	ratio := harness.Median(ratios)
 	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs:", pairs)
-	t.Logf("  runc (original spec)      median %.1f ms", median(runcT))
-	t.Logf("  ward-runtime              median %.1f ms", median(wardT))
-	t.Logf("  runc (ward's hardened spec) median %.1f ms", median(hardT))
+	t.Logf("  runc (original spec)      median %.1f ms", harness.Median(runcT))
+	t.Logf("  ward-runtime              median %.1f ms", harness.Median(wardT))
+	t.Logf("  runc (ward's hardened spec) median %.1f ms", harness.Median(hardT))
 	t.Logf("  median per-pair ratio ward/runc = %.3f", ratio)
 	// Against runc on the very spec ward wrote, only ward's own process
 	// differs: what the protections cost runc is left out.
-	t.Logf("  median per-pair ratio ward/runc on the hardened spec = %.3f", median(ownRatios))
+	t.Logf("  median per-pair ratio ward/runc on the hardened spec = %.3f", harness.Median(ownRatios))
 	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
 		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
 	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}

@@ -98,10 +98,10 @@ func TestBenchmarkUserns(t *testing.T) {
 		onT, offT = append(onT, ms(a)), append(offT, ms(b))
 		ratios = append(ratios, float64(a)/float64(b))
 	}
-	ratio := median(ratios)
+	ratio := harness.Median(ratios)
 	t.Logf("ward-runtime run+delete, busybox true, %d alternated pairs:", pairs)
-	t.Logf("  userns step on   median %.1f ms", median(onT))
-	t.Logf("  userns step off  median %.1f ms", median(offT))
+	t.Logf("  userns step on   median %.1f ms", harness.Median(onT))
+	t.Logf("  userns step off  median %.1f ms", harness.Median(offT))
 	t.Logf("  median per-pair ratio on/off = %.3f (target <= 1.10)", ratio)
 	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
 		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
