@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 
 	"github.com/ward-runtime/ward/policy"
@@ -52,6 +53,12 @@ func runReap(c *ctx, cl cmdline) error {
 	created, err := strconv.ParseInt(cl.operands[1], 10, 64)
 	if err != nil {
 		return fmt.Errorf("%s: creation time: %w", reapCommand, err)
+	}
+	// All the work stays on this thread, at idle priority: a container
+	// start must never wait for a cleanup.
+	goruntime.LockOSThread()
+	if err := idlePriority(0); err != nil {
+		c.log.debugf("ward-runtime: %s: idle priority: %v", reapCommand, err)
 	}
 	if err := waitPidfd(os.NewFile(3, "pidfd")); err != nil {
 		return fmt.Errorf("%s %s: %w", reapCommand, id, err)

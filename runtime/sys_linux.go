@@ -23,7 +23,16 @@ func spawnSelf(args []string, extra []*os.File) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	// The helper's work can wait; the container start beside it cannot.
+	// From here on its first thread runs only on an otherwise idle CPU
+	// (runReap puts the thread doing the work there too).
+	_ = idlePriority(cmd.Process.Pid)
 	return cmd.Process.Release()
+}
+
+// idlePriority moves thread tid (0: the calling thread) to SCHED_IDLE.
+func idlePriority(tid int) error {
+	return unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
 }
 
 // pidfdSelf is a pidfd of this process, which stays this process across
