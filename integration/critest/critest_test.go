@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/shim"
 )
 
 // skip are specs that need images, plugins or host setup this machine does
@@ -71,17 +72,31 @@ func TestCritest(t *testing.T) {
 		cfgs[h] = filepath.Join(dir, h+".yaml")
 		write(t, cfgs[h], c)
 	}
+	// Both ward handlers are registered as `ward install` registers the
+	// node's: runc's runtime_type (so containerd sends runc options, which
+	// its CRI needs for hostUsers: false pods) with the configuration in
+	// $WARD_SHIM_CONFIG. containerd runs with the audit configuration for
+	// the runc and ward-audit suites, then is restarted with the enforcing
+	// one for the ward suite.
 	var rts []harness.Runtime
 	for _, h := range []string{"ward", "ward-audit"} {
 		rts = append(rts, harness.Runtime{
-			Name: h, Type: "io.containerd.ward.v2", Path: shimBin,
-			Options: map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-"+h), "WardConfig": cfgs[h]},
+			Name: h, Path: shimBin,
+			Options: map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-"+h)},
 		})
 	}
-	cd := harness.StartContainerd(t, harness.Config{Dir: dir, Runtimes: rts, RegistryConfigPath: mirrors(t, reg, dir)})
+	shimEnv := func(h string) []string { return []string{shim.ConfigEnv + "=" + cfgs[h]} }
+	cd := harness.StartContainerd(t, harness.Config{Dir: dir, Runtimes: rts, Env: shimEnv("ward-audit"), RegistryConfigPath: mirrors(t, reg, dir)})
+
+	if focus := os.Getenv("WARD_CRITEST_FOCUS"); focus != "" {
+		focusOnly(t, critest, cd, focus, dir, "runc", "ward-audit")
+		cd.RestartWithEnv(shimEnv("ward"))
+		focusOnly(t, critest, cd, focus, dir, "ward")
+		return
+	}
 
 	results := map[string]*suite{}
-	for _, h := range []string{"runc", "ward-audit", "ward"} {
+	for _, h := range []string{"runc", "ward-audit"} {
 		results[h] = runSuite(t, critest, cd, reg, h, dir)
 		t.Logf("%-10s %d passed, %d failed, %d skipped (%s)", h, len(results[h].passed), len(results[h].failed), len(results[h].skipped), results[h].took)
 	}
@@ -118,6 +133,10 @@ func TestCritest(t *testing.T) {
 		}
 	}
 
+	cd.RestartWithEnv(shimEnv("ward"))
+	results["ward"] = runSuite(t, critest, cd, reg, "ward", dir)
+	t.Logf("%-10s %d passed, %d failed, %d skipped (%s)", "ward", len(results["ward"].passed), len(results["ward"].failed), len(results["ward"].skipped), results["ward"].took)
+
 	// Every enforce-mode failure runc does not have must be explained by a
 	// decision in ward's log. Each is run again alone, so that the decisions
 	// it caused can be read off the log.
@@ -135,6 +154,37 @@ func TestCritest(t *testing.T) {
 			continue
 		}
 		t.Logf("ward (enforce) fails %q\n    failure: %s\n    ward: %s", f, firstLine(results["ward"].messages[f]), decided)
+	}
+}
+
+// focusOnly runs the specs WARD_CRITEST_FOCUS (a ginkgo focus regexp)
+// names under each handler, instead of the whole suite, and shows what
+// failed and what containerd and ward logged meanwhile: the way to look into
+// one difference without the 20 minutes of three full runs.
+func focusOnly(t *testing.T, critest string, cd *harness.Containerd, focus, dir string, handlers ...string) {
+	for _, h := range handlers {
+		before := len(lines(cd.Log))
+		report := filepath.Join(dir, "focus-"+h+".xml")
+		out, _ := exec.Command(critest,
+			"--runtime-endpoint", "unix://"+cd.Socket, "--image-endpoint", "unix://"+cd.Socket,
+			"--runtime-handler", h, "--ginkgo.focus", focus,
+			"--ginkgo.junit-report", report, "--ginkgo.no-color").CombinedOutput()
+		data, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatalf("critest %s: no report: %v\n%s", h, err, tail(out, 40))
+		}
+		s := parseJUnit(t, data)
+		t.Logf("%-10s passed %d, failed %d", h, len(s.passed), len(s.failed))
+		for _, f := range s.failed {
+			t.Logf("  FAILED %s: %s", f, s.messages[f])
+		}
+		if len(s.failed) > 0 {
+			for _, l := range lines(cd.Log)[before:] {
+				if strings.Contains(l, "level=error") || strings.Contains(l, "level=warn") || strings.Contains(l, "ward") {
+					t.Logf("  containerd: %s", l)
+				}
+			}
+		}
 	}
 }
 
