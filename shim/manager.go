@@ -135,6 +135,21 @@ func kataRoute(params *bootapi.BootstrapParams) (kata string, undo func(), err e
 	if err != nil {
 		return "", nil, err
 	}
+	// A policy that cannot choose Kata has no Kata pods: nothing more to
+	// read, on the path of every pod's start. The embedded default is such
+	// a policy (TestDefaultPolicyCannotChooseKata), so it is not even
+	// parsed here. (A pod sent to Kata under an earlier policy gets no new
+	// containers once the policy stops naming Kata: ward's own shim refuses
+	// them, not knowing the pod.)
+	var p *policy.Policy
+	if cfg.Policy != "" {
+		if p, err = policy.Load(cfg.Policy); err != nil {
+			return "", nil, err
+		}
+	}
+	if p == nil || !usesKata(p) {
+		return "", nil, nil
+	}
 	b, err := bundle.Load(".", 0)
 	if err != nil {
 		// The task's Create reports a broken bundle, with its decision log.
@@ -149,13 +164,6 @@ func kataRoute(params *bootapi.BootstrapParams) (kata string, undo func(), err e
 			}
 			return rt.Path, nil, nil
 		}
-		return "", nil, nil
-	}
-	p, err := policy.Load(cfg.Policy)
-	if err != nil {
-		return "", nil, err
-	}
-	if !usesKata(p) {
 		return "", nil, nil
 	}
 	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})

@@ -143,3 +143,16 @@ func TestReleaseStale(t *testing.T) {
 		t.Errorf("owners after releasing sb1: %v, %v", owners, err)
 	}
 }
+
+// TestDefaultPolicyCannotChooseKata holds kataRoute's shortcut to the truth:
+// it does not parse the embedded default policy because no rule of it can
+// send a pod to Kata.
+func TestDefaultPolicyCannotChooseKata(t *testing.T) {
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usesKata(p) {
+		t.Fatal("the embedded default policy has a Kata rule: kataRoute must parse it at start")
+	}
+}

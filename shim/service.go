@@ -56,6 +56,8 @@ type Service struct {
 	// userns maps a sandbox id (or a pod-less container's) to its user
 	// namespace.
 	userns map[string]*podUserns
+
+	trim trimmer
 }
 
 type container struct {
@@ -87,6 +89,7 @@ func (s *Service) Close() error { return s.envs.close() }
 
 // Create judges the container, then lets runc's shim create it.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	defer s.trim.touch()
 	c, err := s.admit(ctx, r)
 	if err != nil {
 		s.releaseUserns(ctx, r.ID)
@@ -116,6 +119,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 
 // Exec judges an exec process against its container's decision.
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*types.Empty, error) {
+	defer s.trim.touch()
 	s.mu.Lock()
 	c := s.containers[r.ID]
 	s.mu.Unlock()
@@ -151,6 +155,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*typ
 
 // Delete forgets a deleted container's decision, and a sandbox's pod.
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	defer s.trim.touch()
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if err != nil || r.ExecID != "" {
 		return resp, err

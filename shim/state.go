@@ -45,7 +45,9 @@ func writePodState(dir, id, bundleDir string, a policy.Action, b policy.Backend)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating pod state directory: %w", err)
 	}
-	return atomicfile.Write(path, data, 0o640, true)
+	// No fsync: the record describes a running pod, and no pod outlives a
+	// crash of its node; prunePodStates drops records whose bundles went.
+	return atomicfile.Write(path, data, 0o640, false)
 }
 
 func readPodState(dir, id string) (*podState, error) {
