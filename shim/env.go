@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -63,10 +62,9 @@ func (c *envCache) get(handlerConfig string) (*env, error) {
 	}
 	e.events = c.events
 	c.envs[path] = e
-	// Parsing the policy and building the judge leaves garbage several
-	// times the size of what is kept; the shim lives as long as its pod,
-	// so hand it back now rather than keep it resident.
-	debug.FreeOSMemory()
+	// Parsing the policy and building the judge leave garbage several
+	// times the size of what is kept: the trimmer (memory.go) hands it
+	// back once the pod's calls are over, not on this Create's path.
 	return e, nil
 }
 
