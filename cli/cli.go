@@ -133,7 +133,9 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 	if err != nil {
 		return nil, ExitError, err
 	}
-	b, err := bundle.Load(path, 0)
+	// A bundle a front door has hardened holds ward's rewrite: judge the
+	// caller's original kept beside it, as the next create would.
+	b, err := bundle.LoadOriginal(path, 0)
 	if err != nil {
 		return nil, ExitBadInput, err
 	}
@@ -157,6 +159,10 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 	v, err := j.Spec(in)
 	if err != nil {
 		return nil, ExitError, err
+	}
+	if b.FromOrig {
+		v.Notes = append(v.Notes, fmt.Sprintf("%s is ward's rewrite (annotation %s): judged the caller's original, %s",
+			b.ConfigPath, bundle.RewrittenAnnotation, b.ConfigPath+bundle.OrigSuffix))
 	}
 	return &target{bundle: b, verdict: v, policy: p, before: before}, ExitOK, nil
 }

@@ -218,3 +218,30 @@ func TestChecksDocIsCurrent(t *testing.T) {
 		t.Errorf("%s is stale (%v); run go test ./cli -update", doc, err)
 	}
 }
+
+// TestExplainRewrittenBundle: a bundle a front door has hardened is
+// explained from the caller's original beside ward's rewrite, and says so.
+func TestExplainRewrittenBundle(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(corpus + "ctr-run-privileged/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Stand in for a front door's rewrite of it: the original moves to
+	// .orig, and the new config.json is ordinary and marked.
+	b, err := bundle.Load(corpus+"ctr-run/config.json", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Dir, b.ConfigPath = dir, filepath.Join(dir, "config.json")
+	if err := bundle.WriteSpec(b); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "explain", dir)
+	if code != ExitRejected || !strings.Contains(out, "DECISION: REJECT") || !strings.Contains(out, "judged the caller's original") {
+		t.Errorf("exit %d, want the original's rejection and a note:\n%s%s", code, out, errOut)
+	}
+}
