@@ -245,3 +245,24 @@ func TestExplainRewrittenBundle(t *testing.T) {
 		t.Errorf("exit %d, want the original's rejection and a note:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestDoctorPathUnderRoot: with --root and no --path, doctor looks for the
+// runtimes of the tree it checks.
+func TestDoctorPathUnderRoot(t *testing.T) {
+	if got := underRoot("/mnt/node", "/usr/local/bin:/usr/bin:relative"); got != "/mnt/node/usr/local/bin:/mnt/node/usr/bin:/mnt/node/relative" {
+		t.Errorf("underRoot = %q", got)
+	}
+	root := t.TempDir()
+	runc := filepath.Join(root, "usr", "bin", "runc")
+	if err := os.MkdirAll(filepath.Dir(runc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(runc, []byte("#!/bin/sh\necho 'runc version 1.4.4'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+	_, out, _ := run(t, "doctor", "--json", "--root", root)
+	if !strings.Contains(out, "("+runc+")") {
+		t.Errorf("doctor --root did not take the tree's runc %s:\n%s", runc, out)
+	}
+}
