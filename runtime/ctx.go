@@ -138,8 +138,9 @@ func (c *ctx) execBackend(t target, sub string, args []string) error {
 }
 
 // runBackend runs the backend as a child and waits, forwarding signals to
-// it, for subcommands after which ward still has work (delete, run in the
-// foreground). A non-zero exit comes back as *exitError.
+// it, for subcommands after which ward still has work (delete) or
+// whose answer ward needs (the reaper's state). A non-zero exit comes back
+// as *exitError.
 func (c *ctx) runBackend(t target, sub string, args []string) error {
 	argv := c.argv(t, sub, args)
 	c.log.debugf("ward-runtime: run %q", argv)
