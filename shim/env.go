@@ -35,6 +35,9 @@ type env struct {
 	pool []userns.Range
 	// events publishes decisions to containerd; nil publishes nothing.
 	events events.Publisher
+	// pending counts decision events still being built and sent, which
+	// the shim waits for before it exits.
+	pending sync.WaitGroup
 }
 
 // envCache loads each configuration once per shim. A shim serves one pod of
@@ -73,6 +76,11 @@ func (c *envCache) close() error {
 	defer c.mu.Unlock()
 	var errs []error
 	for k, e := range c.envs {
+		// A rejected sandbox's shim exits right after its Create: its
+		// decision event must still reach containerd.
+		if !waitTimeout(&e.pending, 2*time.Second) {
+			errs = append(errs, errors.New("ward: decision events still unsent at shutdown"))
+		}
 		errs = append(errs, e.log.Close())
 		delete(c.envs, k)
 	}
@@ -137,7 +145,7 @@ func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
 		fields["ward.error"] = entry.Error
 	}
 	log.G(ctx).WithFields(fields).Info("ward decision")
-	publishDecision(ctx, e.events, &entry)
+	publishDecision(ctx, e.events, &entry, &e.pending)
 }
 
 // runscBinary is the runtime binary runc's shim calls for a gVisor
@@ -169,3 +177,18 @@ func (e *env) runscBinary(rt backend.Runtime) (string, error) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// waitTimeout waits for wg, at most d; it reports whether wg finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

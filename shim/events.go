@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/log"
@@ -67,13 +68,15 @@ func findingIDs(e *decisionlog.Entry) []string {
 // millisecond per container, and the decision is made and enforced, and in
 // the decision log and the shim log, either way. Like the decision log, an
 // event that cannot be sent is reported, not fatal. e must not change
-// afterwards.
-func publishDecision(ctx context.Context, p events.Publisher, e *decisionlog.Entry) {
+// afterwards; pending counts the send until it is done.
+func publishDecision(ctx context.Context, p events.Publisher, e *decisionlog.Entry, pending *sync.WaitGroup) {
 	if p == nil {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
+	pending.Add(1)
 	go func() {
+		defer pending.Done()
 		ev, err := decisionEvent(e)
 		if err == nil {
 			err = p.Publish(ctx, TopicDecision, ev)
