@@ -200,10 +200,6 @@ func LoadFile(name string) (*Policy, error) {
 
 // Parse decodes and validates a policy. Errors carry the file name and line.
 func Parse(data []byte, source string) (*Policy, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var p Policy
@@ -216,7 +212,10 @@ func Parse(data []byte, source string) (*Policy, error) {
 	p.Source = source
 	if err := p.validate(); err != nil {
 		var fe *fieldError
-		if errors.As(err, &fe) {
+		// The document's nodes are parsed only to locate an error: a
+		// second parse of every valid policy is a shim start's cost.
+		var root yaml.Node
+		if errors.As(err, &fe) && yaml.Unmarshal(data, &root) == nil {
 			return nil, fmt.Errorf("%s: line %d: %s: %w", source, lineOf(&root, fe.keys...), fe.field(), fe.err)
 		}
 		return nil, fmt.Errorf("%s: %w", source, err)
