@@ -74,7 +74,7 @@ const NoteNoLauncher = "Landlock not enforced: ward-init is not installed beside
 
 // New builds a Judge for p.
 func New(p *policy.Policy, o Options) (*Judge, error) {
-	gen, err := profiles.NewSeccompGenerator()
+	gen, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
 	if err != nil {
 		return nil, fmt.Errorf("building judge: %w", err)
 	}

@@ -75,7 +75,7 @@ var mountFamily = []string{
 
 func newGenerator(t testing.TB) *SeccompGenerator {
 	t.Helper()
-	g, err := NewSeccompGenerator()
+	g, err := NewSeccompGenerator(nil)
 	if err != nil {
 		t.Fatalf("NewSeccompGenerator: %v", err)
 	}
@@ -486,7 +486,7 @@ func TestOverlayValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newSeccompGenerator(strings.Replace(valid, "RULE", tt.overlay, 1))
+			_, err := newSeccompGenerator(strings.Replace(valid, "RULE", tt.overlay, 1), nil)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -505,7 +505,7 @@ func TestOverlayValidation(t *testing.T) {
 		"no rules":      `{"profile": "ward-default/1", "syscalls": []}`,
 		"trailing data": `{"profile": "ward-default/1", "syscalls": [{"comment": "c", "names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM"}]} {}`,
 	} {
-		if _, err := newSeccompGenerator(overlay); err == nil {
+		if _, err := newSeccompGenerator(overlay, nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -576,5 +576,26 @@ func BenchmarkProfileGenerate(b *testing.B) {
 		if _, err := g.generate(key); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWarmProfileIsCached: the profile generated at construction is the one
+// for the warm set, so a container with that set hits the cache.
+func TestWarmProfileIsCached(t *testing.T) {
+	warm := []string{"CAP_CHOWN", "CAP_SYS_CHROOT", "CAP_SETUID"}
+	g, err := NewSeccompGenerator(warm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.cache) != 1 {
+		t.Fatalf("%d profiles cached at construction, want 1", len(g.cache))
+	}
+	profile(t, g, []string{"CAP_SETUID", "CAP_SYS_CHROOT", "CAP_CHOWN", "CAP_CHOWN"})
+	if len(g.cache) != 1 {
+		t.Errorf("the warm set's profile was generated again: %d cached", len(g.cache))
+	}
+	profile(t, g, nil)
+	if len(g.cache) != 2 {
+		t.Errorf("an empty set shares the warm set's profile: %d cached (CAP_SYS_CHROOT changes it)", len(g.cache))
 	}
 }

@@ -13,7 +13,7 @@ import (
 var errNotLinux = errors.New("seccomp profiles can only be generated on linux")
 
 // NewSeccompGenerator fails: seccomp profiles can only be generated on Linux.
-func NewSeccompGenerator() (*SeccompGenerator, error) {
+func NewSeccompGenerator([]string) (*SeccompGenerator, error) {
 	return nil, errNotLinux
 }
 
