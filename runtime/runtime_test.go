@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -427,4 +429,51 @@ func noUsernsPolicy(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestForegroundRunStartsReaper: a foreground run hands a reaper the global
+// flags, the container and its record's creation time, with a pidfd; a
+// detached or kept one leaves the cleanup to delete and starts none.
+func TestForegroundRunStartsReaper(t *testing.T) {
+	h := newHarness(t)
+	type spawn struct {
+		args  []string
+		extra int
+	}
+	var got []spawn
+	h.env.Spawn = func(args []string, extra []*os.File) error {
+		got = append(got, spawn{args, len(extra)})
+		return nil
+	}
+	b := writeBundle(t, nil)
+	for _, tt := range []struct {
+		flags []string
+		want  bool
+	}{
+		{nil, true},
+		{[]string{"-d"}, false},
+		{[]string{"--detach"}, false},
+		{[]string{"--keep"}, false},
+	} {
+		got = nil
+		id := fmt.Sprintf("c%d", len(tt.flags)+len(strings.Join(tt.flags, "")))
+		args := append(append([]string{"run", "--bundle", b}, tt.flags...), id)
+		if code := h.main(args...); code != 0 {
+			t.Fatalf("run %v: exit %d: %s", tt.flags, code, h.stderr.String())
+		}
+		if !tt.want {
+			if len(got) != 0 {
+				t.Errorf("run %v started a reaper: %v", tt.flags, got)
+			}
+			continue
+		}
+		rec, err := (&ctx{g: globals{root: h.root, rootSet: true}}).records().load(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"--root", h.root, reapCommand, id, strconv.FormatInt(rec.Created.UnixNano(), 10)}
+		if len(got) != 1 || !slices.Equal(got[0].args, want) || got[0].extra != 1 {
+			t.Errorf("run %v: spawned %v, want %v with one pidfd", tt.flags, got, want)
+		}
+	}
 }
