@@ -164,16 +164,7 @@ func TestCritest(t *testing.T) {
 func focusOnly(t *testing.T, critest string, cd *harness.Containerd, focus, dir string, handlers ...string) {
 	for _, h := range handlers {
 		before := len(lines(cd.Log))
-		report := filepath.Join(dir, "focus-"+h+".xml")
-		out, _ := exec.Command(critest,
-			"--runtime-endpoint", "unix://"+cd.Socket, "--image-endpoint", "unix://"+cd.Socket,
-			"--runtime-handler", h, "--ginkgo.focus", focus,
-			"--ginkgo.junit-report", report, "--ginkgo.no-color").CombinedOutput()
-		data, err := os.ReadFile(report)
-		if err != nil {
-			t.Fatalf("critest %s: no report: %v\n%s", h, err, tail(out, 40))
-		}
-		s := parseJUnit(t, data)
+		s := runFocused(t, critest, cd, h, focus, filepath.Join(dir, "focus-"+h+".xml"))
 		t.Logf("%-10s passed %d, failed %d", h, len(s.passed), len(s.failed))
 		for _, f := range s.failed {
 			t.Logf("  FAILED %s: %s", f, s.messages[f])
@@ -197,21 +188,27 @@ func runOne(t *testing.T, critest string, cd *harness.Containerd, handler, spec,
 	text := strings.TrimPrefix(spec, "[It] ")
 	text = strings.TrimSuffix(text, " [Serial]")
 	focus := regexp.QuoteMeta(text)
-	report := filepath.Join(dir, "one.xml")
-	os.Remove(report)
-	exec.Command(critest,
-		"--runtime-endpoint", "unix://"+cd.Socket, "--image-endpoint", "unix://"+cd.Socket,
-		"--runtime-handler", handler, "--ginkgo.focus", focus,
-		"--ginkgo.junit-report", report, "--ginkgo.no-color").Run()
-	data, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatalf("critest %s %q: no report: %v", handler, spec, err)
-	}
-	s := parseJUnit(t, data)
+	s := runFocused(t, critest, cd, handler, focus, filepath.Join(dir, "one.xml"))
 	if len(s.passed)+len(s.failed) != 1 {
 		t.Errorf("critest --ginkgo.focus %q ran %d specs, want 1", focus, len(s.passed)+len(s.failed))
 	}
 	return len(s.passed) == 1 && len(s.failed) == 0
+}
+
+// runFocused runs the specs matching the ginkgo focus regexp under handler
+// and reads their results from the JUnit report, written afresh to report.
+func runFocused(t *testing.T, critest string, cd *harness.Containerd, handler, focus, report string) *suite {
+	t.Helper()
+	os.Remove(report)
+	out, _ := exec.Command(critest,
+		"--runtime-endpoint", "unix://"+cd.Socket, "--image-endpoint", "unix://"+cd.Socket,
+		"--runtime-handler", handler, "--ginkgo.focus", focus,
+		"--ginkgo.junit-report", report, "--ginkgo.no-color").CombinedOutput()
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("critest %s --ginkgo.focus %q: no report: %v\n%s", handler, focus, err, tail(out, 40))
+	}
+	return parseJUnit(t, data)
 }
 
 func lines(path string) []string {
