@@ -57,12 +57,8 @@ func TestCritest(t *testing.T) {
 	buildImages(t, crane, reg, dir)
 
 	state := map[string]string{"ward": filepath.Join(dir, "ward"), "ward-audit": filepath.Join(dir, "ward-audit")}
-	policyOut, err := exec.Command(harness.WardBin(t, "ward"), "policy", "default").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	auditPolicy := filepath.Join(dir, "audit-policy.yaml")
-	write(t, auditPolicy, strings.Replace(string(policyOut), "\nmode: enforce\n", "\nmode: audit\n", 1))
+	harness.WriteAuditPolicy(t, auditPolicy)
 	cfgs := map[string]string{}
 	for h, s := range state {
 		c := "stateDir: " + s + "\nbackends:\n  runsc: " + runsc + "\n" + harness.UsernsConfig(t, dir)

@@ -105,15 +105,6 @@ func waitFile(t *testing.T, p string) string {
 	return ""
 }
 
-func fileUID(t *testing.T, p string) uint32 {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Uid
-}
-
 // TestUsernsDirect runs one container through ward-runtime with the userns
 // step on and looks from both sides: the container's uid_map, its root's
 // UID on the host, the owner of files it writes to a runtime-managed volume
@@ -174,11 +165,11 @@ func TestUsernsDirect(t *testing.T) {
 		}
 	}
 	// Managed volume: idmapped, so container root's file is UID 0 on disk.
-	if u := fileUID(t, filepath.Join(vol, "made")); u != 0 {
+	if u := harness.FileUID(t, filepath.Join(vol, "made")); u != 0 {
 		t.Errorf("file made in the managed volume is owned by %d on the host, want 0 (idmapped)", u)
 	}
 	// Host path: not idmapped, so the file carries the mapped UID.
-	if u := fileUID(t, filepath.Join(host, "open", "made")); u != block.Start {
+	if u := harness.FileUID(t, filepath.Join(host, "open", "made")); u != block.Start {
 		t.Errorf("file made in the host path is owned by %d, want the mapped %d", u, block.Start)
 	}
 	if rc := strings.TrimSpace(waitFile(t, filepath.Join(vol, "hostrc"))); rc == "0" {
@@ -190,10 +181,10 @@ func TestUsernsDirect(t *testing.T) {
 	if rc := strings.TrimSpace(waitFile(t, filepath.Join(vol, "rootfsrc"))); rc != "0" {
 		errOut, _ := os.ReadFile(filepath.Join(vol, "rootfserr"))
 		t.Errorf("container root could not write its own root filesystem (rc %s): %s", rc, errOut)
-	} else if u := fileUID(t, filepath.Join(b, "rootfs", "tmp", "made")); u != 0 {
+	} else if u := harness.FileUID(t, filepath.Join(b, "rootfs", "tmp", "made")); u != 0 {
 		t.Errorf("file in the idmapped root filesystem is owned by %d on disk, want 0", u)
 	}
-	if fileUID(t, filepath.Join(b, "rootfs", "bin", "busybox")) != 0 {
+	if harness.FileUID(t, filepath.Join(b, "rootfs", "bin", "busybox")) != 0 {
 		t.Error("an image file changed owner: the root filesystem must be idmapped, not chowned")
 	}
 
@@ -388,7 +379,7 @@ func TestUsernsUnidmappable(t *testing.T) {
 		t.Errorf("ramfs root filesystem under reject: exit %d: %s", code, stderr)
 	}
 	assertReleased(t, state, "a refused create")
-	if fileUID(t, filepath.Join(ram, "bin", "busybox")) != 0 {
+	if harness.FileUID(t, filepath.Join(ram, "bin", "busybox")) != 0 {
 		t.Fatal("a refused container changed file owners")
 	}
 
@@ -409,7 +400,7 @@ func TestUsernsUnidmappable(t *testing.T) {
 	if len(f) != 3 || f[0] != "0" {
 		t.Fatalf("uid_map %q", stdout)
 	}
-	if u := fileUID(t, filepath.Join(ram, "bin", "busybox")); strconv.FormatUint(uint64(u), 10) != f[1] {
+	if u := harness.FileUID(t, filepath.Join(ram, "bin", "busybox")); strconv.FormatUint(uint64(u), 10) != f[1] {
 		t.Errorf("busybox owned by %d after the chown fallback, want the mapped root %s", u, f[1])
 	}
 	if _, stderr, code := e.wardRun(root, "delete", "--force", "r2"); code != 0 {

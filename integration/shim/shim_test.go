@@ -53,11 +53,7 @@ func startWard(t *testing.T) *ward {
 	pool := harness.UsernsConfig(t, dir)
 	writeFile(t, enforce, "stateDir: "+w.StateDir+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+pool)
 	writeFile(t, audit, "stateDir: "+w.AuditDir+"\npolicy: "+auditPolicy+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+pool)
-	out, err := exec.Command(harness.WardBin(t, "ward"), "policy", "default").Output()
-	if err != nil {
-		t.Fatalf("ward policy default: %v", err)
-	}
-	writeFile(t, auditPolicy, strings.Replace(string(out), "\nmode: enforce\n", "\nmode: audit\n", 1))
+	harness.WriteAuditPolicy(t, auditPolicy)
 	w.Containerd = harness.StartContainerd(t, harness.Config{
 		Dir: dir,
 		Env: []string{"WARD_SHIM_CONFIG=" + enforce},

@@ -184,7 +184,7 @@ func TestUsernsPod(t *testing.T) {
 	// The hostPath is not: container root cannot write host root's file.
 	if _, err := c.Exec(id2, "touch", "/data/made"); err != nil {
 		t.Errorf("container root cannot write the emptyDir: %v", err)
-	} else if u := fileOwner(t, filepath.Join(emptyDir, "made")); u != 0 {
+	} else if u := harness.FileUID(t, filepath.Join(emptyDir, "made")); u != 0 {
 		t.Errorf("file made in the emptyDir is owned by %d on the host, want 0 (idmapped)", u)
 	}
 	if _, err := c.Exec(id2, "sh", "-c", "echo pwned >> /host/rootfile"); err == nil {
@@ -200,15 +200,6 @@ func TestUsernsPod(t *testing.T) {
 	if owners := allocated(t, state); len(owners) != 0 {
 		t.Errorf("block not returned after the pod was removed: %v", owners)
 	}
-}
-
-func fileOwner(t *testing.T, p string) uint32 {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Uid
 }
 
 // shimPid finds the shim process serving a pod.
