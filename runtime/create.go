@@ -118,7 +118,7 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, *Record,
 	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
 	var us *RecordUserns
 	if pool != nil {
-		a, err := c.allocator(pool)
+		a, err := c.cfg.Userns.Allocator(pool)
 		if err != nil {
 			return target{}, nil, fmt.Errorf("ward: %w", err)
 		}

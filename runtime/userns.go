@@ -36,10 +36,6 @@ func (c *ctx) usernsPool(p *policy.Policy) ([]userns.Range, error) {
 	return pool, nil
 }
 
-func (c *ctx) allocator(pool []userns.Range) (*userns.Allocator, error) {
-	return c.cfg.Userns.Allocator(pool)
-}
-
 // usernsOwner names a container's block in the allocator: containers of
 // different --root directories may share an ID.
 func (c *ctx) usernsOwner(id string) string { return "ward-runtime:" + c.root() + ":" + id }
