@@ -127,8 +127,9 @@ func LoadPool(subuid, subgid, user string) ([]Range, error) {
 	return pools[0], nil
 }
 
-// DefaultStateDir is the node-wide allocator directory. It is on a tmpfs:
-// after a reboot no container holds a block.
+// DefaultStateDir is the node-wide allocator directory. /run is usually a
+// tmpfs, but need not be (it is not on this project's machines): the state
+// itself records its boot and is void after a reboot (see state.Boot).
 const DefaultStateDir = "/run/ward/userns"
 
 // Config is where a front door finds the ID pool and keeps allocations
