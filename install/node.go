@@ -11,6 +11,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
+	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -322,6 +323,9 @@ func SandboxPolicy(b policy.Backend) ([]byte, error) {
 	out = append(out, def[i:]...)
 	p, err := policy.Parse(out, fmt.Sprintf("policy-%s.yaml", b))
 	if err != nil {
+		return nil, fmt.Errorf("building the sandbox policy: %w", err)
+	}
+	if err := backend.Builtin().CheckPolicy(p); err != nil {
 		return nil, fmt.Errorf("building the sandbox policy: %w", err)
 	}
 	if last := p.Rules[len(p.Rules)-1]; last.Action != policy.Sandbox || last.Backend != b {

@@ -16,6 +16,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/harden"
 	"github.com/ward-runtime/ward/landlock"
@@ -36,6 +37,8 @@ type Judge struct {
 	noLauncher bool
 	// userns is true when the pipeline gives containers a user namespace.
 	userns bool
+	// backends says which protections each backend enforces, for notes.
+	backends backend.Table
 }
 
 // Options add optional rewrite steps to the pipeline.
@@ -52,6 +55,9 @@ type Options struct {
 	// or with a policy whose landlock profile is "none", they do not, and
 	// every hardened verdict says so in a note.
 	Launcher string
+	// Backends is the node's backends table (nil: ward's built-in one);
+	// verdicts for a backend name the protections it does not enforce.
+	Backends backend.Table
 }
 
 // Launcher finds ward-init beside the running binary, where `make build`
@@ -102,7 +108,10 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building judge: %w", err)
 	}
-	j := &Judge{eval: eval, hardener: h, landlock: ll != nil, userns: us != nil}
+	if o.Backends == nil {
+		o.Backends = backend.Builtin()
+	}
+	j := &Judge{eval: eval, hardener: h, landlock: ll != nil, userns: us != nil, backends: o.Backends}
 	j.noLauncher = ll == nil && p.Landlock.Profile != policy.ProfileNone
 	return j, nil
 }
@@ -125,9 +134,10 @@ type Verdict struct {
 	Notes []string
 }
 
-// NoteLandlockGVisor is the note for containers sent to gVisor, which does
-// not implement Landlock: the sandbox is their boundary instead.
-const NoteLandlockGVisor = "Landlock not enforced (gVisor): gVisor does not implement Landlock; its own kernel is the boundary"
+// NoteLandlockSandbox is the note for containers sent to a sandbox whose
+// kernel does not implement Landlock (gVisor's): the sandbox is their
+// boundary instead.
+const NoteLandlockSandbox = "Landlock not enforced (%s): its kernel does not implement Landlock; the sandbox's own kernel is the boundary"
 
 // NoteUsernsSandbox is the note for containers sent to a sandbox runtime:
 // ward adds no user namespace there.
@@ -145,10 +155,11 @@ func (v *Verdict) Rewritten() bool { return len(v.Changes) > 0 }
 // err is nil. In audit mode spec is never changed.
 func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 	v := Verdict{Decision: j.eval.Evaluate(in)}
-	if j.landlock && v.Action == policy.Sandbox && v.Backend == policy.GVisor {
-		v.Notes = append(v.Notes, NoteLandlockGVisor)
+	be := j.backends[v.Backend]
+	if j.landlock && v.Action == policy.Sandbox && be.Kind == backend.OCIRuntime && !be.Enforces.Landlock {
+		v.Notes = append(v.Notes, fmt.Sprintf(NoteLandlockSandbox, v.Backend))
 	}
-	if j.userns && v.Action == policy.Sandbox {
+	if j.userns && v.Action == policy.Sandbox && !be.Enforces.Userns {
 		v.Notes = append(v.Notes, fmt.Sprintf(NoteUsernsSandbox, v.Backend))
 	}
 	if v.Audit || v.Action != policy.Harden {

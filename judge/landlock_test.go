@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -30,10 +31,10 @@ func TestLandlockNotes(t *testing.T) {
 		return v
 	}
 	gv := judge("../testdata/corpus/cri-cap-sys-admin/container.json", nil)
-	if gv.Action != policy.Sandbox || !slices.Contains(gv.Notes, NoteLandlockGVisor) {
+	if gv.Action != policy.Sandbox || !slices.Contains(gv.Notes, fmt.Sprintf(NoteLandlockSandbox, policy.GVisor)) {
 		t.Errorf("gVisor verdict %s, notes %v", gv.Action, gv.Notes)
 	}
-	if r := gv.Report(p); !slices.Contains(r.Notes, NoteLandlockGVisor) {
+	if r := gv.Report(p); !slices.Contains(r.Notes, fmt.Sprintf(NoteLandlockSandbox, policy.GVisor)) {
 		t.Error("the report drops the note")
 	}
 	hv := judge("../testdata/corpus/ctr-run/config.json", nil)

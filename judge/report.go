@@ -12,12 +12,14 @@ import (
 // --json` prints it and the decision logs embed it. Fields are only ever
 // added.
 type Report struct {
-	Action     policy.Action     `json:"action"`
-	Backend    policy.Backend    `json:"backend"`
-	Audit      bool              `json:"audit"`
-	Rule       string            `json:"rule,omitempty"`
-	Reason     string            `json:"reason"`
-	Matched    []string          `json:"matchedRules,omitempty"`
+	Action  policy.Action  `json:"action"`
+	Backend policy.Backend `json:"backend"`
+	Audit   bool           `json:"audit"`
+	Rule    string         `json:"rule,omitempty"`
+	Reason  string         `json:"reason"`
+	Matched []string       `json:"matchedRules,omitempty"`
+	// Deciding lists the IDs of the findings that decided (policy.Decision).
+	Deciding   []string          `json:"decidingFindings,omitempty"`
 	Findings   []ReportFinding   `json:"findings"`
 	Exemptions []ReportExemption `json:"exemptions,omitempty"`
 	Skipped    []string          `json:"skippedSteps,omitempty"`
@@ -61,6 +63,7 @@ func (v *Verdict) Report(p *policy.Policy) Report {
 		Rule:     v.Rule,
 		Reason:   v.Reason,
 		Matched:  v.Matched,
+		Deciding: v.Deciding,
 		Findings: make([]ReportFinding, 0, len(v.Findings)),
 		Skipped:  v.Skip,
 		Changes:  v.Changes,

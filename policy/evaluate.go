@@ -72,6 +72,11 @@ type Decision struct {
 	Reason string
 	// Matched lists every rule that matched, the deciding one included.
 	Matched []string
+	// Deciding lists, once each, the IDs of the findings that decided:
+	// those the deciding rule matched on, or the pod's findings when the
+	// pod's decision decided. Messages and logs name these; nobody parses
+	// a sentence to find them.
+	Deciding []string
 	// Findings are all findings, waived ones included (with Waived set).
 	Findings []Finding
 	// Exemptions lists the exemptions that applied, with their reasons.
@@ -218,16 +223,35 @@ func (e *Evaluator) Evaluate(in Input) Decision {
 		if decider.Action == Sandbox {
 			d.Backend = decider.Backend
 		}
+		d.Deciding = deciding(s.findings, decider.Match.Findings, false)
 	}
 	if pc := in.Pod; pc != nil && pc.Action.strictness() > d.Action.strictness() {
 		d.Action, d.Backend, d.Rule = pc.Action, pc.Backend, ""
 		d.Reason = "the pod's sandbox was decided " + string(pc.Action) + "; a container can only tighten its pod's decision"
+		d.Deciding = deciding(s.findings, nil, true)
 	}
 	if in.Pod != nil && in.Pod.Action == Sandbox && d.Action == Sandbox && d.Backend != in.Pod.Backend {
 		// One pod runs in one sandbox: the pod's backend wins.
 		d.Backend = in.Pod.Backend
 	}
 	return d
+}
+
+// deciding lists the unwaived findings among ids (all of them when ids is
+// empty: a rule that matched on namespace or severity decided on every
+// finding), or the pod's findings when pod is true, each ID once.
+func deciding(fs []Finding, ids []string, pod bool) []string {
+	var out []string
+	for _, f := range fs {
+		switch {
+		case f.Waived != "" || slices.Contains(out, f.Check.ID):
+		case pod && !f.Pod:
+		case !pod && len(ids) > 0 && !slices.Contains(ids, f.Check.ID):
+		default:
+			out = append(out, f.Check.ID)
+		}
+	}
+	return out
 }
 
 // trust adds the untrusted-workload finding.

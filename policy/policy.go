@@ -336,8 +336,10 @@ func (p *Policy) validate() error {
 				return errAt(fmt.Errorf("backend is only for action sandbox, not %s", r.Action), "rules", i, "backend")
 			}
 		case Sandbox:
-			if r.Backend != GVisor && r.Backend != Kata {
-				return errAt(fmt.Errorf("sandbox needs backend gvisor or kata, got %q", r.Backend), "rules", i, "backend")
+			// Which sandbox backends exist is the node's to say (its
+			// backends table); the policy only names one.
+			if r.Backend == "" || r.Backend == Runc {
+				return errAt(fmt.Errorf("sandbox needs a sandbox backend (gvisor, kata or one of the node's backends), got %q", r.Backend), "rules", i, "backend")
 			}
 		default:
 			return errAt(fmt.Errorf("want harden, sandbox or reject, got %q", r.Action), "rules", i, "action")

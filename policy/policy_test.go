@@ -56,7 +56,7 @@ func TestParsePolicyErrorsCarryLines(t *testing.T) {
 		{"wrong api version", strings.Replace(validPolicy, "v1alpha1", "v2", 1), "line 1: apiVersion"},
 		{"unknown finding", strings.Replace(validPolicy, "[host-pid]", "[host-pid, host-everything]", 1), `line 7: rules[0].match.findings[1]: unknown finding "host-everything"`},
 		{"bad action", strings.Replace(validPolicy, "action: reject", "action: allow", 1), "line 8: rules[0].action"},
-		{"sandbox without backend", strings.Replace(validPolicy, "action: reject", "action: sandbox", 1), "rules[0].backend: sandbox needs backend gvisor or kata"},
+		{"sandbox without backend", strings.Replace(validPolicy, "action: reject", "action: sandbox", 1), "rules[0].backend: sandbox needs a sandbox backend"},
 		{"backend on reject", strings.Replace(validPolicy, "action: reject", "action: reject\n    backend: gvisor", 1), "line 9: rules[0].backend"},
 		{"no reason", strings.Replace(validPolicy, "    reason: because\n", "", 1), "rules[0].reason: missing"},
 		{"empty match", strings.Replace(validPolicy, "      findings: [host-pid]\n", "      {}\n", 1), "rules[0].match: empty"},

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/ward-runtime/ward/decisionlog"
+	"github.com/ward-runtime/ward/admission"
+	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
-	"github.com/ward-runtime/ward/userns"
 )
 
 // ctx is one invocation: the environment, the parsed global flags and the
@@ -23,7 +24,7 @@ type ctx struct {
 	// globalArgs are the global flags as the caller wrote them, for a
 	// helper that must see the same configuration (reap.go).
 	globalArgs []string
-	cfg        Config
+	cfg        nodeconfig.Config
 	log        *logger
 	sub        string
 }
@@ -33,7 +34,7 @@ func (c *ctx) root() string {
 	if c.g.rootSet && c.g.root != "" {
 		return c.g.root
 	}
-	return c.cfg.Root
+	return c.cfg.Runtime.Root
 }
 
 // records is where ward keeps its per-container records.
@@ -45,33 +46,25 @@ type target struct {
 	path    string
 	flags   []string
 	root    string
+	dialect backend.Dialect
+	// unsupported are the runc flags the backend lacks, dropped from what
+	// is passed on.
+	unsupported []string
 }
 
-func (t target) runsc() bool { return t.backend == policy.GVisor }
+// runsc reports whether the backend speaks runsc's dialect.
+func (t target) runsc() bool { return t.dialect == backend.DialectRunsc }
 
-// resolve finds the backend a decision chose. Kata runs as a containerd
-// shim, not an OCI runtime, so ward-runtime cannot start it: that fails
-// closed rather than running the container on runc.
-func (c *ctx) resolve(b policy.Backend, rule string) (target, error) {
-	rt, err := c.cfg.Backends.Resolve(b, rule)
-	if err != nil {
-		return target{}, err
-	}
-	if rt.Shim {
-		return target{}, fmt.Errorf("policy chose backend %s, which runs only under ward's containerd shim (containerd-shim-ward-v2), not ward-runtime; refusing to run the container elsewhere", rt.Backend)
-	}
+// targetFor is how ward-runtime invokes a resolved backend: under the
+// caller's --root, in the backend's own directory, unless the node
+// configuration gives it a root of its own.
+func (c *ctx) targetFor(rt backend.Runtime) (target, error) {
 	if err := notSelf(rt.Path); err != nil {
 		return target{}, err
 	}
-	t := target{backend: rt.Backend, path: rt.Path, flags: rt.Flags}
-	switch rt.Backend {
-	case policy.GVisor:
-		t.root = c.cfg.RunscRoot
-		if t.root == "" {
-			t.root = filepath.Join(c.root(), "runsc")
-		}
-	default:
-		t.root = filepath.Join(c.root(), "runc")
+	t := target{backend: rt.Name, path: rt.Path, flags: rt.Flags, root: rt.Root, dialect: rt.Dialect, unsupported: rt.Unsupported}
+	if t.root == "" {
+		t.root = filepath.Join(c.root(), rt.StateName)
 	}
 	return t, nil
 }
@@ -91,11 +84,19 @@ func notSelf(path string) error {
 // unresolvable runc still yields a target, so the error comes from exec
 // with the binary's name in it.
 func (c *ctx) defaultTarget() target {
-	t, err := c.resolve(policy.Runc, "")
-	if err != nil {
-		return target{backend: policy.Runc, path: c.cfg.Backends.Runc, root: filepath.Join(c.root(), "runc")}
+	table, err := c.cfg.Table()
+	if err == nil {
+		if rt, err := table.Resolve(policy.Runc, ""); err == nil {
+			if t, err := c.targetFor(rt); err == nil {
+				return t
+			}
+		}
 	}
-	return t
+	bin := "runc"
+	if s, ok := table[policy.Runc]; ok {
+		bin = s.Binary
+	}
+	return target{backend: policy.Runc, path: bin, root: filepath.Join(c.root(), "runc"), dialect: backend.DialectRunc}
 }
 
 // targetOf is the backend that created container id: from its record, or
@@ -111,7 +112,7 @@ func (c *ctx) targetOf(id string) (target, *Record, error) {
 	if err := notSelf(r.Runtime); err != nil {
 		return target{}, nil, err
 	}
-	return target{backend: r.Backend, path: r.Runtime, flags: r.Flags, root: r.Root}, r, nil
+	return r.target(), r, nil
 }
 
 // argv is the full command line for a backend subcommand.
@@ -222,36 +223,14 @@ func inheritedFiles() []*os.File {
 	return files
 }
 
-// judge builds the policy's judge, and returns the user-namespace ID pool
-// when the policy turns that step on (nil otherwise).
-func (c *ctx) judge() (*policy.Policy, *judge.Judge, []userns.Range, error) {
-	p, err := policy.Load(c.cfg.Policy)
+// admitter builds the node's admission path for this call.
+func (c *ctx) admitter() (*admission.Admitter, error) {
+	for _, n := range c.cfg.Notes {
+		c.log.warn("ward-runtime: " + n)
+	}
+	adm, err := admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher()})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("loading policy: %w", err)
+		return nil, fmt.Errorf("ward: %w", err)
 	}
-	pool, err := c.usernsPool(p)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return p, j, pool, nil
-}
-
-// logDecision appends an entry to the decision log, if one is configured.
-// A decision that cannot be logged stops the container: an operator who
-// configured a log relies on it to see every decision.
-func (c *ctx) logDecision(e decisionlog.Entry) error {
-	if c.cfg.DecisionLog == "" {
-		return nil
-	}
-	l, err := decisionlog.Open(c.cfg.DecisionLog)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	e.Door = "runtime"
-	return l.Write(e)
+	return adm, nil
 }

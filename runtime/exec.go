@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/decisionlog"
-	"github.com/ward-runtime/ward/judge"
 )
 
 // exec's flags end at the container ID: the rest is the command to run.
@@ -30,11 +30,6 @@ func execFlags() *flagSpec {
 func processFlags() []string {
 	return []string{"process", "cwd", "env", "tty", "user", "additional-gids", "process-label",
 		"apparmor", "no-new-privs", "cap"}
-}
-
-// execOnlyRunc are exec flags runsc does not have.
-func execOnlyRunc() []string {
-	return []string{"pidfd-socket", "preserve-fds", "cgroup", "ignore-paused"}
 }
 
 // maxProcessSize bounds a --process file.
@@ -62,28 +57,13 @@ func runExec(c *ctx, cl cmdline) error {
 	if err != nil {
 		return fmt.Errorf("ward: exec: %w", err)
 	}
-	_, j, _, err := c.judge()
+	adm, err := c.admitter()
 	if err != nil {
-		return fmt.Errorf("ward: %w", err)
-	}
-	d := rec.Decision.decision()
-	changes, err := j.Process(p, &d)
-	entry := decisionlog.Entry{
-		Event: "exec", ContainerID: id, Bundle: rec.Bundle,
-		Report: judge.Report{Action: d.Action, Backend: d.Backend, Audit: d.Audit, Rule: d.Rule,
-			Reason: "exec session in a container ward decided", Findings: []judge.ReportFinding{}, Changes: changes,
-			Skipped: d.Skip},
-	}
-	if err != nil {
-		err = fmt.Errorf("ward: exec into %s refused: %w", id, err)
-		entry.Error = err.Error()
-		if lerr := c.logDecision(entry); lerr != nil {
-			c.log.warn("ward-runtime: " + lerr.Error())
-		}
 		return err
 	}
-	if err := c.logDecision(entry); err != nil {
-		return fmt.Errorf("ward: exec into %s not started: %w", id, err)
+	defer adm.Close()
+	if _, err := adm.AdmitExec(admission.ExecRequest{ID: id, Bundle: rec.Bundle, Process: p, Container: rec.report()}); err != nil {
+		return err
 	}
 	data, err := json.Marshal(p)
 	if err != nil {
@@ -99,12 +79,9 @@ func runExec(c *ctx, cl cmdline) error {
 	if err != nil {
 		return fmt.Errorf("ward: %w", err)
 	}
-	drop := processFlags()
-	if t.runsc() {
-		drop = append(drop, execOnlyRunc()...)
-		if preserve > 0 {
-			c.log.warn(fmt.Sprintf("ward-runtime: runsc has no --preserve-fds; %d extra descriptors are not passed to the exec in %s", preserve, id))
-		}
+	drop := append(processFlags(), t.unsupported...)
+	if preserve > 0 && slices.Contains(t.unsupported, "preserve-fds") {
+		c.log.warn(fmt.Sprintf("ward-runtime: %s has no --preserve-fds; %d extra descriptors are not passed to the exec in %s", t.backend, preserve, id))
 	}
 	args := append(cl.tokens(drop...), "--process", path, id)
 	return c.execBackend(t, "exec", args)

@@ -45,13 +45,14 @@ func runRestore(c *ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := c.prepare(id, &cl, "create")
+	t, _, err := c.prepare(id, &cl, func(t target) error {
+		if t.runsc() {
+			return fmt.Errorf("policy sends container %s to %s, which cannot restore a runc checkpoint", id, t.backend)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if t.runsc() {
-		c.records().remove(id)
-		return fmt.Errorf("ward: policy sends container %s to %s, which cannot restore a runc checkpoint", id, t.backend)
 	}
 	if u := cl.unknown(restoreFlags()); len(u) > 0 {
 		c.log.debugf("ward-runtime: restore flags ward does not know, passed on: %v", u)

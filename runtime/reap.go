@@ -9,7 +9,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 
-	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/admission"
 )
 
 // reapCommand is the hidden subcommand of the reaper below. runc has no
@@ -94,15 +94,18 @@ func (c *ctx) knows(t target, id string) bool {
 // and runsc's pinned network namespace. The block goes first: if its
 // release fails, the record stays for a retry.
 func (c *ctx) forget(r *Record) error {
-	if r.Userns != nil {
-		if err := c.releaseUserns(r.Userns); err != nil {
+	if err := admission.ReleaseLease(c.cfg.Userns, r.Userns); err != nil {
+		return err
+	}
+	if r.Sandbox {
+		if err := (admission.PodStore{Dir: c.cfg.PodDir()}).Remove(r.ID); err != nil {
 			return err
 		}
 	}
 	if err := c.records().remove(r.ID); err != nil {
 		return err
 	}
-	if r.Backend == policy.GVisor {
+	if r.target().runsc() {
 		c.cleanupRunscRoot(r.Root)
 	}
 	return nil

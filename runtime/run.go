@@ -18,12 +18,12 @@ func runRun(c *ctx, cl cmdline) error {
 	if err != nil {
 		return err
 	}
-	t, rec, err := c.prepare(id, &cl, "create")
+	t, rec, err := c.prepare(id, &cl, nil)
 	if err != nil {
 		return err
 	}
 	if !cl.bool("detach") && !cl.bool("keep") {
 		c.startReaper(rec)
 	}
-	return c.execBackend(t, "run", c.containerArgs(t, cl, id, createOnlyRunc()))
+	return c.execBackend(t, "run", c.containerArgs(t, cl, id))
 }

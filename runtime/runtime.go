@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"slices"
+
+	"github.com/ward-runtime/ward/nodeconfig"
 )
 
 // command is one subcommand.
@@ -147,9 +149,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `
 Global flags (runc's): --root DIR, --log FILE, --log-format text|json, --debug,
   --systemd-cgroup, --rootless true|false|auto.
-ward's own: --ward-config FILE (env WARD_RUNTIME_CONFIG, default `+DefaultConfigPath+`),
-  --ward-policy FILE (WARD_POLICY), --ward-decision-log FILE (WARD_DECISION_LOG),
-  --ward-runc PATH (WARD_RUNC), --ward-runsc PATH (WARD_RUNSC).`)
+ward's own (the node configuration, docs/configuration.md): --ward-config FILE
+  (env WARD_CONFIG, default `+nodeconfig.DefaultPath+`), --ward-policy FILE (WARD_POLICY),
+  --ward-decision-log FILE (WARD_DECISION_LOG), --ward-runc PATH (WARD_RUNC),
+  --ward-runsc PATH (WARD_RUNSC).`)
 }
 
 // newEnv is the Env of the real binary.

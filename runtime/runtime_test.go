@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -48,14 +49,14 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, root: filepath.Join(t.TempDir(), "root")}
 	h.runc, h.runsc = fakeBackends(t)
 	vars := map[string]string{
-		"WARD_RUNTIME_CONFIG": filepath.Join(t.TempDir(), "none.yaml"),
-		"WARD_RUNC":           h.runc,
-		"WARD_RUNSC":          h.runsc,
+		"WARD_CONFIG": filepath.Join(t.TempDir(), "none.yaml"),
+		"WARD_RUNC":   h.runc,
+		"WARD_RUNSC":  h.runsc,
 	}
 	// Defaults, then the environment above, with the default policy minus
 	// its user namespace: these tests look at command lines, and the
 	// userns step (ID pools, idmapped mounts) has its own tests.
-	os.WriteFile(vars["WARD_RUNTIME_CONFIG"], []byte("policy: "+noUsernsPolicy(t)+"\n"), 0o644)
+	os.WriteFile(vars["WARD_CONFIG"], []byte("policy: "+noUsernsPolicy(t)+"\n"), 0o644)
 	h.env = &Env{
 		Stdin: strings.NewReader(""), Stdout: &h.stdout, Stderr: &h.stderr,
 		Getenv: func(k string) string { return vars[k] },
@@ -198,7 +199,7 @@ func TestRejectLogsInCallersFormat(t *testing.T) {
 			if code == 0 || h.execArgv != nil {
 				t.Fatalf("rejected container started: exit %d, exec %q", code, h.execArgv)
 			}
-			if !strings.Contains(h.stderr.String(), "rejected by policy rule reject-host-takeover (host-pid)") {
+			if !strings.Contains(h.stderr.String(), "ward rejected container r1: findings [host-pid]; reject-host-takeover: ") {
 				t.Errorf("stderr %q", h.stderr.String())
 			}
 			data, _ := os.ReadFile(logPath)
@@ -211,7 +212,7 @@ func TestRejectLogsInCallersFormat(t *testing.T) {
 				if _, err := time.Parse(time.RFC3339, l.Time); err != nil {
 					t.Errorf("log time: %v", err)
 				}
-			} else if !strings.HasPrefix(line, `time="`) || !strings.Contains(line, ` level=error msg="ward: container rejected`) {
+			} else if !strings.HasPrefix(line, `time="`) || !strings.Contains(line, ` level=error msg="ward rejected container r1`) {
 				t.Errorf("log %q", line)
 			}
 			if _, err := os.Stat(filepath.Join(h.root, "ward", "r1.json")); !errors.Is(err, os.ErrNotExist) {
@@ -336,8 +337,11 @@ func TestStoreRoundTrip(t *testing.T) {
 	if got.Root != r.Root || got.Decision.Rule != "r" || !slices.Equal(got.Decision.Skip, r.Decision.Skip) || !got.Created.Equal(r.Created) {
 		t.Errorf("round trip: %+v", got)
 	}
-	if d := got.Decision.decision(); d.Action != policy.Sandbox || d.Backend != policy.GVisor {
+	if d := got.report(); d.Action != policy.Sandbox || d.Backend != policy.GVisor || d.Rule != "r" {
 		t.Errorf("decision %+v", d)
+	}
+	if tg := got.target(); !tg.runsc() || len(tg.unsupported) == 0 {
+		t.Errorf("a gVisor record of an earlier release: %+v", tg)
 	}
 	ents, _ := os.ReadDir(st.dir)
 	if len(ents) != 1 {
@@ -363,14 +367,15 @@ func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "runtime.yaml")
 	os.WriteFile(file, []byte("policy: /file.yaml\ndecisionLog: /file.log\nbackends:\n  runsc: /file/runsc\n  runscFlags: [--platform=ptrace]\n"), 0o644)
-	env := map[string]string{"WARD_RUNTIME_CONFIG": file, "WARD_POLICY": "/env.yaml"}
+	env := map[string]string{"WARD_CONFIG": file, "WARD_POLICY": "/env.yaml"}
 	g, _, _ := parseGlobals([]string{"--ward-decision-log", "/flag.log", "state", "x"})
 	cfg, err := loadConfig(g, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Policy != "/env.yaml" || cfg.DecisionLog != "/flag.log" || cfg.Backends.Runsc != "/file/runsc" ||
-		cfg.Backends.Runc != "runc" || !slices.Equal(cfg.Backends.RunscFlags, []string{"--platform=ptrace"}) || cfg.Root != DefaultRoot {
+	tb, _ := cfg.Table()
+	if cfg.Policy != "/env.yaml" || cfg.DecisionLog != "/flag.log" || tb["gvisor"].Binary != "/file/runsc" ||
+		tb["runc"].Binary != "runc" || !slices.Equal(tb["gvisor"].Flags, []string{"--platform=ptrace"}) || cfg.Runtime.Root != nodeconfig.DefaultRuntimeRoot {
 		t.Errorf("config %+v", cfg)
 	}
 	// A misspelt key, or a named file that is missing, is an error.
@@ -378,7 +383,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if _, err := loadConfig(g, func(k string) string { return env[k] }); err == nil {
 		t.Error("misspelt key accepted")
 	}
-	env["WARD_RUNTIME_CONFIG"] = filepath.Join(dir, "missing.yaml")
+	env["WARD_CONFIG"] = filepath.Join(dir, "missing.yaml")
 	if _, err := loadConfig(g, func(k string) string { return env[k] }); err == nil {
 		t.Error("missing named config accepted")
 	}

@@ -8,7 +8,7 @@ func runStart(c *ctx, cl cmdline) error {
 // routed sends a subcommand about one container, with its flags as given,
 // to the backend that created the container. The container ID is the first
 // operand; the rest (ps's arguments, kill's signal) follow it unchanged.
-func (c *ctx) routed(cl cmdline, sub string, runcOnly ...string) error {
+func (c *ctx) routed(cl cmdline, sub string) error {
 	if len(cl.operands) == 0 {
 		return c.execBackend(c.defaultTarget(), sub, cl.tokens())
 	}
@@ -17,10 +17,6 @@ func (c *ctx) routed(cl cmdline, sub string, runcOnly ...string) error {
 	if err != nil {
 		return err
 	}
-	var drop []string
-	if t.runsc() {
-		drop = runcOnly
-	}
-	args := append(cl.tokens(drop...), cl.operands...)
+	args := append(cl.tokens(t.unsupported...), cl.operands...)
 	return c.execBackend(t, sub, args)
 }

@@ -10,8 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/atomicfile"
+	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/bounded"
+	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -27,13 +30,43 @@ type Record struct {
 	Runtime string         `json:"runtime"`
 	Flags   []string       `json:"flags,omitempty"`
 	Root    string         `json:"root"`
-	Bundle  string         `json:"bundle"`
+	// Dialect and Unsupported say how the backend's command line differs
+	// from runc's (backend.Spec); records of earlier releases lack them.
+	Dialect     backend.Dialect `json:"dialect,omitempty"`
+	Unsupported []string        `json:"unsupported,omitempty"`
+	Bundle      string          `json:"bundle"`
+	// Sandbox is true for a pod's sandbox, whose pod record goes with it.
+	Sandbox bool `json:"sandbox,omitempty"`
 	// Decision is the part of the container's decision exec needs.
 	Decision RecordDecision `json:"decision"`
-	Created  time.Time      `json:"created"`
-	// Userns is the container's user-namespace block and idmapped root
-	// filesystem, given back at delete; nil without one.
-	Userns *RecordUserns `json:"userns,omitempty"`
+	// Report is the container's decision as the log has it, for the log
+	// entries of its exec sessions; records of earlier releases lack it.
+	Report  *judge.Report `json:"report,omitempty"`
+	Created time.Time     `json:"created"`
+	// Userns is the container's user-namespace lease (block and idmapped
+	// root filesystem), given back at delete; nil without one.
+	Userns *admission.Lease `json:"userns,omitempty"`
+}
+
+// target is how the record's backend is invoked.
+func (r *Record) target() target {
+	t := target{backend: r.Backend, path: r.Runtime, flags: r.Flags, root: r.Root, dialect: r.Dialect, unsupported: r.Unsupported}
+	if t.dialect == "" {
+		// A record of an earlier release: the built-in backend of its name.
+		s := backend.Builtin()[r.Backend]
+		t.dialect, t.unsupported = s.Dialect, s.Unsupported
+	}
+	return t
+}
+
+// report is the container's decision for an exec session's log entry.
+func (r *Record) report() judge.Report {
+	if r.Report != nil {
+		return *r.Report
+	}
+	d := r.Decision
+	return judge.Report{Action: d.Action, Backend: d.Backend, Audit: d.Audit, Rule: d.Rule, Skipped: d.Skip,
+		Reason: "exec session in a container ward decided", Findings: []judge.ReportFinding{}}
 }
 
 // RecordDecision is the stored part of a policy.Decision.
@@ -47,11 +80,6 @@ type RecordDecision struct {
 
 func recordDecision(d *policy.Decision) RecordDecision {
 	return RecordDecision{Action: d.Action, Backend: d.Backend, Rule: d.Rule, Audit: d.Audit, Skip: d.Skip}
-}
-
-// decision rebuilds what judge.Process reads from a decision.
-func (r RecordDecision) decision() policy.Decision {
-	return policy.Decision{Action: r.Action, Backend: r.Backend, Rule: r.Rule, Audit: r.Audit, Skip: r.Skip}
 }
 
 // maxRecordSize bounds a record file; real ones are a few hundred bytes.

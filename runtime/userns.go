@@ -3,11 +3,13 @@ package runtime
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 
+	"github.com/ward-runtime/ward/admission"
+	"github.com/ward-runtime/ward/bounded"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/harden"
 	"github.com/ward-runtime/ward/judge"
@@ -15,54 +17,19 @@ import (
 	"github.com/ward-runtime/ward/userns"
 )
 
-// RecordUserns is what delete needs to give a container's block back.
-type RecordUserns struct {
-	Owner  string         `json:"owner"`
-	Block  userns.Range   `json:"block"`
-	Rootfs *userns.Rootfs `json:"rootfs,omitempty"`
-	// Chown counts the files whose owner the chown fallback changed.
-	Chown int `json:"chowned,omitempty"`
-}
-
-// usernsPool loads the pool when the policy turns the step on.
-func (c *ctx) usernsPool(p *policy.Policy) ([]userns.Range, error) {
-	if !p.Userns.Enabled {
-		return nil, nil
-	}
-	pool, err := c.cfg.Userns.Pool(p.Userns.Pool)
-	if err != nil {
-		return nil, fmt.Errorf("policy enables user namespaces: %w", err)
-	}
-	return pool, nil
-}
-
 // usernsOwner names a container's block in the allocator: containers of
 // different --root directories may share an ID.
 func (c *ctx) usernsOwner(id string) string { return "ward-runtime:" + c.root() + ":" + id }
 
-// allocUserns gives a stand-alone container its own block.
-func (c *ctx) allocUserns(a *userns.Allocator, id string) (*RecordUserns, *policy.UsernsInput, error) {
-	owner := c.usernsOwner(id)
-	r, err := a.Allocate(owner)
-	if err != nil {
-		return nil, nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
-	}
-	return &RecordUserns{Owner: owner, Block: r}, &policy.UsernsInput{HostID: r.Start, Size: r.Size}, nil
-}
-
-// usesBlock reports whether the verdict gave the spec ward's user
-// namespace: a rejected, sandboxed, audited or exempted container, or one
-// whose manager made its own, does not, and its block goes back.
-func usesBlock(v *judge.Verdict) bool {
-	return slices.ContainsFunc(v.Changes, func(ch harden.Change) bool {
-		return ch.Step == policy.StepUserns && ch.Path == "linux.namespaces"
-	})
-}
-
-// idmapRootfs makes the container's root filesystem reachable through
+// runtimeRootfs makes a container's root filesystem reachable through
 // idmapped mounts and points root.path at it, or, where the filesystem
 // refuses and the policy says chown, changes the owners in place.
-func (c *ctx) idmapRootfs(p *policy.Policy, b *bundle.Bundle, u *RecordUserns, v *judge.Verdict) error {
+type runtimeRootfs struct {
+	c      *ctx
+	policy *policy.Policy
+}
+
+func (m runtimeRootfs) MapRootfs(b *bundle.Bundle, l *admission.Lease, v *judge.Verdict) error {
 	s := b.Spec
 	if s.Root == nil || s.Root.Path == "" {
 		return errors.New("spec has no root.path")
@@ -71,29 +38,29 @@ func (c *ctx) idmapRootfs(p *policy.Policy, b *bundle.Bundle, u *RecordUserns, v
 	if !filepath.IsAbs(root) {
 		root = filepath.Join(b.Dir, root)
 	}
-	ns, err := userns.NewNamespace(u.Block)
+	ns, err := userns.NewNamespace(l.Block)
 	if err != nil {
 		return err
 	}
 	defer ns.Close()
-	sum := sha256.Sum256([]byte(u.Owner))
-	dir := filepath.Join(c.cfg.Userns.WithDefaults().StateDir, "rootfs", hex.EncodeToString(sum[:12]))
-	rf, err := userns.IdmapRootfs(root, dir, ns, u.Block)
+	sum := sha256.Sum256([]byte(l.Owner))
+	dir := filepath.Join(m.c.cfg.Userns.StateDir, "rootfs", hex.EncodeToString(sum[:12]))
+	rf, err := userns.IdmapRootfs(root, dir, ns, l.Block)
 	switch {
 	case err == nil:
-		u.Rootfs = rf
+		l.Rootfs = rf
 		s.Root.Path = rf.Path
 		v.Changes = append(v.Changes, harden.Change{Step: policy.StepUserns, Path: "root.path",
 			Detail: "root filesystem reached through idmapped mounts at " + rf.Path + " (" + rf.How + ")"})
 		return nil
-	case errors.Is(err, userns.ErrNotIdmappable) && p.Userns.OnUnidmappable == policy.UnidmappableChown:
-		n, cerr := userns.ChownTree(root, u.Block)
+	case errors.Is(err, userns.ErrNotIdmappable) && m.policy.Userns.OnUnidmappable == policy.UnidmappableChown:
+		n, cerr := userns.ChownTree(root, l.Block)
 		if cerr != nil {
 			return cerr
 		}
-		u.Chown = n
+		l.Chown = n
 		msg := fmt.Sprintf("root filesystem %s cannot be idmapped (%v); policy userns.onUnidmappable is chown: changed the owner of %d files to the mapped IDs", root, err, n)
-		c.log.warn("ward-runtime: " + msg)
+		m.c.log.warn("ward-runtime: " + msg)
 		v.Notes = append(v.Notes, msg)
 		return nil
 	case errors.Is(err, userns.ErrNotIdmappable):
@@ -102,21 +69,23 @@ func (c *ctx) idmapRootfs(p *policy.Policy, b *bundle.Bundle, u *RecordUserns, v
 	return err
 }
 
-// releaseUserns undoes the rootfs mounts and frees the block.
-func (c *ctx) releaseUserns(u *RecordUserns) error {
-	var errs []error
-	if u.Rootfs != nil {
-		if err := u.Rootfs.Release(); err != nil {
-			errs = append(errs, err)
-		}
+// sandboxPID finds a pod sandbox's process for its app containers' user
+// namespace: ward-runtime is gone once the sandbox runs, so the pid is read
+// from the runtime's state (runc's state.json under its root).
+func (c *ctx) sandboxPID(id string) (int, error) {
+	t, rec, err := c.targetOf(id)
+	if err != nil || rec == nil || t.runsc() {
+		return 0, err
 	}
-	if len(errs) == 0 {
-		if err := c.cfg.Userns.Release(u.Owner, u.Block); err != nil {
-			errs = append(errs, err)
-		}
+	data, err := bounded.ReadFile(filepath.Join(t.root, id, "state.json"), 1<<22)
+	if err != nil {
+		return 0, fmt.Errorf("reading the state of sandbox %s: %w", id, err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("releasing user namespace of %s: %w", u.Owner, err)
+	var st struct {
+		Pid int `json:"init_process_pid"`
 	}
-	return nil
+	if err := json.Unmarshal(data, &st); err != nil {
+		return 0, fmt.Errorf("reading the state of sandbox %s: %w", id, err)
+	}
+	return st.Pid, nil
 }

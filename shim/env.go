@@ -10,123 +10,137 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/log"
 
+	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
-	"github.com/ward-runtime/ward/policy"
-	"github.com/ward-runtime/ward/userns"
+	"github.com/ward-runtime/ward/nodeconfig"
 )
 
-// env is everything one configuration file gives a shim: the policy, its
-// judge and the decision log.
-type env struct {
-	cfg    Config
-	policy *policy.Policy
-	judge  *judge.Judge
-	log    *decisionlog.Log
-	// pool is the user-namespace ID pool when the policy turns the
-	// step on, nil otherwise.
-	pool []userns.Range
-	// events publishes decisions to containerd; nil publishes nothing.
-	events events.Publisher
+// loadConfig reads the node configuration a handler names (its WardConfig
+// option, "" for none), with the shim's deprecated shim.yaml as the last
+// resort.
+func loadConfig(handler string) (nodeconfig.Config, error) {
+	return nodeconfig.Load(nodeconfig.Sources{File: handler, Getenv: os.Getenv, Legacy: nodeconfig.LegacyShimPath})
+}
+
+// admitters keeps one Admitter per node configuration the shim's handlers
+// name (a shim serves one pod of one handler, so in practice one), and
+// rebuilds it for new containers when the configuration file or the policy
+// it names changes: kubelet-style reload. A change that does not load
+// keeps the last good Admitter, with an error in the shim's log on each
+// container it decides (ward doctor shows the policy's error too).
+type admitters struct {
+	mu      sync.Mutex
+	byFile  map[string]*loaded
+	retired []*admission.Admitter
+	events  events.Publisher
 	// pending counts decision events still being built and sent, which
 	// the shim waits for before it exits.
 	pending sync.WaitGroup
 }
 
-// envCache loads each configuration once per shim. A shim serves one pod of
-// one handler, so in practice it holds one entry.
-type envCache struct {
-	mu     sync.Mutex
-	envs   map[string]*env
-	events events.Publisher
+type loaded struct {
+	adm   *admission.Admitter
+	stamp string
 }
 
-func newEnvCache(p events.Publisher) *envCache {
-	return &envCache{envs: make(map[string]*env), events: p}
+func newAdmitters(p events.Publisher) *admitters {
+	return &admitters{byFile: make(map[string]*loaded), events: p}
 }
 
-func (c *envCache) get(handlerConfig string) (*env, error) {
-	path, required := ConfigPath(handlerConfig)
+// get returns the Admitter for the handler's configuration.
+func (c *admitters) get(ctx context.Context, handler string) (*admission.Admitter, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.envs[path]; ok {
-		return e, nil
+	cur := c.byFile[handler]
+	var stamp string
+	if cur != nil {
+		stamp = fileStamps(handler, cur.adm.Config())
+		if stamp == cur.stamp {
+			return cur.adm, nil
+		}
 	}
-	e, err := loadEnv(path, required)
+	adm, err := c.build(ctx, handler)
+	if err != nil {
+		if cur == nil {
+			return nil, err
+		}
+		log.G(ctx).WithError(err).Error("ward: the changed node configuration or policy does not load; keeping the last good one")
+		cur.stamp = stamp // report once per change, not per container
+		return cur.adm, nil
+	}
+	if cur != nil {
+		log.G(ctx).WithField("ward.policy", adm.Policy().Source).Info("ward: node configuration or policy changed; new containers are decided by the new one")
+		// Containers admitted by the old Admitter may still be logging
+		// through it (exec sessions): it closes with the shim.
+		c.retired = append(c.retired, cur.adm)
+	}
+	c.byFile[handler] = &loaded{adm: adm, stamp: fileStamps(handler, adm.Config())}
+	return adm, nil
+}
+
+func (c *admitters) build(ctx context.Context, handler string) (*admission.Admitter, error) {
+	cfg, err := loadConfig(handler)
 	if err != nil {
 		return nil, err
 	}
-	e.events = c.events
-	c.envs[path] = e
-	// Parsing the policy and building the judge leave garbage several
-	// times the size of what is kept: the trimmer (memory.go) hands it
-	// back once the pod's calls are over, not on this Create's path.
-	return e, nil
+	for _, n := range cfg.Notes {
+		log.G(ctx).Warn("ward: " + n)
+	}
+	return admission.New(cfg, admission.Options{
+		Door:     admission.DoorShim,
+		Launcher: judge.Launcher(),
+		Publish:  func(e decisionlog.Entry) { c.publish(ctx, e) },
+	})
 }
 
-func (c *envCache) close() error {
+// fileStamps identifies the versions of the files an Admitter was built
+// from: the configuration file and the policy (inode, size, mtime each).
+// Two stat calls per Create.
+func fileStamps(handler string, cfg nodeconfig.Config) string {
+	var b strings.Builder
+	for _, p := range []string{cfg.Source, cfg.Policy, handler} {
+		var st syscall.Stat_t
+		if p == "" || syscall.Stat(p, &st) != nil {
+			b.WriteString("-;")
+			continue
+		}
+		fmt.Fprintf(&b, "%d:%d:%d.%d;", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+	}
+	return b.String()
+}
+
+func (c *admitters) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
-	for k, e := range c.envs {
-		// A rejected sandbox's shim exits right after its Create: its
-		// decision event must still reach containerd.
-		if !waitTimeout(&e.pending, 2*time.Second) {
-			errs = append(errs, errors.New("ward: decision events still unsent at shutdown"))
-		}
-		errs = append(errs, e.log.Close())
-		delete(c.envs, k)
+	// A rejected sandbox's shim exits right after its Create: its decision
+	// event must still reach containerd.
+	if !waitTimeout(&c.pending, 2*time.Second) {
+		errs = append(errs, errors.New("ward: decision events still unsent at shutdown"))
 	}
+	for k, l := range c.byFile {
+		errs = append(errs, l.adm.Close())
+		delete(c.byFile, k)
+	}
+	for _, a := range c.retired {
+		errs = append(errs, a.Close())
+	}
+	c.retired = nil
 	return errors.Join(errs...)
 }
 
-func loadEnv(path string, required bool) (*env, error) {
-	cfg, err := LoadConfig(path, required)
-	if err != nil {
-		return nil, err
-	}
-	p, err := policy.Load(cfg.Policy)
-	if err != nil {
-		return nil, err
-	}
-	var pool []userns.Range
-	if p.Userns.Enabled {
-		if pool, err = cfg.Userns.Pool(p.Userns.Pool); err != nil {
-			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
-		}
-	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool})
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.DecisionLog), 0o750); err != nil {
-		return nil, fmt.Errorf("creating decision log directory: %w", err)
-	}
-	l, err := decisionlog.Open(cfg.DecisionLog)
-	if err != nil {
-		return nil, err
-	}
-	return &env{cfg: cfg, policy: p, judge: j, log: l, pool: pool}, nil
-}
-
-// record writes a decision to the decision log, and a one-line summary of
-// it to the shim's log, which containerd copies into its own.  A decision
-// log that cannot be written is reported, not fatal: the decision itself
-// was made and enforced.
-func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
-	if entry.Time.IsZero() {
-		entry.Time = time.Now().UTC()
-	}
-	if err := e.log.Write(entry); err != nil {
-		log.G(ctx).WithError(err).Error("ward: writing decision log")
-	}
+// publish writes a one-line summary of a decision to the shim's log, which
+// containerd copies into its own, and sends it to containerd as an event.
+func (c *admitters) publish(ctx context.Context, entry decisionlog.Entry) {
 	ids := findingIDs(&entry)
 	fields := log.Fields{
 		"ward.event":     entry.Event,
@@ -145,14 +159,19 @@ func (e *env) record(ctx context.Context, entry decisionlog.Entry) {
 		fields["ward.error"] = entry.Error
 	}
 	log.G(ctx).WithFields(fields).Info("ward decision")
-	publishDecision(ctx, e.events, &entry, &e.pending)
+	publishDecision(ctx, c.events, &entry, &c.pending)
 }
 
-// runscBinary is the runtime binary runc's shim calls for a gVisor
-// container: a two-line script, under the state directory and named by a
-// hash of its content, that runs this binary as the runsc wrapper (see
-// runscwrap.go) with runsc's path and configured flags.
-func (e *env) runscBinary(rt backend.Runtime) (string, error) {
+// runtimeBinary is the binary runc's shim code calls for a container on
+// backend rt. A runtime that speaks runsc's dialect gets the wrapper: a
+// two-line script, under the state directory and named by a hash of its
+// content, that runs this binary as the runsc wrapper (see runscwrap.go)
+// with runsc's path and configured flags. Others get their own path, with
+// the configured flags left to a wrapper of the operator's.
+func runtimeBinary(stateDir string, rt backend.Runtime) (string, error) {
+	if !rt.Runsc() {
+		return rt.Path, nil
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding the shim binary: %w", err)
@@ -162,7 +181,7 @@ func (e *env) runscBinary(rt backend.Runtime) (string, error) {
 		return "", err
 	}
 	sum := sha256.Sum256([]byte(script))
-	dir := filepath.Join(e.cfg.StateDir, "bin")
+	dir := filepath.Join(stateDir, "bin")
 	path := filepath.Join(dir, "runsc-"+hex.EncodeToString(sum[:6]))
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
@@ -174,6 +193,14 @@ func (e *env) runscBinary(rt backend.Runtime) (string, error) {
 		return "", fmt.Errorf("writing runsc wrapper: %w", err)
 	}
 	return path, nil
+}
+
+// runtimeRoot is the state root runc's shim code gives a backend's binary.
+func runtimeRoot(stateDir string, rt backend.Runtime) string {
+	if rt.Root != "" {
+		return rt.Root
+	}
+	return filepath.Join(stateDir, rt.StateName)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -23,8 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/policy"
 )
 
 // Name is the runtime name the shim reports.
@@ -46,12 +46,12 @@ func NewManager(args []string) shim.Shim {
 }
 
 func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
-	kata, undo, err := kataRoute(params)
+	other, undo, err := shimRoute(params)
 	if err != nil {
 		return nil, err
 	}
-	if kata != "" {
-		res, err := m.delegateStart(ctx, kata, params)
+	if other != "" {
+		res, err := m.delegateStart(ctx, other, params)
 		if err != nil && undo != nil {
 			// No Kata pod came of it: its record would only mislead
 			// the next container that names this sandbox.
@@ -64,14 +64,14 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*b
 
 func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	// A Kata pod's bundles belong to Kata's shim; so does their cleanup.
-	if kata := kataPodShim(); kata != "" {
-		return m.delegateStop(ctx, kata)
+	if other := podShim(); other != "" {
+		return m.delegateStop(ctx, other)
 	}
 	st, err := m.Shim.Stop(ctx, id)
 	if err == nil {
 		// A shim that died (kill -9) never saw its sandbox's Delete:
 		// containerd's cleanup of the dead shim is the last chance to
-		// give the pod's block back.
+		// give the pod's block and record back.
 		if rerr := releaseStale(id); rerr != nil {
 			log.G(ctx).WithError(rerr).Warn("ward: releasing a dead shim's user-namespace IDs")
 		}
@@ -119,108 +119,44 @@ func startOptions(params *bootapi.BootstrapParams) (Options, error) {
 	return Options{Runc: &runcoptions.Options{}}, nil
 }
 
-// kataRoute returns the Kata shim's path when the container in the current
-// directory (containerd starts the shim in the bundle) belongs to a pod the
-// policy sends to Kata, "" otherwise. Kata's shim replaces ward's for the
-// whole pod, so this is decided at start, before any task exists. A Kata
-// decision whose shim is missing fails closed. For a sandbox it records the
-// pod and returns undo, which removes the record again.
-func kataRoute(params *bootapi.BootstrapParams) (kata string, undo func(), err error) {
+// shimRoute returns the path of the containerd shim that is to serve the
+// pod of the container in the current directory (containerd starts the
+// shim in the bundle) instead of ward's, "" when ward's serves it; the
+// decision is admission.ShimRoute's. For a sandbox it returns undo, which
+// removes the pod record again.
+func shimRoute(params *bootapi.BootstrapParams) (string, func(), error) {
 	opts, err := startOptions(params)
 	if err != nil {
 		return "", nil, err
 	}
-	path, required := ConfigPath(opts.WardConfig)
-	cfg, err := LoadConfig(path, required)
+	cfg, err := loadConfig(opts.WardConfig)
 	if err != nil {
 		return "", nil, err
 	}
-	// A policy that cannot choose Kata has no Kata pods: nothing more to
-	// read, on the path of every pod's start. The embedded default is such
-	// a policy (TestDefaultPolicyCannotChooseKata), so it is not even
-	// parsed here. (A pod sent to Kata under an earlier policy gets no new
-	// containers once the policy stops naming Kata: ward's own shim refuses
-	// them, not knowing the pod.)
-	var p *policy.Policy
-	if cfg.Policy != "" {
-		if p, err = policy.Load(cfg.Policy); err != nil {
-			return "", nil, err
-		}
-	}
-	if p == nil || !usesKata(p) {
-		return "", nil, nil
-	}
-	b, err := bundle.Load(".", 0)
+	wd, err := os.Getwd()
 	if err != nil {
-		// The task's Create reports a broken bundle, with its decision log.
-		return "", nil, nil
+		return "", nil, fmt.Errorf("finding the bundle: %w", err)
 	}
-	if b.Workload.Kind == bundle.PodContainer {
-		st, err := readPodState(cfg.PodDir(), b.Workload.SandboxID)
-		if err == nil && st.Backend == policy.Kata && st.Action == policy.Sandbox {
-			rt, err := cfg.Backends.Resolve(policy.Kata, "")
-			if err != nil {
-				return "", nil, err
-			}
-			return rt.Path, nil, nil
-		}
-		return "", nil, nil
-	}
-	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
-	if d.Audit || d.Action != policy.Sandbox || d.Backend != policy.Kata {
-		return "", nil, nil
-	}
-	rt, err := cfg.Backends.Resolve(d.Backend, d.Rule)
-	if err != nil {
+	rt, undo, err := admission.ShimRoute(cfg, wd)
+	if err != nil || rt == nil {
 		return "", nil, err
 	}
-	if b.Workload.Kind != bundle.Sandbox {
-		return rt.Path, nil, nil
-	}
-	// A Kata pod's removal goes to Kata's shim and never reaches ward, so
-	// the records of pods whose bundles are gone are dropped here, when
-	// the next Kata pod arrives.
-	dir, id := cfg.PodDir(), b.Workload.SandboxID
-	prunePodStates(dir)
-	wd, err := os.Getwd() // containerd starts the shim in the bundle
-	if err != nil {
-		return "", nil, fmt.Errorf("finding the sandbox bundle: %w", err)
-	}
-	if err := writePodState(dir, id, wd, d.Action, d.Backend); err != nil {
-		return "", nil, err
-	}
-	return rt.Path, func() { removePodState(dir, id) }, nil
+	return rt.Path, undo, nil
 }
 
-// usesKata reports whether any rule can choose Kata; most policies cannot,
-// and then start does no evaluation.
-func usesKata(p *policy.Policy) bool {
-	for _, r := range p.Rules {
-		if r.Action == policy.Sandbox && r.Backend == policy.Kata {
-			return true
-		}
-	}
-	return false
-}
-
-// kataPodShim returns Kata's shim when the bundle in the current directory
-// belongs to a pod recorded as running in Kata.
-func kataPodShim() string {
+// podShim returns the shim that serves the pod of the bundle in the
+// current directory when it is not ward's, "" otherwise.
+func podShim() string {
 	b, err := bundle.Load(".", 0)
 	if err != nil || b.Workload.SandboxID == "" {
 		return ""
 	}
-	path, required := ConfigPath("")
-	cfg, err := LoadConfig(path, required)
+	cfg, err := loadConfig("")
 	if err != nil {
 		return ""
 	}
-	st, err := readPodState(cfg.PodDir(), b.Workload.SandboxID)
-	if err != nil || st.Backend != policy.Kata {
-		return ""
-	}
-	rt, err := cfg.Backends.Resolve(policy.Kata, "")
-	if err != nil {
+	rt, err := admission.PodShim(cfg, b.Workload.SandboxID)
+	if err != nil || rt == nil {
 		return ""
 	}
 	return rt.Path

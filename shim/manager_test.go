@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,10 @@ import (
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/admission"
+	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -25,7 +29,7 @@ func kataFixture(t *testing.T, kataShim string) *fixture {
 	if err := os.WriteFile(pp, []byte(pol), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := "stateDir: " + f.state + "\npolicy: " + pp + "\nbackends:\n  kataShim: " + kataShim + "\n"
+	cfg := "stateDir: " + f.state + "\npolicy: " + pp + "\nbackends:\n  kata: {binary: " + kataShim + "}\n"
 	if err := os.WriteFile(filepath.Join(f.dir, "shim.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +42,7 @@ func TestKataMissingFailsClosed(t *testing.T) {
 	f := kataFixture(t, "/nonexistent/containerd-shim-kata-v2")
 	dir, _ := f.bundleFrom(t, "cri-ordinary", "sandbox.json", kataAnnotated)
 	t.Chdir(dir)
-	_, _, err := kataRoute(&bootapi.BootstrapParams{})
+	_, _, err := shimRoute(&bootapi.BootstrapParams{})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/containerd-shim-kata-v2") || !strings.Contains(err.Error(), "kata-annotated") {
 		t.Fatalf("err = %v, want one naming the binary and the rule", err)
 	}
@@ -53,7 +57,7 @@ func TestKataDelegation(t *testing.T) {
 	f := kataFixture(t, kata)
 	sbDir, sb := f.bundleFrom(t, "cri-ordinary", "sandbox.json", kataAnnotated)
 	t.Chdir(sbDir)
-	got, undo, err := kataRoute(&bootapi.BootstrapParams{})
+	got, undo, err := shimRoute(&bootapi.BootstrapParams{})
 	if err != nil || got != kata || undo == nil {
 		t.Fatalf("sandbox routed to %q (%v), want %s and an undo", got, err, kata)
 	}
@@ -64,12 +68,12 @@ func TestKataDelegation(t *testing.T) {
 	// The pod's app containers follow their sandbox to Kata.
 	ctrDir, _ := f.bundleFrom(t, "cri-ordinary", "container.json", nil)
 	t.Chdir(ctrDir)
-	got, _, err = kataRoute(&bootapi.BootstrapParams{})
+	got, _, err = shimRoute(&bootapi.BootstrapParams{})
 	if err != nil || got != kata {
 		t.Fatalf("app container routed to %q (%v)", got, err)
 	}
 	pods, sbID := filepath.Join(f.state, "pods"), sb.Annotations[bundle.AnnotationSandboxID]
-	if st, err := readPodState(pods, sbID); err != nil || st.Backend != policy.Kata || st.Bundle != sbDir {
+	if st, err := (admission.PodStore{Dir: pods}).Read(sbID); err != nil || st.Backend != policy.Kata || st.Bundle != sbDir {
 		t.Errorf("pod state %+v %v", st, err)
 	}
 	// Kata's shim removes the pod, never telling ward: the record goes
@@ -87,25 +91,25 @@ func TestKataDelegation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(nextDir + "-next")
-	_, undoNext, err := kataRoute(&bootapi.BootstrapParams{})
+	_, undoNext, err := shimRoute(&bootapi.BootstrapParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readPodState(pods, sbID); !os.IsNotExist(err) {
+	if _, err := (admission.PodStore{Dir: pods}).Read(sbID); !errors.Is(err, admission.ErrNoPod) {
 		t.Errorf("record of the removed Kata pod kept (%v)", err)
 	}
-	if _, err := readPodState(pods, next.Annotations[bundle.AnnotationSandboxID]); err != nil {
+	if _, err := (admission.PodStore{Dir: pods}).Read(next.Annotations[bundle.AnnotationSandboxID]); err != nil {
 		t.Errorf("record of the live Kata pod: %v", err)
 	}
 	// Kata's start failed: Start undoes the record.
 	undoNext()
-	if _, err := readPodState(pods, "next-pod"); !os.IsNotExist(err) {
+	if _, err := (admission.PodStore{Dir: pods}).Read("next-pod"); !errors.Is(err, admission.ErrNoPod) {
 		t.Errorf("record kept after undo (%v)", err)
 	}
 	// A pod the policy does not send to Kata stays with ward's shim.
 	otherDir, _ := f.bundleFrom(t, "cri-cap-sys-admin", "sandbox.json", nil)
 	t.Chdir(otherDir)
-	if got, _, err := kataRoute(&bootapi.BootstrapParams{}); err != nil || got != "" {
+	if got, _, err := shimRoute(&bootapi.BootstrapParams{}); err != nil || got != "" {
 		t.Errorf("ordinary sandbox routed to %q (%v)", got, err)
 	}
 }
@@ -119,7 +123,7 @@ func TestReleaseStale(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("stateDir: "+dir+"\nuserns:\n  stateDir: "+state+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(ConfigEnv, cfg)
+	t.Setenv(nodeconfig.EnvConfig, cfg)
 	if err := releaseStale("sb1"); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +148,7 @@ func TestReleaseStale(t *testing.T) {
 	}
 }
 
-// TestDefaultPolicyCannotChooseKata holds kataRoute's shortcut to the truth:
+// TestDefaultPolicyCannotChooseKata holds admission.ShimRoute's shortcut to the truth:
 // it does not parse the embedded default policy because no rule of it can
 // send a pod to Kata.
 func TestDefaultPolicyCannotChooseKata(t *testing.T) {
@@ -152,7 +156,7 @@ func TestDefaultPolicyCannotChooseKata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if usesKata(p) {
-		t.Fatal("the embedded default policy has a Kata rule: kataRoute must parse it at start")
+	if backend.Builtin().UsesKind(p, backend.ContainerdShim) {
+		t.Fatal("the embedded default policy has a rule for a shim backend: admission.ShimRoute must parse it at start")
 	}
 }

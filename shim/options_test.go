@@ -71,65 +71,6 @@ func TestDecodeOptions(t *testing.T) {
 	}
 }
 
-func TestConfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	t.Run("absent default", func(t *testing.T) {
-		c, err := LoadConfig(filepath.Join(dir, "none.yaml"), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.StateDir != DefaultStateDir || c.DecisionLog != DefaultStateDir+"/decisions.jsonl" || c.Backends.Runsc != "runsc" || c.Policy != "" {
-			t.Errorf("defaults: %+v", c)
-		}
-	})
-	t.Run("named file must exist", func(t *testing.T) {
-		if _, err := LoadConfig(filepath.Join(dir, "none.yaml"), true); err == nil {
-			t.Error("missing named config accepted")
-		}
-	})
-	t.Run("empty file", func(t *testing.T) {
-		c, err := LoadConfig(write("empty.yaml", ""), true)
-		if err != nil || c.StateDir != DefaultStateDir {
-			t.Errorf("%+v %v", c, err)
-		}
-	})
-	t.Run("values", func(t *testing.T) {
-		c, err := LoadConfig(write("v.yaml", "stateDir: /s\npolicy: /p.yaml\nbackends:\n  runsc: /bin/runsc\n  runscFlags: [--platform=ptrace]\n"), true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.StateDir != "/s" || c.DecisionLog != "/s/decisions.jsonl" || c.Policy != "/p.yaml" || c.Backends.Runsc != "/bin/runsc" ||
-			len(c.Backends.RunscFlags) != 1 || c.Backends.Runc != "runc" || c.RunscRoot() != "/s/runsc" {
-			t.Errorf("%+v", c)
-		}
-	})
-	t.Run("unknown field", func(t *testing.T) {
-		if _, err := LoadConfig(write("typo.yaml", "stateDri: /s\n"), true); err == nil || !strings.Contains(err.Error(), "stateDri") {
-			t.Errorf("err = %v", err)
-		}
-	})
-	t.Run("precedence", func(t *testing.T) {
-		t.Setenv(ConfigEnv, "/from/env.yaml")
-		if p, req := ConfigPath("/from/handler.yaml"); p != "/from/handler.yaml" || !req {
-			t.Errorf("handler: %s %v", p, req)
-		}
-		if p, req := ConfigPath(""); p != "/from/env.yaml" || !req {
-			t.Errorf("env: %s %v", p, req)
-		}
-		t.Setenv(ConfigEnv, "")
-		if p, req := ConfigPath(""); p != DefaultConfigPath || req {
-			t.Errorf("default: %s %v", p, req)
-		}
-	})
-}
-
 func TestParseCall(t *testing.T) {
 	c := parseCall([]string{"--root", "/r/k8s.io", "--log", "/b/log.json", "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "abc"})
 	if c.sub != "create" || c.id() != "abc" || c.flag("--bundle") != "/b" || c.flag("--pid-file") != "/b/init.pid" || c.globalFlag("--root") != "/r/k8s.io" {
@@ -151,7 +92,7 @@ func TestRunscWrapperScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `WARD_RUNSC='/opt/runsc' WARD_RUNSC_FLAGS='["--platform=systrap"]' exec '/usr/bin/shim it'\''s' "$@"`
+	want := `exec '/usr/bin/shim it'\''s' --ward-runsc-wrapper '/opt/runsc' '["--platform=systrap"]' "$@"`
 	if !strings.Contains(s, want) {
 		t.Errorf("script:\n%s\nwant line:\n%s", s, want)
 	}

@@ -17,7 +17,7 @@ import (
 // command line and serves containerd. Started through the runsc wrapper
 // script, it is the wrapper instead.
 func Run(ctx context.Context) {
-	if rc, ok := WrapperMode(); ok {
+	if rc, ok := WrapperMode(os.Args[1:]); ok {
 		os.Exit(rc)
 	}
 	registry.Register(&plugin.Registration{

@@ -45,42 +45,65 @@ import (
 //
 // Every other call execs runsc directly.
 
-// Environment variables that select wrapper mode in the shim binary.
+// Arguments that select the wrapper's modes in the shim binary: argv, not
+// the environment, so that nothing an operator sets for another binary
+// (shims inherit containerd's environment) can switch the shim into them.
 const (
-	envWrapRunsc = "WARD_RUNSC"       // runsc's path
-	envWrapFlags = "WARD_RUNSC_FLAGS" // JSON array of global flags
-	envWrapStart = "WARD_RUNSC_START" // helper mode: the rendezvous directory
+	// argWrapRunsc RUNSC FLAGS-JSON RUNC-ARGS...: the wrapper.
+	argWrapRunsc = "--ward-runsc-wrapper"
+	// argWrapStart DIR RUNSC FLAGS-JSON RUNC-ARGS...: the start helper,
+	// waiting in the rendezvous directory DIR.
+	argWrapStart = "--ward-runsc-start"
 )
 
 // runscWrapperScript is the runtime binary given to runc's shim for gVisor.
 func runscWrapperScript(self, runsc string, flags []string) (string, error) {
-	fj, err := json.Marshal(flags)
+	fj, err := flagsJSON(flags)
 	if err != nil {
 		return "", err
 	}
+	return fmt.Sprintf("#!/bin/sh\n# Written by containerd-shim-ward-v2: runsc for runc's shim code (see shim/runscwrap.go).\nexec %s %s %s %s \"$@\"\n",
+		shellQuote(self), argWrapRunsc, shellQuote(runsc), shellQuote(fj)), nil
+}
+
+func flagsJSON(flags []string) (string, error) {
 	if flags == nil {
-		fj = []byte("[]")
+		return "[]", nil
 	}
-	return fmt.Sprintf("#!/bin/sh\n# Written by containerd-shim-ward-v2: runsc for runc's shim code (see shim/runscwrap.go).\n%s=%s %s=%s exec %s \"$@\"\n",
-		envWrapRunsc, shellQuote(runsc), envWrapFlags, shellQuote(string(fj)), shellQuote(self)), nil
+	fj, err := json.Marshal(flags)
+	return string(fj), err
 }
 
 // WrapperMode reports whether the process was started as the runsc wrapper
-// or its start helper, and if so runs it and returns the exit status.
-func WrapperMode() (int, bool) {
-	runsc := os.Getenv(envWrapRunsc)
-	if runsc == "" {
+// or its start helper (args are os.Args[1:]), and if so runs it and returns
+// the exit status.
+func WrapperMode(args []string) (int, bool) {
+	if len(args) == 0 || args[0] != argWrapRunsc && args[0] != argWrapStart {
 		return 0, false
 	}
-	var flags []string
-	if err := json.Unmarshal([]byte(os.Getenv(envWrapFlags)), &flags); err != nil {
-		fmt.Fprintf(os.Stderr, "ward runsc wrapper: bad %s: %v\n", envWrapFlags, err)
+	mode, args := args[0], args[1:]
+	dir := ""
+	if mode == argWrapStart {
+		if len(args) == 0 {
+			fmt.Fprintln(os.Stderr, "ward runsc wrapper: start helper without its directory")
+			return 2, true
+		}
+		dir, args = args[0], args[1:]
+	}
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "ward runsc wrapper: want RUNSC FLAGS-JSON before runc's arguments")
 		return 2, true
 	}
-	if dir := os.Getenv(envWrapStart); dir != "" {
-		return startHelper(runsc, flags, dir, os.Args[1:]), true
+	runsc := args[0]
+	var flags []string
+	if err := json.Unmarshal([]byte(args[1]), &flags); err != nil {
+		fmt.Fprintf(os.Stderr, "ward runsc wrapper: bad runsc flags %q: %v\n", args[1], err)
+		return 2, true
 	}
-	return wrapRunsc(runsc, flags, os.Args[1:]), true
+	if dir != "" {
+		return startHelper(runsc, flags, dir, args[2:]), true
+	}
+	return wrapRunsc(runsc, flags, args[2:]), true
 }
 
 // runcCall is a runtime command line as go-runc writes it:
@@ -151,7 +174,7 @@ func wrapRunsc(runsc string, flags []string, args []string) int {
 	switch call.sub {
 	case "create":
 		if isSubcontainer(call.flag("--bundle")) {
-			return createSub(runsc, full, call)
+			return createSub(runsc, flags, full, call)
 		}
 	case "start":
 		if _, err := os.Stat(call.rendezvous()); err == nil {
@@ -163,21 +186,10 @@ func wrapRunsc(runsc string, flags []string, args []string) int {
 			abortHelper(call)
 		}
 	}
-	env := clearWrapEnv(os.Environ())
-	if err := syscall.Exec(runsc, append([]string{runsc}, full...), env); err != nil {
+	if err := syscall.Exec(runsc, append([]string{runsc}, full...), os.Environ()); err != nil {
 		fmt.Fprintf(os.Stderr, "ward runsc wrapper: exec %s: %v\n", runsc, err)
 	}
 	return 1
-}
-
-func clearWrapEnv(env []string) []string {
-	out := env[:0:0]
-	for _, e := range env {
-		if !strings.HasPrefix(e, envWrapRunsc+"=") && !strings.HasPrefix(e, envWrapFlags+"=") && !strings.HasPrefix(e, envWrapStart+"=") {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // isSubcontainer reports whether the bundle is a pod app container that
@@ -198,7 +210,6 @@ func isSubcontainer(dir string) bool {
 
 func run(bin string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := exec.Command(bin, args...)
-	cmd.Env = clearWrapEnv(os.Environ())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
@@ -211,7 +222,7 @@ func run(bin string, args []string, stdin io.Reader, stdout, stderr io.Writer) i
 	return 0
 }
 
-func createSub(runsc string, full []string, call runcCall) int {
+func createSub(runsc string, flags, full []string, call runcCall) int {
 	dir := call.rendezvous()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		fmt.Fprintf(os.Stderr, "ward runsc wrapper: %v\n", err)
@@ -229,9 +240,13 @@ func createSub(runsc string, full []string, call runcCall) int {
 		fmt.Fprintf(os.Stderr, "ward runsc wrapper: %v\n", err)
 		return 1
 	}
-	startArgs := append(append([]string{}, call.globals...), "start", call.id())
-	h := exec.Command(self, startArgs...)
-	h.Env = append(os.Environ(), envWrapStart+"="+dir)
+	fj, err := flagsJSON(flags)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ward runsc wrapper: %v\n", err)
+		return 1
+	}
+	startArgs := append([]string{argWrapStart, dir, runsc, fj}, call.globals...)
+	h := exec.Command(self, append(startArgs, "start", call.id())...)
 	h.Stdin, h.Stdout, h.Stderr = os.Stdin, os.Stdout, os.Stderr
 	h.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := h.Start(); err != nil {

@@ -15,8 +15,8 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,12 +31,10 @@ import (
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/backend"
-	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
-	"github.com/ward-runtime/ward/userns"
 )
 
 // Service is the task service: runc's, with Create, Exec and Delete
@@ -46,24 +44,24 @@ type Service struct {
 	// does not override go straight to it.
 	taskAPI.TTRPCTaskService
 
-	envs *envCache
+	admitters *admitters
 
 	mu sync.Mutex
-	// pods maps a sandbox id to the decision its app containers inherit.
-	pods map[string]*policy.PodContext
-	// containers maps a container id to its decision, for Exec.
+	// containers maps a container id to what ward keeps of its admission,
+	// for Exec, Kill and Delete.
 	containers map[string]*container
-	// userns maps a sandbox id (or a pod-less container's) to its user
-	// namespace.
-	userns map[string]*podUserns
 
 	trim trimmer
 }
 
+// container is what the shim keeps of an admitted container.
 type container struct {
-	decision policy.Decision
-	env      *env
-	kind     bundle.Kind
+	adm     *admission.Admitter
+	report  judge.Report
+	bundle  string
+	sandbox bool
+	runtime backend.Runtime
+	lease   *admission.Lease
 }
 
 // NewService wraps inner, runc's task service; decisions are published to
@@ -71,10 +69,8 @@ type container struct {
 func NewService(inner taskAPI.TTRPCTaskService, p events.Publisher) *Service {
 	return &Service{
 		TTRPCTaskService: inner,
-		envs:             newEnvCache(p),
-		pods:             make(map[string]*policy.PodContext),
+		admitters:        newAdmitters(p),
 		containers:       make(map[string]*container),
-		userns:           make(map[string]*podUserns),
 	}
 }
 
@@ -85,36 +81,77 @@ func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 }
 
 // Close releases the decision logs.
-func (s *Service) Close() error { return s.envs.close() }
+func (s *Service) Close() error { return s.admitters.close() }
 
 // Create judges the container, then lets runc's shim create it.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	defer s.trim.touch()
-	c, err := s.admit(ctx, r)
+	opts, err := DecodeOptions(r.Options)
 	if err != nil {
-		s.releaseUserns(ctx, r.ID)
-		return nil, errgrpc.ToGRPC(err)
+		return nil, errgrpc.ToGRPC(fmt.Errorf("ward: %v: %w", err, errdefs.ErrInvalidArgument))
+	}
+	adm, err := s.admitters.get(ctx, opts.WardConfig)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("ward cannot judge container %s, refusing to run it: %v: %w", r.ID, err, errdefs.ErrFailedPrecondition))
+	}
+	ad, err := adm.Admit(admission.Request{
+		ID: r.ID, BundleDir: r.Bundle, Owner: usernsOwner(r.ID),
+		Rootfs: shimRootfs{r},
+	})
+	if err != nil {
+		return nil, errgrpc.ToGRPC(grpcClass(err))
+	}
+	if err := s.transport(r, &opts, adm, ad); err != nil {
+		adm.Undo(ad)
+		return nil, errgrpc.ToGRPC(fmt.Errorf("ward refused container %s (fail closed): %v: %w", r.ID, err, errdefs.ErrFailedPrecondition))
 	}
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
-		s.releaseUserns(ctx, r.ID)
+		adm.Undo(ad)
 		return nil, err
 	}
-	s.mu.Lock()
-	if pu := s.userns[r.ID]; pu != nil {
-		pu.pid = resp.Pid
-	}
-	s.containers[r.ID] = c
-	if c.kind == bundle.Sandbox {
-		s.pods[r.ID] = c.decision.PodContext()
-	}
-	s.mu.Unlock()
-	if c.kind == bundle.Sandbox {
-		if err := writePodState(c.env.cfg.PodDir(), r.ID, r.Bundle, c.decision.Action, c.decision.Backend); err != nil {
-			log.G(ctx).WithError(err).Warn("ward: recording pod state")
+	if ad.Sandbox() && ad.Lease.Owns() {
+		if err := adm.Pods().SetSandboxPID(r.ID, int(resp.Pid)); err != nil {
+			log.G(ctx).WithError(err).Warn("ward: recording the sandbox's pid")
 		}
 	}
+	s.mu.Lock()
+	s.containers[r.ID] = &container{adm: adm, report: ad.Entry.Report, bundle: r.Bundle, sandbox: ad.Sandbox(), runtime: ad.Runtime, lease: ad.Lease}
+	s.mu.Unlock()
 	return resp, nil
+}
+
+// transport puts the admission into the task request: runc options naming
+// the backend's binary and state root when the container does not run on
+// the handler's own runc. Always runc options from here on: runc's shim
+// code cannot read runtimeoptions.v1.Options.
+func (s *Service) transport(r *taskAPI.CreateTaskRequest, opts *Options, adm *admission.Admitter, ad *admission.Admission) error {
+	if ad.Runtime.Name != policy.Runc {
+		stateDir := adm.Config().StateDir
+		bin, err := runtimeBinary(stateDir, ad.Runtime)
+		if err != nil {
+			return err
+		}
+		opts.Runc.BinaryName = bin
+		opts.Runc.Root = runtimeRoot(stateDir, ad.Runtime)
+	}
+	var err error
+	r.Options, err = typeurl.MarshalAnyToProto(opts.Runc)
+	return err
+}
+
+// grpcClass gives an admission error containerd's error class.
+func grpcClass(err error) error {
+	var fe *admission.Error
+	switch {
+	case admission.IsRejection(err):
+		return fmt.Errorf("%w: %w", err, errdefs.ErrPermissionDenied)
+	case errors.As(err, &fe) && fe.Kind == admission.InvalidSpec:
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+	case errors.As(err, &fe) && fe.Kind == admission.Forbidden:
+		return fmt.Errorf("%w: %w", err, errdefs.ErrPermissionDenied)
+	}
+	return fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 }
 
 // Exec judges an exec process against its container's decision.
@@ -133,15 +170,9 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*typ
 	if err := json.Unmarshal(r.Spec.GetValue(), &p); err != nil {
 		return nil, errgrpc.ToGRPC(fmt.Errorf("decoding exec process spec: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
-	changes, err := c.env.judge.Process(&p, &c.decision)
-	e := decisionlog.Entry{Door: "shim", Event: "exec", ContainerID: r.ID + "/" + r.ExecID, Report: reportOf(c)}
-	e.Changes = changes
+	changes, err := c.adm.AdmitExec(admission.ExecRequest{ID: r.ID, ExecID: r.ExecID, Bundle: c.bundle, Process: &p, Container: c.report})
 	if err != nil {
-		e.Error = err.Error()
-	}
-	c.env.record(ctx, e)
-	if err != nil {
-		return nil, errgrpc.ToGRPC(fmt.Errorf("ward refused exec in %s: %v: %w", r.ID, err, errdefs.ErrPermissionDenied))
+		return nil, errgrpc.ToGRPC(grpcClass(err))
 	}
 	if len(changes) > 0 {
 		data, err := json.Marshal(&p)
@@ -163,16 +194,15 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	s.mu.Lock()
 	c := s.containers[r.ID]
 	delete(s.containers, r.ID)
-	delete(s.pods, r.ID)
 	s.mu.Unlock()
-	s.releaseUserns(ctx, r.ID)
-	if c != nil && c.decision.Action == policy.Sandbox && c.decision.Backend == policy.GVisor {
-		releaseRunscRoots(ctx, c.env.cfg.RunscRoot())
+	if c == nil {
+		return resp, nil
 	}
-	if c != nil && c.kind == bundle.Sandbox {
-		if err := removePodState(c.env.cfg.PodDir(), r.ID); err != nil {
-			log.G(ctx).WithError(err).Warn("ward: removing pod state")
-		}
+	if err := c.adm.Forget(r.ID, c.sandbox, c.lease); err != nil {
+		log.G(ctx).WithError(err).Warn("ward: forgetting the container")
+	}
+	if c.runtime.Runsc() {
+		releaseRunscRoots(ctx, runtimeRoot(c.adm.Config().StateDir, c.runtime))
 	}
 	return resp, nil
 }
@@ -200,196 +230,4 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*types.Empt
 		return nil, errgrpc.ToGRPC(fmt.Errorf("process already finished: %w", errdefs.ErrNotFound))
 	}
 	return resp, err
-}
-
-func reportOf(c *container) judge.Report {
-	v := judge.Verdict{Decision: c.decision}
-	return v.Report(c.env.policy)
-}
-
-// admit decides the container and prepares its bundle and options. An
-// error means the container must not run.
-func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*container, error) {
-	opts, err := DecodeOptions(r.Options)
-	if err != nil {
-		return nil, fmt.Errorf("ward: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	env, err := s.envs.get(opts.WardConfig)
-	if err != nil {
-		return nil, fmt.Errorf("ward cannot judge container %s, refusing to run it: %v: %w", r.ID, err, errdefs.ErrFailedPrecondition)
-	}
-	b, err := bundle.LoadOriginal(r.Bundle, 0)
-	if err != nil {
-		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
-		return nil, fmt.Errorf("ward refused container %s: %v: %w", r.ID, err, errdefs.ErrInvalidArgument)
-	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
-	if b.Workload.Kind == bundle.PodContainer {
-		s.mu.Lock()
-		in.Pod = s.pods[b.Workload.SandboxID]
-		s.mu.Unlock()
-		if in.Pod == nil {
-			err := fmt.Errorf("ward has no decision for the pod sandbox %s of container %s; refusing to run it", b.Workload.SandboxID, r.ID)
-			env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
-			return nil, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
-		}
-	}
-	in.Userns, err = s.usernsInput(env, b, r.ID)
-	if err != nil {
-		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
-		return nil, fmt.Errorf("ward refused container %s (fail closed): %v: %w", r.ID, err, errdefs.ErrFailedPrecondition)
-	}
-	var sysctl map[string]string
-	if b.Spec.Linux != nil {
-		sysctl = maps.Clone(b.Spec.Linux.Sysctl)
-	}
-	v, err := env.judge.Spec(in)
-	if err == nil && usesUserns(&v) {
-		err = userns.ApplyMovedNetSysctls(sysctl, b.Spec)
-	}
-	if in.Userns != nil {
-		if err == nil && usesUserns(&v) {
-			err = s.idmapContainer(r, in.Userns, &v)
-		}
-		if in.Userns.Join == "" && (err != nil || !usesUserns(&v)) {
-			s.releaseUserns(ctx, r.ID)
-		}
-	}
-	c := &container{decision: v.Decision, env: env, kind: b.Workload.Kind}
-	entry := decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Report: v.Report(env.policy)}
-	if err == nil {
-		err = s.route(r, b, &v, in.Pod, &opts)
-	}
-	if err == nil {
-		// Always runc options from here on: runc's shim code cannot read
-		// runtimeoptions.v1.Options.
-		r.Options, err = typeurl.MarshalAnyToProto(opts.Runc)
-	}
-	if err != nil {
-		entry.Error = err.Error()
-		env.record(ctx, entry)
-		return nil, fmt.Errorf("ward refused container %s (fail closed): %v: %w", r.ID, err, errdefs.ErrFailedPrecondition)
-	}
-	env.record(ctx, entry)
-	if v.Action == policy.Reject && !v.Audit {
-		return nil, fmt.Errorf("%s: %w", rejection(r.ID, &entry.Report), errdefs.ErrPermissionDenied)
-	}
-	return c, nil
-}
-
-// route applies the verdict to the bundle and the runc options: a rewritten
-// config.json for harden, runsc for gVisor. Audit and reject change nothing.
-func (s *Service) route(r *taskAPI.CreateTaskRequest, b *bundle.Bundle, v *judge.Verdict, pod *policy.PodContext, opts *Options) error {
-	if v.Audit || v.Action == policy.Reject {
-		return nil
-	}
-	rewrite := v.Rewritten()
-	if v.Action == policy.Sandbox {
-		env, err := s.envs.get(opts.WardConfig)
-		if err != nil {
-			return err
-		}
-		rt, err := env.cfg.Backends.Resolve(v.Backend, v.Rule)
-		if err != nil {
-			return err
-		}
-		if rt.Shim {
-			// A pod decided for Kata at its sandbox never reaches this
-			// service (Manager.Start hands it to Kata's shim). Getting
-			// here means a container asked for more than its pod runs in.
-			return fmt.Errorf("container needs backend %s (%s), but its pod already runs on %s; a pod cannot move to another shim: give the pod the %s runtime class or annotation",
-				v.Backend, ruleName(v.Rule), podBackend(pod), v.Backend)
-		}
-		bin, err := env.runscBinary(rt)
-		if err != nil {
-			return err
-		}
-		opts.Runc.BinaryName = bin
-		opts.Runc.Root = env.cfg.RunscRoot()
-		if pod != nil && pod.Backend != v.Backend {
-			// The pod's sandbox runs on runc, so there is no gVisor
-			// sandbox to join: the container gets its own, in the pod's
-			// network namespace.
-			isolate(b.Spec, r.ID)
-			rewrite = true
-		}
-	}
-	if rewrite {
-		if err := bundle.WriteSpec(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func ruleName(rule string) string {
-	if rule == "" {
-		return "the pod's decision"
-	}
-	return "policy rule " + rule
-}
-
-func podBackend(pod *policy.PodContext) string {
-	if pod == nil {
-		return "runc"
-	}
-	return string(pod.Backend)
-}
-
-// rejection is the message the user sees in crictl and kubelet events: the
-// findings the deciding rule matched (all findings when the pod's decision
-// decided), the rule and its reason.
-func rejection(id string, r *judge.Report) string {
-	var decided, all []string
-	for _, f := range r.Findings {
-		if f.Waived != "" {
-			continue
-		}
-		if strings.HasPrefix(f.Ward, "rejected") && !containsString(decided, f.ID) {
-			decided = append(decided, f.ID)
-		}
-		if !containsString(all, f.ID) {
-			all = append(all, f.ID)
-		}
-	}
-	if len(decided) == 0 {
-		decided = all
-	}
-	rule := r.Rule
-	if rule == "" {
-		rule = "pod decision"
-	}
-	return fmt.Sprintf("ward rejected container %s: findings [%s]; %s: %s",
-		id, strings.Join(decided, ", "), rule, r.Reason)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// isolate turns a pod's app container into the root container of its own
-// gVisor sandbox: runsc reads the CRI annotations to decide whether to
-// start a sandbox or join one, and the pause container's PID, IPC and UTS
-// namespaces, named by path, belong to a runc container it cannot join.
-// The network namespace stays, so the pod's IP and ports still work.
-func isolate(s *specs.Spec, id string) {
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	s.Annotations[bundle.AnnotationContainerType] = "sandbox"
-	s.Annotations[bundle.AnnotationSandboxID] = id
-	if s.Linux == nil {
-		return
-	}
-	for i := range s.Linux.Namespaces {
-		ns := &s.Linux.Namespaces[i]
-		if ns.Type != specs.NetworkNamespace {
-			ns.Path = ""
-		}
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -71,10 +72,10 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.WriteFile(pol, policy.DefaultWithoutUserns(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, []byte("stateDir: "+state+"\npolicy: "+pol+"\nbackends:\n  runc: /bin/sh\n  runsc: /bin/sh\n  kataShim: /nonexistent/containerd-shim-kata-v2\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("stateDir: "+state+"\npolicy: "+pol+"\nbackends:\n  runc: {binary: /bin/sh}\n  gvisor: {binary: /bin/sh}\n  kata: {binary: /nonexistent/containerd-shim-kata-v2}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(ConfigEnv, cfg)
+	t.Setenv(nodeconfig.EnvConfig, cfg)
 	inner := &recorder{creates: map[string]*taskAPI.CreateTaskRequest{}}
 	svc := NewService(inner, nil)
 	t.Cleanup(func() { svc.Close() })
@@ -233,7 +234,7 @@ func TestRejectionMessage(t *testing.T) {
 func TestContainerWithoutPodFailsClosed(t *testing.T) {
 	f := newFixture(t)
 	_, err := f.create(t, "cri-ordinary", "container.json", nil)
-	if err == nil || !strings.Contains(err.Error(), "no decision for the pod sandbox") {
+	if err == nil || !strings.Contains(err.Error(), "no decision for its pod sandbox") {
 		t.Fatalf("err = %v", err)
 	}
 	if len(f.inner.creates) != 0 {

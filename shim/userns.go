@@ -1,17 +1,16 @@
 package shim
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types"
-	"github.com/containerd/log"
 
+	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/harden"
 	"github.com/ward-runtime/ward/judge"
@@ -19,62 +18,8 @@ import (
 	"github.com/ward-runtime/ward/userns"
 )
 
-// podUserns is a pod's user namespace: the block allocated at its sandbox
-// and, once the sandbox runs, its process, whose namespace the pod's app
-// containers join.
-type podUserns struct {
-	owner string
-	block userns.Range
-	pid   uint32
-	cfg   userns.Config
-}
-
 // usernsOwner names a pod's block in the node-wide allocator.
 func usernsOwner(sandboxID string) string { return "pod:" + sandboxID }
-
-// usernsInput says what the container's user namespace is to be: a new
-// block for a sandbox (allocated here; the caller gives it back with
-// releaseUserns if the sandbox does not use it), the sandbox's namespace
-// for an app container. nil when the policy has the step off.
-func (s *Service) usernsInput(e *env, b *bundle.Bundle, id string) (*policy.UsernsInput, error) {
-	if e.pool == nil {
-		return nil, nil
-	}
-	if b.Workload.Kind == bundle.PodContainer {
-		s.mu.Lock()
-		pu := s.userns[b.Workload.SandboxID]
-		s.mu.Unlock()
-		if pu == nil || pu.pid == 0 {
-			// The sandbox has no namespace of ward's (exempted, its
-			// manager made one, or routed to a sandbox runtime): the
-			// step decides what that means for this container.
-			return nil, nil
-		}
-		return &policy.UsernsInput{HostID: pu.block.Start, Size: pu.block.Size, Join: "/proc/" + strconv.FormatUint(uint64(pu.pid), 10) + "/ns/user"}, nil
-	}
-	// A sandbox, or a container outside any pod (ctr run through the
-	// shim), which is its own pod.
-	a, err := e.cfg.Userns.Allocator(e.pool)
-	if err != nil {
-		return nil, err
-	}
-	r, err := a.Allocate(usernsOwner(id))
-	if err != nil {
-		return nil, fmt.Errorf("allocating the pod's user-namespace IDs: %w", err)
-	}
-	s.mu.Lock()
-	s.userns[id] = &podUserns{owner: usernsOwner(id), block: r, cfg: e.cfg.Userns}
-	s.mu.Unlock()
-	return &policy.UsernsInput{HostID: r.Start, Size: r.Size}, nil
-}
-
-// usesUserns reports whether the verdict gave the spec ward's user
-// namespace.
-func usesUserns(v *judge.Verdict) bool {
-	return slices.ContainsFunc(v.Changes, func(ch harden.Change) bool {
-		return ch.Step == policy.StepUserns && ch.Path == "linux.namespaces"
-	})
-}
 
 // idmapRootfs asks containerd's mount code, which the runc shim uses to
 // mount the create request's root filesystem, for idmapped layers: the
@@ -119,15 +64,16 @@ func openBundle(dir string, r userns.Range) error {
 	return nil
 }
 
-// idmapContainer prepares the create request of a container that got
-// ward's user namespace: idmapped root filesystem layers and a bundle
-// directory the mapped root can search.
-func (s *Service) idmapContainer(r *taskAPI.CreateTaskRequest, in *policy.UsernsInput, v *judge.Verdict) error {
-	block := userns.Range{Start: in.HostID, Size: in.Size}
-	if err := idmapRootfs(r.Rootfs, block); err != nil {
+// shimRootfs maps a container's root filesystem through containerd's
+// mount code: idmapped root filesystem layers and a bundle directory the
+// mapped root can search.
+type shimRootfs struct{ r *taskAPI.CreateTaskRequest }
+
+func (m shimRootfs) MapRootfs(_ *bundle.Bundle, l *admission.Lease, v *judge.Verdict) error {
+	if err := idmapRootfs(m.r.Rootfs, l.Block); err != nil {
 		return err
 	}
-	if err := openBundle(r.Bundle, block); err != nil {
+	if err := openBundle(m.r.Bundle, l.Block); err != nil {
 		return err
 	}
 	v.Changes = append(v.Changes, harden.Change{Step: policy.StepUserns, Path: "rootfs",
@@ -135,32 +81,20 @@ func (s *Service) idmapContainer(r *taskAPI.CreateTaskRequest, in *policy.Userns
 	return nil
 }
 
-// releaseStale gives back the block of the pod whose sandbox is id, if
-// there is one, for `shim delete`, which runs without the task service's
-// memory. It reads the configuration from $WARD_SHIM_CONFIG or the
+// releaseStale gives back the block and the record of the pod whose
+// sandbox is id, if there are any, for `shim delete`, which runs without
+// the task service's memory (a shim that died never saw its sandbox's
+// Delete). It reads the node configuration from $WARD_CONFIG or the
 // default path: a handler's own WardConfig option is not known there.
 func releaseStale(id string) error {
-	path, required := ConfigPath("")
-	cfg, err := LoadConfig(path, required)
+	cfg, err := loadConfig("")
 	if err != nil {
 		return err
 	}
-	if !cfg.Userns.InUse() {
-		return nil
+	var errs []error
+	if cfg.Userns.InUse() {
+		errs = append(errs, cfg.Userns.Release(usernsOwner(id), userns.Placeholder()))
 	}
-	return cfg.Userns.Release(usernsOwner(id), userns.Placeholder())
-}
-
-// releaseUserns gives a pod's block back.
-func (s *Service) releaseUserns(ctx context.Context, sandboxID string) {
-	s.mu.Lock()
-	pu := s.userns[sandboxID]
-	delete(s.userns, sandboxID)
-	s.mu.Unlock()
-	if pu == nil {
-		return
-	}
-	if err := pu.cfg.Release(pu.owner, pu.block); err != nil {
-		log.G(ctx).WithError(err).Error("ward: releasing the pod's user-namespace IDs")
-	}
+	errs = append(errs, (admission.PodStore{Dir: cfg.PodDir()}).Remove(id))
+	return errors.Join(errs...)
 }

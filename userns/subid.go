@@ -139,12 +139,12 @@ const DefaultStateDir = "/run/ward/userns"
 type Config struct {
 	// SubUID and SubGID are the subordinate ID files ("" means
 	// /etc/subuid and /etc/subgid).
-	SubUID string `yaml:"subuid"`
-	SubGID string `yaml:"subgid"`
+	SubUID string `yaml:"subuid,omitempty"`
+	SubGID string `yaml:"subgid,omitempty"`
 	// StateDir holds the allocator's state and idmapped root filesystems.
 	// Every ward-runtime and shim of a node must share it, or two
 	// containers could get one block ("" means DefaultStateDir).
-	StateDir string `yaml:"stateDir"`
+	StateDir string `yaml:"stateDir,omitempty"`
 }
 
 // WithDefaults fills in the empty fields.

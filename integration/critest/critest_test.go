@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
-	"github.com/ward-runtime/ward/shim"
+	"github.com/ward-runtime/ward/nodeconfig"
 )
 
 // skip are specs that need images, plugins or host setup this machine does
@@ -81,7 +81,7 @@ func TestCritest(t *testing.T) {
 			Options: map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-"+h)},
 		})
 	}
-	shimEnv := func(h string) []string { return []string{shim.ConfigEnv + "=" + cfgs[h]} }
+	shimEnv := func(h string) []string { return []string{nodeconfig.EnvConfig + "=" + cfgs[h]} }
 	cd := harness.StartContainerd(t, harness.Config{Dir: dir, Runtimes: rts, Env: shimEnv("ward-audit"), RegistryConfigPath: mirrors(t, reg, dir)})
 
 	if focus := os.Getenv("WARD_CRITEST_FOCUS"); focus != "" {

@@ -1,0 +1,123 @@
+package admission
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/harden"
+	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/userns"
+)
+
+// Lease is a container's hold on a block of host IDs: its own (a sandbox,
+// or a container outside any pod) or its pod's (an app container, which
+// joins the sandbox's namespace and owns nothing). Front doors keep it with
+// the container (the shim in memory, ward-runtime in its state record) and
+// give it back with Admitter.Release when the container is deleted.
+type Lease struct {
+	Owner string       `json:"owner"`
+	Block userns.Range `json:"block"`
+	// Join is the user namespace the container joins ("" for its own).
+	Join string `json:"join,omitempty"`
+	// Rootfs is the idmapped root filesystem a RootfsMapper mounted, to be
+	// unmounted with the lease.
+	Rootfs *userns.Rootfs `json:"rootfs,omitempty"`
+	// Chown counts the files whose owner the chown fallback changed.
+	Chown int `json:"chowned,omitempty"`
+}
+
+// Owns reports whether the lease holds a block of its own.
+func (l *Lease) Owns() bool { return l != nil && l.Join == "" }
+
+// input is the lease as the judge sees it.
+func (l *Lease) input() *policy.UsernsInput {
+	return &policy.UsernsInput{HostID: l.Block.Start, Size: l.Block.Size, Join: l.Join}
+}
+
+// RootfsMapper makes a container's root filesystem reachable by its mapped
+// IDs, the one step of a user namespace that depends on the front door: the
+// shim asks containerd's mount code for idmapped layers, ward-runtime
+// mounts them itself. It records its change in v, and in l what must be
+// undone at release.
+type RootfsMapper interface {
+	MapRootfs(b *bundle.Bundle, l *Lease, v *judge.Verdict) error
+}
+
+// lease gives the container its user namespace when the policy turns the
+// step on: a new block for a sandbox or a container outside any pod, the
+// sandbox's namespace for an app container (nil when the sandbox has none
+// of ward's: exempted, its manager made one, or sent to a sandbox
+// runtime; the step then decides what that means for the container).
+func (a *Admitter) lease(r *Request, b *bundle.Bundle, pod *PodRecord) (*Lease, error) {
+	if a.pool == nil {
+		return nil, nil
+	}
+	if b.Workload.Kind == bundle.PodContainer {
+		if pod == nil || pod.Userns == nil {
+			return nil, nil
+		}
+		pid := pod.Userns.PID
+		if pid == 0 && r.SandboxPID != nil {
+			var err error
+			if pid, err = r.SandboxPID(pod.SandboxID); err != nil {
+				return nil, fmt.Errorf("finding the pod sandbox's process: %w", err)
+			}
+		}
+		if pid <= 0 {
+			return nil, nil
+		}
+		return &Lease{Owner: pod.Userns.Owner, Block: pod.Userns.Block, Join: "/proc/" + strconv.Itoa(pid) + "/ns/user"}, nil
+	}
+	al, err := a.cfg.Userns.Allocator(a.pool)
+	if err != nil {
+		return nil, err
+	}
+	block, err := al.Allocate(r.Owner)
+	if err != nil {
+		return nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
+	}
+	return &Lease{Owner: r.Owner, Block: block}, nil
+}
+
+// Release gives back what a lease holds: the idmapped root filesystem,
+// then the block, if the lease owns one. The block stays allocated when the
+// unmount fails, so that no other container gets IDs that still own files
+// here.
+func (a *Admitter) Release(l *Lease) error {
+	return ReleaseLease(a.cfg.Userns, l)
+}
+
+// ReleaseLease is Release for callers with no Admitter: a shim's `delete`
+// after its task service died, or a reaper whose policy no longer loads.
+func ReleaseLease(cfg userns.Config, l *Lease) error {
+	if l == nil {
+		return nil
+	}
+	var errs []error
+	if l.Rootfs != nil {
+		if err := l.Rootfs.Release(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 && l.Owns() {
+		if err := cfg.Release(l.Owner, l.Block); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("releasing user namespace of %s: %w", l.Owner, err)
+	}
+	return nil
+}
+
+// usesUserns reports whether the verdict gave the spec ward's user
+// namespace.
+func usesUserns(v *judge.Verdict) bool {
+	return slices.ContainsFunc(v.Changes, func(ch harden.Change) bool {
+		return ch.Step == policy.StepUserns && ch.Path == "linux.namespaces"
+	})
+}
