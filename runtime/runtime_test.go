@@ -43,6 +43,8 @@ type harness struct {
 	stderr   bytes.Buffer
 	execPath string
 	execArgv []string
+	// state is the node configuration's stateDir; config its file.
+	state, config string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -56,7 +58,8 @@ func newHarness(t *testing.T) *harness {
 	// Defaults, then the environment above, with the default policy minus
 	// its user namespace: these tests look at command lines, and the
 	// userns step (ID pools, idmapped mounts) has its own tests.
-	os.WriteFile(vars["WARD_CONFIG"], []byte("policy: "+noUsernsPolicy(t)+"\n"), 0o644)
+	h.state, h.config = filepath.Join(t.TempDir(), "state"), vars["WARD_CONFIG"]
+	os.WriteFile(vars["WARD_CONFIG"], []byte("policy: "+noUsernsPolicy(t)+"\nstateDir: "+h.state+"\n"), 0o644)
 	h.env = &Env{
 		Stdin: strings.NewReader(""), Stdout: &h.stdout, Stderr: &h.stderr,
 		Getenv: func(k string) string { return vars[k] },
@@ -480,5 +483,45 @@ func TestForegroundRunStartsReaper(t *testing.T) {
 		if len(got) != 1 || !slices.Equal(got[0].args, want) || got[0].extra != 1 {
 			t.Errorf("run %v: spawned %v, want %v with one pidfd", tt.flags, got, want)
 		}
+	}
+}
+
+// fakeVMPolicy sends untrusted workloads to a backend named fakevm.
+func fakeVMPolicy(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	pol := strings.Replace(string(policy.DefaultWithoutUserns()), "  - name: sandbox-untrusted", "  - name: sandbox-untrusted-vm", 1)
+	i := strings.Index(pol, "sandbox-untrusted-vm")
+	pol = pol[:i] + strings.Replace(pol[i:], "backend: gvisor", "backend: fakevm", 1)
+	if err := os.WriteFile(p, []byte(pol), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBackendIsOneEntry: a backend the node configuration adds (one entry,
+// no code) is routed to by the policy like a built-in one, under a state
+// root of its own, with the runc flags it lacks dropped.
+func TestBackendIsOneEntry(t *testing.T) {
+	h := newHarness(t)
+	cfg := "policy: " + fakeVMPolicy(t) + "\nstateDir: " + h.state + "\nbackends:\n  fakevm:\n    kind: oci-runtime\n    binary: " + h.runc +
+		"\n    flags: [--vm]\n    unsupported: [no-new-keyring]\n    sandbox: true\n    enforces: {seccomp: true}\n"
+	os.WriteFile(h.config, []byte(cfg), 0o644)
+	b := writeBundle(t, func(s *specs.Spec) { s.Annotations = map[string]string{"ward.dev/untrusted": "true"} })
+	if code := h.main("create", "--bundle", b, "--no-new-keyring", "v1"); code != 0 {
+		t.Fatalf("exit %d: %s", code, h.stderr.String())
+	}
+	want := []string{h.runc, "--vm", "--root", filepath.Join(h.root, "fakevm"), "--log-format", "text", "create", "--bundle", b, "v1"}
+	if !slices.Equal(h.execArgv, want) {
+		t.Errorf("exec %q\nwant %q", h.execArgv, want)
+	}
+	h.main("start", "v1")
+	if !slices.Contains(h.execArgv, filepath.Join(h.root, "fakevm")) {
+		t.Errorf("start went to %q", h.execArgv)
+	}
+	// A policy naming a backend the node does not have fails closed, with
+	// the rule named.
+	os.WriteFile(h.config, []byte("policy: "+fakeVMPolicy(t)+"\nstateDir: "+h.state+"\n"), 0o644)
+	if code := h.main("create", "--bundle", b, "v2"); code == 0 || !strings.Contains(h.stderr.String(), "sandbox-untrusted-vm") {
+		t.Errorf("unknown backend: exit %d: %s", code, h.stderr.String())
 	}
 }

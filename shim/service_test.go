@@ -296,3 +296,69 @@ func TestKillSandboxNotRunning(t *testing.T) {
 type errdefsUnknown string
 
 func (e errdefsUnknown) Error() string { return string(e) }
+
+// TestBackendIsOneEntry: a backend the node configuration adds (one entry,
+// no code) gets the container through runc's shim code: its binary and a
+// state root of its own in the runc options.
+func TestBackendIsOneEntry(t *testing.T) {
+	f := newFixture(t)
+	pp := filepath.Join(f.dir, "policy.yaml")
+	pol := strings.Replace(string(policy.DefaultWithoutUserns()), "  - name: sandbox-untrusted", "  - name: sandbox-untrusted-vm", 1)
+	i := strings.Index(pol, "sandbox-untrusted-vm")
+	pol = pol[:i] + strings.Replace(pol[i:], "backend: gvisor", "backend: fakevm", 1)
+	if err := os.WriteFile(pp, []byte(pol), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "stateDir: " + f.state + "\npolicy: " + pp + "\nbackends:\n  fakevm: {kind: oci-runtime, binary: /bin/true, sandbox: true}\n"
+	if err := os.WriteFile(filepath.Join(f.dir, "shim.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.create(t, "cri-untrusted", "sandbox.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runcOpts(t, f.inner.creates[id])
+	if o.BinaryName != "/bin/true" || o.Root != filepath.Join(f.state, "fakevm") {
+		t.Errorf("runc options %+v", o)
+	}
+}
+
+// TestPolicyReload: a changed policy decides the next container; one that
+// does not load leaves the last good one in force.
+func TestPolicyReload(t *testing.T) {
+	f := newFixture(t)
+	pp := filepath.Join(f.dir, "policy.yaml")
+	id, err := f.create(t, "cri-untrusted", "sandbox.json", nil)
+	if err != nil || runcOpts(t, f.inner.creates[id]).Root != filepath.Join(f.state, "runsc") {
+		t.Fatalf("before: %v", err)
+	}
+	// The new policy trusts the untrusted namespace: the pod is hardened.
+	pol := strings.Replace(string(policy.DefaultWithoutUserns()), "annotation: ward.dev/untrusted", "annotation: ward.dev/never", 1)
+	pol = strings.Replace(pol, "namespaces: [\"untrusted-*\"]", "namespaces: []", 1)
+	if err := os.WriteFile(pp, []byte(pol), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	delete(f.inner.creates, id)
+	if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	id, err = f.create(t, "cri-untrusted", "sandbox.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := runcOpts(t, f.inner.creates[id]); o.Root == filepath.Join(f.state, "runsc") {
+		t.Fatalf("the changed policy was not picked up: %+v", o)
+	}
+	// A broken policy: the last good one stays.
+	if err := os.WriteFile(pp, []byte("mode: bogus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: id})
+	delete(f.inner.creates, id)
+	if id, err = f.create(t, "cri-untrusted", "sandbox.json", nil); err != nil {
+		t.Fatalf("a broken policy stopped the shim: %v", err)
+	}
+	if o := runcOpts(t, f.inner.creates[id]); o.Root == filepath.Join(f.state, "runsc") {
+		t.Errorf("the broken policy replaced the last good one: %+v", o)
+	}
+}
