@@ -12,6 +12,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -27,10 +28,12 @@ func Binaries() []string {
 // a DaemonSet the installer runs with Root=/host, but containerd and the
 // shims read these paths on the host itself.
 const (
-	ConfigDir       = "/etc/ward"
-	PolicyPath      = "/etc/ward/policy.yaml"
-	ShimConfigPath  = "/etc/ward/shim.yaml"
-	RuntimeConfig   = "/etc/ward/runtime.yaml"
+	ConfigDir  = "/etc/ward"
+	PolicyPath = "/etc/ward/policy.yaml"
+	// NodeConfigPath is the node configuration every ward binary reads.
+	NodeConfigPath = nodeconfig.DefaultPath
+	// DecisionLog is the decision log of every front door and handler.
+	DecisionLog     = "/var/log/ward/decisions.jsonl"
 	LogDir          = "/var/log/ward"
 	StateDir        = "/run/ward"
 	ContainerdConf  = "/etc/containerd/config.toml"
@@ -131,10 +134,13 @@ func (n Node) Build() (*NodePlan, error) {
 	np.Handlers = append(np.Handlers, Handler{Name: "ward", Backend: "harden"})
 	np.Files = append(np.Files,
 		File{Path: PolicyPath, Data: policy.DefaultYAML(), Mode: 0o644, Keep: true},
-		File{Path: ShimConfigPath, Data: shimConfig(PolicyPath, LogDir+"/shim.jsonl", rt), Mode: 0o644},
-		File{Path: RuntimeConfig, Data: runtimeConfig(rt), Mode: 0o644},
 		File{Path: LogDir + "/README", Data: []byte(logReadme), Mode: 0o644},
 	)
+	main, err := nodeConfig(PolicyPath, rt, "every ward binary on this node (docs/configuration.md)")
+	if err != nil {
+		return nil, err
+	}
+	np.Files = append(np.Files, File{Path: NodeConfigPath, Data: main, Mode: 0o644})
 	for _, s := range []struct {
 		name, backend, binary string
 	}{
@@ -149,10 +155,14 @@ func (n Node) Build() (*NodePlan, error) {
 			return nil, err
 		}
 		polPath := fmt.Sprintf("%s/policy-%s.yaml", ConfigDir, s.backend)
-		cfgPath := fmt.Sprintf("%s/shim-%s.yaml", ConfigDir, s.backend)
+		cfgPath := fmt.Sprintf("%s/ward-%s.yaml", ConfigDir, s.backend)
+		cfg, err := nodeConfig(polPath, rt, "the "+s.name+" handler (its WardConfig option): every workload in "+s.backend)
+		if err != nil {
+			return nil, err
+		}
 		np.Files = append(np.Files,
 			File{Path: polPath, Data: pol, Mode: 0o644, Keep: true},
-			File{Path: cfgPath, Data: shimConfig(polPath, fmt.Sprintf("%s/shim-%s.jsonl", LogDir, s.backend), rt), Mode: 0o644},
+			File{Path: cfgPath, Data: cfg, Mode: 0o644},
 		)
 		np.Handlers = append(np.Handlers, Handler{Name: s.name, Backend: s.backend, WardConfig: cfgPath})
 	}
@@ -334,51 +344,33 @@ func SandboxPolicy(b policy.Backend) ([]byte, error) {
 	return out, nil
 }
 
-const logReadme = `ward's decision logs, one JSON line per decision (written by ` + "`ward install`" + `):
-  shim.jsonl, shim-gvisor.jsonl, shim-kata.jsonl   containerd-shim-ward-v2, per handler
-  runtime.jsonl                                    ward-runtime (Docker, Podman)
+const logReadme = `ward's decision log, one JSON line per decision (written by ` + "`ward install`" + `):
+  decisions.jsonl   every front door ("door": shim or runtime) and handler ("policy" names its policy)
 ` + "`ward uninstall`" + ` removes this file only; the logs are the operator's.
 `
 
-func shimConfig(policyPath, decisionLog string, rt Runtimes) []byte {
-	var b strings.Builder
-	b.WriteString("# Written by `ward install`; `ward uninstall` removes it. containerd-shim-ward-v2's\n")
-	b.WriteString("# configuration (docs/shim.md). An edited copy is left alone on uninstall.\n")
-	fmt.Fprintf(&b, "policy: %s\nstateDir: %s\ndecisionLog: %s\n", yamlString(policyPath), yamlString(StateDir), yamlString(decisionLog))
-	writeBackends(&b, rt)
-	writeUserns(&b)
-	return []byte(b.String())
-}
-
-func runtimeConfig(rt Runtimes) []byte {
-	var b strings.Builder
-	b.WriteString("# Written by `ward install`; `ward uninstall` removes it. ward-runtime's configuration\n")
-	b.WriteString("# for Docker and Podman (docs/ward-runtime.md).\n")
-	fmt.Fprintf(&b, "policy: %s\ndecisionLog: %s\n", yamlString(PolicyPath), yamlString(LogDir+"/runtime.jsonl"))
-	writeBackends(&b, rt)
-	writeUserns(&b)
-	return []byte(b.String())
-}
-
-// writeUserns names the pool files and the allocator directory, which
-// every front door of the node must share, explicitly (they are also the
-// defaults) so that an operator sees where the IDs come from.
-func writeUserns(b *strings.Builder) {
-	fmt.Fprintf(b, "userns:\n  subuid: %s\n  subgid: %s\n  stateDir: %s\n",
-		yamlString(SubUIDPath), yamlString(SubGIDPath), yamlString(userns.DefaultStateDir))
-}
-
-func writeBackends(b *strings.Builder, rt Runtimes) {
-	b.WriteString("backends:\n")
-	fmt.Fprintf(b, "  runc: %s\n", yamlString(rt.Runc))
+// nodeConfig is a node configuration file, marshalled from the struct
+// every binary reads. The pool files and the allocator directory, which
+// every front door of the node must share, are named explicitly (they are
+// also the defaults) so that an operator sees where the IDs come from.
+func nodeConfig(policyPath string, rt Runtimes, usedBy string) ([]byte, error) {
+	c := nodeconfig.Config{
+		Policy:      policyPath,
+		DecisionLog: DecisionLog,
+		Backends:    map[string]backend.Spec{"runc": {Binary: rt.Runc}},
+		Userns:      userns.Config{SubUID: SubUIDPath, SubGID: SubGIDPath, StateDir: userns.DefaultStateDir},
+	}
 	if rt.Runsc != "" {
-		fmt.Fprintf(b, "  runsc: %s\n", yamlString(rt.Runsc))
-	} else {
-		b.WriteString("  # runsc was not found; a decision for gVisor fails closed.\n")
+		c.Backends["gvisor"] = backend.Spec{Binary: rt.Runsc}
 	}
 	if rt.KataShim != "" {
-		fmt.Fprintf(b, "  kataShim: %s\n", yamlString(rt.KataShim))
+		c.Backends["kata"] = backend.Spec{Binary: rt.KataShim}
 	}
+	header := "Written by `ward install`; `ward uninstall` removes it. The ward node configuration of\n" + usedBy + "."
+	if rt.Runsc == "" {
+		header += "\nrunsc was not found: a decision for gVisor fails closed."
+	}
+	return c.Marshal(header)
 }
 
 // yamlString quotes s for YAML (a JSON string is a YAML string).
@@ -418,7 +410,7 @@ func containerdDropIn(handlers []Handler, shim, runc string, systemd bool) ([]by
 		case "harden":
 			b.WriteString("# ward's policy on runc: hardened, sent to gVisor, or rejected (RuntimeClass ward).\n")
 			b.WriteString("# io.containerd.runc.v2 makes containerd send runc options; the shim reads\n")
-			fmt.Fprintf(&b, "# %s (or $WARD_SHIM_CONFIG).\n", ShimConfigPath)
+			fmt.Fprintf(&b, "# %s (or $WARD_CONFIG).\n", NodeConfigPath)
 		default:
 			fmt.Fprintf(&b, "# Every workload in %s (RuntimeClass %s). A runtime_type other than runc's makes\n", h.Backend, h.Name)
 			b.WriteString("# containerd send the options as TOML, which can carry WardConfig.\n")

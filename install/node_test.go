@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -89,7 +89,7 @@ func TestBuildWithRuncOnly(t *testing.T) {
 	}
 	want := []string{
 		"/usr/local/bin/ward", "/usr/local/bin/ward-runtime", "/usr/local/bin/containerd-shim-ward-v2", "/usr/local/bin/ward-init",
-		PolicyPath, ShimConfigPath, RuntimeConfig, "/var/log/ward/README", SubUIDPath, SubGIDPath, DropInPath,
+		PolicyPath, "/var/log/ward/README", NodeConfigPath, SubUIDPath, SubGIDPath, DropInPath,
 	}
 	if got := paths(np.Files); !slices.Equal(got, want) {
 		t.Fatalf("files %v\nwant %v", got, want)
@@ -140,26 +140,18 @@ func TestBuildSandboxHandlers(t *testing.T) {
 		name := "ward-" + string(b)
 		h := rts[name]
 		opts, _ := h["options"].(map[string]any)
-		cfgPath := "/etc/ward/shim-" + string(b) + ".yaml"
+		cfgPath := "/etc/ward/ward-" + string(b) + ".yaml"
 		if h["runtime_type"] != "io.containerd.ward.v2" || h["runtime_path"] != "/usr/local/bin/containerd-shim-ward-v2" ||
 			opts["WardConfig"] != cfgPath || opts["BinaryName"] != "/usr/bin/runc" {
 			t.Errorf("%s: %v", name, h)
 		}
-		// The shim configuration the handler names, read as the shim reads it.
-		var sc struct {
-			Policy      string `yaml:"policy"`
-			StateDir    string `yaml:"stateDir"`
-			DecisionLog string `yaml:"decisionLog"`
-			Backends    struct {
-				Runc, Runsc, KataShim string
-			} `yaml:"backends"`
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(fileData(t, np, cfgPath))))
-		if err := dec.Decode(&sc); err != nil {
+		// The node configuration the handler names, read as the shim reads it.
+		sc, err := nodeconfig.Parse(fileData(t, np, cfgPath), cfgPath)
+		if err != nil {
 			t.Fatalf("%s: %v", cfgPath, err)
 		}
 		polPath := "/etc/ward/policy-" + string(b) + ".yaml"
-		if sc.Policy != polPath || sc.DecisionLog != "/var/log/ward/shim-"+string(b)+".jsonl" || sc.StateDir != StateDir {
+		if sc.Policy != polPath || sc.DecisionLog != DecisionLog {
 			t.Errorf("%s: %+v", cfgPath, sc)
 		}
 		p, err := policy.Parse(fileData(t, np, polPath), polPath)
@@ -168,11 +160,14 @@ func TestBuildSandboxHandlers(t *testing.T) {
 		}
 		assertRoutes(t, p, b)
 	}
-	if s := string(fileData(t, np, ShimConfigPath)); !strings.Contains(s, `runsc: "/usr/local/bin/runsc"`) || !strings.Contains(s, `kataShim: "/opt/kata/bin/containerd-shim-kata-v2"`) {
-		t.Errorf("shim.yaml lacks the runtimes:\n%s", s)
+	main, err := nodeconfig.Parse(fileData(t, np, NodeConfigPath), NodeConfigPath)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s := string(fileData(t, np, RuntimeConfig)); !strings.Contains(s, `runc: "/usr/bin/runc"`) || !strings.Contains(s, "decisionLog: \"/var/log/ward/runtime.jsonl\"") {
-		t.Errorf("runtime.yaml:\n%s", s)
+	tb, _ := main.Table()
+	if tb["gvisor"].Binary != "/usr/local/bin/runsc" || tb["kata"].Binary != "/opt/kata/bin/containerd-shim-kata-v2" ||
+		tb["runc"].Binary != "/usr/bin/runc" || main.LogPath() != DecisionLog || main.Policy != PolicyPath {
+		t.Errorf("ward.yaml: %+v", main)
 	}
 }
 

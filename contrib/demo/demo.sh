@@ -121,18 +121,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- ward's shim configuration -----------------------------------------------------
+# --- ward's node configuration (docs/configuration.md) -------------------------------
 # The default policy maps every hardened container into a user namespace from
 # the "ward" entry of /etc/subuid and /etc/subgid, which `ward install` writes
 # on a node; the demo keeps its own pool and allocator under $TMP instead of
 # touching this machine's files.
 printf 'ward:%d:%d\n' $((0x50000000)) $((100 * 65536)) >"$TMP/subid"
-cat >"$TMP/ward-shim.yaml" <<EOT
+cat >"$TMP/ward.yaml" <<EOT
 # The embedded default policy; decisions and per-pod state under stateDir.
 stateDir: $WARD_STATE
 backends:
-  runc: $BIN/runc
-  runsc: $BIN/runsc
+  runc: {binary: $BIN/runc}
+  gvisor: {binary: $BIN/runsc}
 userns:
   subuid: $TMP/subid
   subgid: $TMP/subid
@@ -194,7 +194,7 @@ pull-image-on-create: false
 EOT
 
 say "starting a private containerd with the 'ward' runtime handler ($TMP)"
-WARD_SHIM_CONFIG=$TMP/ward-shim.yaml PATH="$BIN:$PATH" "$BIN/containerd" --config "$CD/config.toml" >"$TMP/containerd.log" 2>&1 &
+WARD_CONFIG=$TMP/ward.yaml PATH="$BIN:$PATH" "$BIN/containerd" --config "$CD/config.toml" >"$TMP/containerd.log" 2>&1 &
 CONTAINERD_PID=$!
 for _ in $(seq 100); do
 	ctr_ version >/dev/null 2>&1 && break

@@ -94,9 +94,9 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		}
 	}
 
-	// containerd itself reads the drop-in; WARD_SHIM_CONFIG is what
-	// contrib/systemd's drop-in gives containerd on a node.
-	c := harness.StartContainerd(t, harness.Config{Dir: dir, Env: []string{"WARD_SHIM_CONFIG=" + filepath.Join(root, install.ShimConfigPath)}})
+	// containerd itself reads the drop-in; WARD_CONFIG points the shims at
+	// the installed node configuration (on a node it is at its default path).
+	c := harness.StartContainerd(t, harness.Config{Dir: dir, Env: []string{"WARD_CONFIG=" + filepath.Join(root, install.NodeConfigPath)}})
 	c.Import(filepath.Join(root, install.DropInDir, "*.toml"))
 
 	p, err := c.RunPod(harness.Pod{Name: "installed-ward", Handler: "ward"})
@@ -118,8 +118,8 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 	if out, err := c.Exec(g.ContainerID, "dmesg"); err != nil || !strings.Contains(out, "gVisor") {
 		t.Errorf("ward-gvisor: dmesg does not show gVisor's kernel (%v):\n%s", err, out)
 	}
-	// The handler's own decision log, from its own configuration.
-	logData, err := os.ReadFile(filepath.Join(root, "var/log/ward/shim-gvisor.jsonl"))
+	// The decision log names the handler's own rule, from its own configuration.
+	logData, err := os.ReadFile(filepath.Join(root, install.DecisionLog))
 	if err != nil || !strings.Contains(string(logData), "sandbox-everything-gvisor") {
 		t.Errorf("ward-gvisor's decision log does not name its rule (%v):\n%s", err, logData)
 	}
