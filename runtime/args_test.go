@@ -32,7 +32,7 @@ func TestParseSubcommandArgs(t *testing.T) {
 			tokens:   []string{"-b", "/b", "-no-pivot"},
 		},
 		{
-			name: "flags after the operand (urfave reorders)", spec: deleteFlags(),
+			name: "flags after the operand (urfave reorders)", spec: flagsOf("delete"),
 			args: []string{"id1", "--force"}, operands: []string{"id1"}, bools: []string{"force"},
 			tokens: []string{"--force"},
 		},
@@ -44,7 +44,7 @@ func TestParseSubcommandArgs(t *testing.T) {
 			tokens:   []string{"-t", "--env", "A=1", "-e", "B=2"},
 		},
 		{
-			name: "double dash ends flags", spec: killFlags(),
+			name: "double dash ends flags", spec: flagsOf("kill"),
 			args: []string{"--all", "--", "id1", "-9"}, operands: []string{"id1", "-9"}, bools: []string{"all"},
 			tokens: []string{"--all"},
 		},
@@ -147,7 +147,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("-t -e A=1 id sh -c x")
 	f.Fuzz(func(t *testing.T, s string) {
 		args := strings.Fields(s)
-		for _, spec := range []*flagSpec{createFlags(), execFlags(), deleteFlags()} {
+		for _, spec := range []*flagSpec{createFlags(), execFlags(), flagsOf("delete")} {
 			cl, err := spec.parse(args)
 			if err != nil {
 				continue
@@ -161,4 +161,14 @@ func FuzzParse(f *testing.F) {
 		}
 		parseGlobals(args)
 	})
+}
+
+// flagsOf is the flag spec of a subcommand in the table.
+func flagsOf(name string) *flagSpec {
+	for _, c := range commands() {
+		if c.name == name {
+			return c.flags
+		}
+	}
+	panic("no command " + name)
 }

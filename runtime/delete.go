@@ -2,8 +2,6 @@ package runtime
 
 import "github.com/ward-runtime/ward/backend"
 
-func deleteFlags() *flagSpec { return newSpec(false, []string{"force,f"}, nil, nil) }
-
 // runDelete implements `delete [--force] ID`: the backend deletes the
 // container, then ward forgets it. The record goes only when the backend
 // succeeded, so a failed delete can be retried on the same backend.

@@ -21,36 +21,6 @@ import (
 	"github.com/ward-runtime/ward/nodeconfig"
 )
 
-// command is one subcommand.
-type command struct {
-	name  string
-	flags *flagSpec
-	run   func(c *ctx, cl cmdline) error
-}
-
-// commands is the explicit table of subcommands ward-runtime interprets.
-// Anything else goes to runc unchanged (passthrough.go).
-func commands() []command {
-	return []command{
-		{"create", createFlags(), runCreate},
-		{"run", runFlags(), runRun},
-		{"start", noFlags(), runStart},
-		{"exec", execFlags(), runExec},
-		{"state", noFlags(), runState},
-		{"kill", killFlags(), runKill},
-		{"delete", deleteFlags(), runDelete},
-		{"list", listFlags(), runList},
-		{"ps", psFlags(), runPs},
-		{"pause", noFlags(), runPause},
-		{"resume", noFlags(), runResume},
-		{"update", updateFlags(), runUpdate},
-		{"events", eventsFlags(), runEvents},
-		{"features", noFlags(), runFeatures},
-		{"spec", specFlags(), runSpec},
-	}
-}
-
-func noFlags() *flagSpec { return newSpec(false, nil, nil, nil) }
 
 // Env is what ward-runtime may touch. Tests replace Exec to see the command
 // line a backend would get without running it.
