@@ -68,7 +68,7 @@ func TestDirectLandlockGVisor(t *testing.T) {
 		t.Fatalf("decision log: %v", d)
 	}
 	notes, _ := d["notes"].([]any)
-	if !slices.ContainsFunc(notes, func(n any) bool { s, _ := n.(string); return strings.HasPrefix(s, "Landlock not enforced (gVisor)") }) {
-		t.Errorf("decision notes %v lack %q", notes, "Landlock not enforced (gVisor)")
+	if !slices.ContainsFunc(notes, func(n any) bool { s, _ := n.(string); return strings.HasPrefix(s, "Landlock not enforced (gvisor)") }) {
+		t.Errorf("decision notes %v lack %q", notes, "Landlock not enforced (gvisor)")
 	}
 }

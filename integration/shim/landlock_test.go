@@ -57,7 +57,7 @@ func TestLandlockPod(t *testing.T) {
 	for _, e := range decisions(t, w.StateDir) {
 		if e.ContainerID == g.ContainerID && e.Event == "create" {
 			found = true
-			if e.Backend != "gvisor" || !slices.ContainsFunc(e.Notes, func(n string) bool { return strings.HasPrefix(n, "Landlock not enforced (gVisor)") }) {
+			if e.Backend != "gvisor" || !slices.ContainsFunc(e.Notes, func(n string) bool { return strings.HasPrefix(n, "Landlock not enforced (gvisor)") }) {
 				t.Errorf("gVisor container's decision: backend %q, notes %q", e.Backend, e.Notes)
 			}
 		}
