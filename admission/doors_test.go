@@ -13,7 +13,9 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
@@ -23,17 +25,22 @@ import (
 )
 
 // fakeTasks stands in for runc's task service behind the shim: it creates
-// nothing and answers with a pid.
+// and starts nothing, and answers with a pid.
 type fakeTasks struct{ taskAPI.TTRPCTaskService }
 
 func (fakeTasks) Create(context.Context, *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	return &taskAPI.CreateTaskResponse{Pid: 4242}, nil
 }
 
+func (fakeTasks) Exec(context.Context, *taskAPI.ExecProcessRequest) (*ptypes.Empty, error) {
+	return &ptypes.Empty{}, nil
+}
+
 // door runs one container through one front door and says what came out:
 // the error message the user sees ("" when it may run).
 type door interface {
 	create(t *testing.T, id, bundleDir string) string
+	exec(t *testing.T, id string, p *specs.Process) string
 	log() string
 }
 
@@ -55,6 +62,19 @@ func newShimDoor(t *testing.T, dir, pol string) *shimDoor {
 func (d *shimDoor) create(t *testing.T, id, bundleDir string) string {
 	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
 	_, err := d.svc.Create(ctx, &taskAPI.CreateTaskRequest{ID: id, Bundle: bundleDir})
+	return grpcMessage(err)
+}
+
+func (d *shimDoor) exec(t *testing.T, id string, p *specs.Process) string {
+	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
+	data, _ := json.Marshal(p)
+	_, err := d.svc.Exec(ctx, &taskAPI.ExecProcessRequest{ID: id, ExecID: "e1",
+		Spec: &anypb.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Process", Value: data}})
+	return grpcMessage(err)
+}
+
+// grpcMessage is the message of a gRPC error as a user reads it.
+func grpcMessage(err error) string {
 	if err == nil {
 		return ""
 	}
@@ -97,8 +117,20 @@ func newRuntimeDoor(t *testing.T, dir, pol string) *runtimeDoor {
 }
 
 func (d *runtimeDoor) create(t *testing.T, id, bundleDir string) string {
+	return d.main(t, "create", "--bundle", bundleDir, id)
+}
+
+func (d *runtimeDoor) exec(t *testing.T, id string, p *specs.Process) string {
+	path := filepath.Join(t.TempDir(), "process.json")
+	data, _ := json.Marshal(p)
+	writeFile(t, path, string(data))
+	return d.main(t, "exec", "--process", path, id)
+}
+
+// main runs ward-runtime and returns its error message, "" on success.
+func (d *runtimeDoor) main(t *testing.T, args ...string) string {
 	d.stderr.Reset()
-	if runtime.Main([]string{"--root", d.root, "--log-format", "json", "create", "--bundle", bundleDir, id}, d.env) == 0 {
+	if runtime.Main(append([]string{"--root", d.root, "--log-format", "json"}, args...), d.env) == 0 {
 		return ""
 	}
 	// runc's log line, as container managers read it.
@@ -161,6 +193,9 @@ func entries(t *testing.T, path string) []decisionlog.Entry {
 			t.Fatal(err)
 		}
 		e.Door, e.Time, e.Bundle = "", time.Time{}, ""
+		// runc's command line has no exec IDs; the task API's is the
+		// shim's transport.
+		e.ContainerID = strings.TrimSuffix(e.ContainerID, "/e1")
 		out = append(out, e)
 	}
 	return out
@@ -196,6 +231,25 @@ func TestSameDecisionThroughEveryDoor(t *testing.T) {
 			n++
 		}
 	}
+	// Exec sessions in the ordinary pod's app container: an ordinary one,
+	// and one whose cwd is a leaked host descriptor (CVE-2024-21626).
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "corpus", "cri-ordinary", "container.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app specs.Spec
+	if err := json.Unmarshal(data, &app); err != nil {
+		t.Fatal(err)
+	}
+	ctr := "ctr-" + app.Annotations[bundle.AnnotationSandboxID]
+	for _, cwd := range []string{"/", "/proc/self/fd/7"} {
+		p := *app.Process
+		p.Args, p.Cwd = []string{"sh"}, cwd
+		for name, d := range doors {
+			msgs[name] = append(msgs[name], "exec cwd "+cwd+": "+d.exec(t, ctr, &p))
+		}
+		n++
+	}
 	for i := range msgs["shim"] {
 		if msgs["shim"][i] != msgs["runtime"][i] {
 			t.Errorf("messages differ:\n  shim:    %s\n  runtime: %s", msgs["shim"][i], msgs["runtime"][i])
@@ -211,6 +265,9 @@ func TestSameDecisionThroughEveryDoor(t *testing.T) {
 		if !bytes.Equal(a, b) {
 			t.Errorf("entry %d differs:\n  shim:    %s\n  runtime: %s", i, a, b)
 		}
+	}
+	if !strings.Contains(msgs["shim"][len(msgs["shim"])-1], "CVE-2024-21626") {
+		t.Errorf("the leaked-descriptor exec was not refused: %s", msgs["shim"][len(msgs["shim"])-1])
 	}
 	rejected := 0
 	for _, m := range msgs["shim"] {
