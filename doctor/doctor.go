@@ -74,6 +74,7 @@ type check func(n *Node) []Result
 
 func checks() []check {
 	return []check{
+		checkNodeConfig,
 		checkLandlock,
 		checkUserns,
 		checkUsernsPool,

@@ -176,3 +176,31 @@ func TestHostKernel(t *testing.T) {
 		t.Errorf("cgroup version %d, %v", v, err)
 	}
 }
+
+// TestNodeConfigCheck: a node configuration whose policy does not load, or
+// names a backend the node lacks, fails the check with the reason.
+func TestNodeConfigCheck(t *testing.T) {
+	root := t.TempDir()
+	write := func(p, s string) {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := &Node{Root: root}
+	if r := checkNodeConfig(n)[0]; r.Status != Pass {
+		t.Errorf("no configuration: %+v", r)
+	}
+	write("/etc/ward/ward.yaml", "policy: /etc/ward/policy.yaml\n")
+	write("/etc/ward/policy.yaml", "mode: bogus\n")
+	if r := checkNodeConfig(n)[0]; r.Status != Fail || !strings.Contains(r.Detail, "last good policy") {
+		t.Errorf("broken policy: %+v", r)
+	}
+	write("/etc/ward/ward.yaml", "polcy: /etc/ward/policy.yaml\n")
+	if r := checkNodeConfig(n)[0]; r.Status != Fail || !strings.Contains(r.Detail, "polcy") {
+		t.Errorf("misspelt key: %+v", r)
+	}
+}
