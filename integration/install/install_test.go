@@ -75,10 +75,9 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		"/usr/local/bin/", root+"/usr/local/bin/",
 		"/etc/ward/", root+"/etc/ward/",
 		"/var/log/ward/", root+"/var/log/ward/",
-		`"/run/ward"`, `"`+root+`/run/ward"`,
-		`"/run/ward/userns"`, `"`+root+`/run/ward/userns"`,
-		`"/etc/subuid"`, `"`+root+`/etc/subuid"`,
-		`"/etc/subgid"`, `"`+root+`/etc/subgid"`,
+		": /run/ward/userns\n", ": "+root+"/run/ward/userns\n",
+		": /etc/subuid\n", ": "+root+"/etc/subuid\n",
+		": /etc/subgid\n", ": "+root+"/etc/subgid\n",
 		install.RuncRoot, root+install.RuncRoot,
 	)
 	originals := map[string][]byte{}

@@ -76,9 +76,10 @@ func newEnv(t *testing.T) *env {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	cfg := "root: " + filepath.Join(dir, "default-root") + "\n" +
+	cfg := "runtime:\n  root: " + filepath.Join(dir, "default-root") + "\n" +
+		"stateDir: " + filepath.Join(dir, "state") + "\n" +
 		"decisionLog: " + e.decision + "\n" +
-		"backends:\n  runc: " + runc + "\n  runsc: " + runsc + "\n  runscFlags: [--platform=systrap]\n" +
+		"backends:\n  runc: {binary: " + runc + "}\n  gvisor: {binary: " + runsc + ", flags: [--platform=systrap]}\n" +
 		harness.UsernsConfig(t, dir)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func newEnv(t *testing.T) *env {
 
 // environ is the environment for anything that ends up calling ward-runtime.
 func (e *env) environ() []string {
-	return append(os.Environ(), "WARD_RUNTIME_CONFIG="+e.config)
+	return append(os.Environ(), "WARD_CONFIG="+e.config)
 }
 
 // rootfs builds a busybox root filesystem (Debian's static busybox with
@@ -233,4 +234,4 @@ func (e *env) decisionFor(id string) map[string]any {
 	return last
 }
 
-var rejectMsg = regexp.MustCompile(`ward: container rejected by policy rule reject-host-takeover \([a-z-, ]+\)`)
+var rejectMsg = regexp.MustCompile(`ward rejected container \S+: findings \[[a-z-, ]+\]; reject-host-takeover: `)

@@ -14,7 +14,7 @@ import (
 // on failure, and --process files for exec.
 func TestContainerdRuncShim(t *testing.T) {
 	e := newEnv(t)
-	cd := harness.StartContainerd(t, harness.Config{NoCNI: true, Env: []string{"WARD_RUNTIME_CONFIG=" + e.config}})
+	cd := harness.StartContainerd(t, harness.Config{NoCNI: true, Env: []string{"WARD_CONFIG=" + e.config}})
 	root := filepath.Join(e.dir, "shim-root")
 	ctr := func(args ...string) (string, string, error) {
 		return cd.Ctr(args...)

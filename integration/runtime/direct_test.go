@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,7 +214,7 @@ func TestDirectRejected(t *testing.T) {
 		t.Errorf("log file %q: %v", data, err)
 	}
 	d := e.decisionFor("r1")
-	if d == nil || d["action"] != "reject" || !strings.Contains(d["error"].(string), "rejected") {
+	if d == nil || d["action"] != "reject" || !strings.Contains(fmt.Sprint(d["decidingFindings"]), "host-pid") {
 		t.Errorf("decision log: %v", d)
 	}
 	if out, _, _ := e.wardRun(root, "list", "-q"); strings.TrimSpace(out) != "" {

@@ -66,7 +66,7 @@ func TestBenchmarkUserns(t *testing.T) {
 			t.Fatal(err)
 		}
 		root := filepath.Join(e.dir, "bench-root-"+name)
-		env := append(os.Environ(), "WARD_RUNTIME_CONFIG="+cfg)
+		env := append(os.Environ(), "WARD_CONFIG="+cfg)
 		return func(i int) time.Duration {
 			if err := os.WriteFile(filepath.Join(b, "config.json"), orig, 0o644); err != nil {
 				t.Fatal(err)
