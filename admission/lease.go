@@ -60,12 +60,9 @@ func (a *Admitter) lease(r *Request, b *bundle.Bundle, pod *PodRecord) (*Lease, 
 		if pod == nil || pod.Userns == nil {
 			return nil, nil
 		}
-		pid := pod.Userns.PID
-		if pid == 0 && r.SandboxPID != nil {
-			var err error
-			if pid, err = r.SandboxPID(pod.SandboxID); err != nil {
-				return nil, fmt.Errorf("finding the pod sandbox's process: %w", err)
-			}
+		pid, err := pod.sandboxPID(r.SandboxPID)
+		if err != nil {
+			return nil, err
 		}
 		if pid <= 0 {
 			return nil, nil

@@ -34,8 +34,10 @@ type PodRecord struct {
 	Bundle string `json:"bundle,omitempty"`
 	// Door is the front door that decided the sandbox.
 	Door Door `json:"door,omitempty"`
-	// Userns is the pod's user namespace: its block and, once the sandbox
-	// runs, the sandbox's pid, whose namespace app containers join.
+	// PID is the running sandbox's process, whose namespaces the pod's
+	// app containers join; 0 until the front door learns it.
+	PID int `json:"pid,omitempty"`
+	// Userns is the pod's user namespace block.
 	Userns *PodUserns `json:"userns,omitempty"`
 }
 
@@ -47,11 +49,10 @@ type PodFinding struct {
 	Waived string `json:"waived,omitempty"`
 }
 
-// PodUserns is a pod's user namespace.
+// PodUserns is a pod's user namespace block.
 type PodUserns struct {
 	Owner string       `json:"owner"`
 	Block userns.Range `json:"block"`
-	PID   int          `json:"pid,omitempty"`
 }
 
 func newPodRecord(pc *policy.PodContext, bundleDir string, door Door, l *Lease) *PodRecord {
@@ -134,18 +135,28 @@ func (s PodStore) Read(id string) (*PodRecord, error) {
 	return &r, nil
 }
 
-// SetSandboxPID records the running sandbox's pid, whose user namespace
-// the pod's app containers join.
+// SetSandboxPID records the running sandbox's pid, whose namespaces the
+// pod's app containers join.
 func (s PodStore) SetSandboxPID(id string, pid int) error {
 	r, err := s.Read(id)
 	if err != nil {
 		return err
 	}
-	if r.Userns == nil {
-		return nil
-	}
-	r.Userns.PID = pid
+	r.PID = pid
 	return s.Write(r)
+}
+
+// sandboxPID is the pod's sandbox process: from the record, else from the
+// front door (ward-runtime reads it from the runtime's state).
+func (r *PodRecord) sandboxPID(lookup func(string) (int, error)) (int, error) {
+	if r.PID > 0 || lookup == nil {
+		return r.PID, nil
+	}
+	pid, err := lookup(r.SandboxID)
+	if err != nil {
+		return 0, fmt.Errorf("finding the pod sandbox's process: %w", err)
+	}
+	return pid, nil
 }
 
 // Remove deletes the pod's record; a missing one is not an error.

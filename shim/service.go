@@ -110,7 +110,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		adm.Undo(ad)
 		return nil, err
 	}
-	if ad.Sandbox() && ad.Lease.Owns() {
+	if ad.Sandbox() {
 		if err := adm.Pods().SetSandboxPID(r.ID, int(resp.Pid)); err != nil {
 			log.G(ctx).WithError(err).Warn("ward: recording the sandbox's pid")
 		}
