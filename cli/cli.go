@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/ward-runtime/ward/bundle"
@@ -204,15 +203,6 @@ func fail(env *Env, status int, err error) int {
 		fmt.Fprintf(env.Stderr, "ward: %v\n", err)
 	}
 	return status
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func joinNonEmpty(sep string, parts ...string) string {

@@ -299,9 +299,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Defaults is the configuration of a node with no file.
-func Defaults() Config { return Config{}.withDefaults() }
-
 // Table is the node's backends: ward's built-in ones with the file's
 // changes and additions.
 func (c *Config) Table() (backend.Table, error) {
