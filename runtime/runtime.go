@@ -7,8 +7,9 @@
 // the bundle, rewrite its config.json and exec the chosen backend; `exec`
 // judges the process the same way; every other subcommand goes to the
 // backend that created the container, found through a small state record
-// under --root. Each subcommand lives in its own file and is listed once,
-// in commands().
+// under --root. The decisions are the admission package's; ward-runtime
+// holds only the transport (runc's argv, state records, exec of the
+// backend). Every subcommand is listed once, in commands().
 package runtime
 
 import (

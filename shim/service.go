@@ -7,9 +7,11 @@
 // exits, OOM events, cgroups, checkpoints), is the runc shim's, unchanged.
 //
 // One shim serves one pod (containerd groups a pod's containers by the
-// io.kubernetes.cri.sandbox-id annotation). The pod's decision is made on
-// its sandbox container and carried, in memory, to the pod's app
-// containers, which may only tighten it.
+// io.kubernetes.cri.sandbox-id annotation). The decisions are the admission
+// package's: the shim holds only the transport (the task API and runc's
+// options). The pod's decision is made on its sandbox container and
+// carried, through the node's pod records (admission.PodStore), to the
+// pod's app containers, which may only tighten it.
 package shim
 
 import (
