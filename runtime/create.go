@@ -122,7 +122,7 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, *Record,
 		if err != nil {
 			return target{}, nil, fmt.Errorf("ward: %w", err)
 		}
-		if us, in.Userns, err = c.allocUserns(a, id); err != nil {
+		if us, in.Userns, err = c.allocUserns(a, id, b); err != nil {
 			return target{}, nil, fmt.Errorf("ward: %w", err)
 		}
 	}

@@ -17,7 +17,11 @@ import (
 
 // RecordUserns is what delete needs to give a container's block back.
 type RecordUserns struct {
-	Owner  string         `json:"owner"`
+	Owner string `json:"owner"`
+	// Layer is true when Owner is the container's writable layer
+	// (userns.LayerOwner): delete undoes the mounts but keeps the block,
+	// which the layer's files are stored with.
+	Layer  bool           `json:"layer,omitempty"`
 	Block  userns.Range   `json:"block"`
 	Rootfs *userns.Rootfs `json:"rootfs,omitempty"`
 	// Chown counts the files whose owner the chown fallback changed.
@@ -40,14 +44,31 @@ func (c *ctx) usernsPool(p *policy.Policy) ([]userns.Range, error) {
 // different --root directories may share an ID.
 func (c *ctx) usernsOwner(id string) string { return "ward-runtime:" + c.root() + ":" + id }
 
-// allocUserns gives a stand-alone container its own block.
-func (c *ctx) allocUserns(a *userns.Allocator, id string) (*RecordUserns, *policy.UsernsInput, error) {
-	owner := c.usernsOwner(id)
+// allocUserns gives a stand-alone container its own block: its writable
+// layer's when its root filesystem is an overlay with one (Docker,
+// Podman), so that stop and start (delete, then create on the same layer),
+// a daemon restart or a reboot give it the IDs its files were written
+// with; the container's own otherwise.
+func (c *ctx) allocUserns(a *userns.Allocator, id string, b *bundle.Bundle) (*RecordUserns, *policy.UsernsInput, error) {
+	owner, layer := c.usernsOwner(id), false
+	if b.Spec.Root != nil && b.Spec.Root.Path != "" {
+		root := b.Spec.Root.Path
+		if !filepath.IsAbs(root) {
+			root = filepath.Join(b.Dir, root)
+		}
+		upper, err := userns.WritableLayer(root)
+		if err != nil {
+			return nil, nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
+		}
+		if upper != "" {
+			owner, layer = userns.LayerOwner(upper), true
+		}
+	}
 	r, err := a.Allocate(owner)
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
 	}
-	return &RecordUserns{Owner: owner, Block: r}, &policy.UsernsInput{HostID: r.Start, Size: r.Size}, nil
+	return &RecordUserns{Owner: owner, Layer: layer, Block: r}, &policy.UsernsInput{HostID: r.Start, Size: r.Size}, nil
 }
 
 // usesBlock reports whether the verdict gave the spec ward's user
@@ -102,7 +123,8 @@ func (c *ctx) idmapRootfs(p *policy.Policy, b *bundle.Bundle, u *RecordUserns, v
 	return err
 }
 
-// releaseUserns undoes the rootfs mounts and frees the block.
+// releaseUserns undoes the rootfs mounts and frees the block, unless a
+// writable layer owns it (see allocUserns).
 func (c *ctx) releaseUserns(u *RecordUserns) error {
 	var errs []error
 	if u.Rootfs != nil {
@@ -110,7 +132,7 @@ func (c *ctx) releaseUserns(u *RecordUserns) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && !u.Layer {
 		if err := c.cfg.Userns.Release(u.Owner, u.Block); err != nil {
 			errs = append(errs, err)
 		}

@@ -145,6 +145,28 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 	return nil
 }
 
+// WritableLayer returns the upper directory of the overlay mounted at
+// rootfs, the layer that holds what the container writes, or "" when
+// rootfs is not an overlay mount or has no upper layer.
+func WritableLayer(rootfs string) (string, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(rootfs, &sfs); err != nil {
+		return "", fmt.Errorf("reading the root filesystem: %w", err)
+	}
+	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC {
+		return "", nil
+	}
+	mi, ok, err := MountAt(rootfs)
+	if err != nil || !ok || mi.FSType != "overlay" {
+		return "", err
+	}
+	ov, err := ParseOverlay(mi.Super)
+	if err != nil {
+		return "", err
+	}
+	return ov.Upper, nil
+}
+
 // GiveUpperTop gives the top directory of an overlay's upper layer to the
 // mapped root when it is host root's. Overlayfs refuses an idmapped upper
 // layer to a mounter outside the mapping, and the merged root directory

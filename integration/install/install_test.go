@@ -67,7 +67,7 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		}
 	}
 
-	// The files name host paths (/etc/ward, /usr/local/bin, /run/ward...),
+	// The files name host paths (/etc/ward, /usr/local/bin, /run/ward, /var/lib/ward...),
 	// which on this machine are the real ones. Point them below the temp
 	// root, as if it were the node's /, keeping the originals to put back
 	// before uninstalling.
@@ -76,7 +76,7 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		"/etc/ward/", root+"/etc/ward/",
 		"/var/log/ward/", root+"/var/log/ward/",
 		`"/run/ward"`, `"`+root+`/run/ward"`,
-		`"/run/ward/userns"`, `"`+root+`/run/ward/userns"`,
+		`"/var/lib/ward/userns"`, `"`+root+`/var/lib/ward/userns"`,
 		`"/etc/subuid"`, `"`+root+`/etc/subuid"`,
 		`"/etc/subgid"`, `"`+root+`/etc/subgid"`,
 		install.RuncRoot, root+install.RuncRoot,
