@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 
@@ -130,6 +131,14 @@ func (c *ctx) releaseUserns(u *RecordUserns) error {
 	if u.Rootfs != nil {
 		if err := u.Rootfs.Release(); err != nil {
 			errs = append(errs, err)
+		}
+		// What the container wrote is stored as it saw it while it is
+		// not running (docker commit, build steps); create gives it to
+		// the block again.
+		if len(errs) == 0 && u.Rootfs.Upper != "" {
+			if _, err := userns.UnchownTree(u.Rootfs.Upper, u.Block); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if len(errs) == 0 && !u.Layer {

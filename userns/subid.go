@@ -35,6 +35,9 @@ func (r Range) Overlaps(o Range) bool {
 	return uint64(r.Start) < o.End() && uint64(o.Start) < r.End()
 }
 
+// Contains reports whether id is in r.
+func (r Range) Contains(id uint32) bool { return id >= r.Start && uint64(id) < r.End() }
+
 func (r Range) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End()-1) }
 
 // SubIDEntry is one line of /etc/subuid or /etc/subgid.

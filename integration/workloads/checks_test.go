@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -278,54 +279,60 @@ const layerScript = `useradd -u 1000 app && mkdir /app && touch /app/root && tou
 // container saw them, as runc leaves them.
 var wantOwners = map[string]string{"app/": "0:0", "app/root": "0:0", "app/user": "1000:1000", "app/udir/": "1000:1000"}
 
-// layerOwners reads the top layer of img (docker save) and compares the
-// owners of /app's entries with wantOwners.
+// layerOwners reads the top layer of img from `docker save`, as a stream
+// (the base layer is most of a gigabyte), and compares the owners in its
+// tar headers of /app's entries with wantOwners.
 func (d *dockerd) layerOwners(img string) error {
-	r := d.docker("save", img)
-	if r.code != 0 {
-		return fmt.Errorf("docker save: %s", r.stderr)
+	cmd := exec.Command(debianBin(d.t, "docker"), "-H", "unix://"+d.socket, "save", img)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
 	}
-	outer := tar.NewReader(strings.NewReader(r.stdout))
-	layers := map[string][]byte{}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer cmd.Wait()
+	defer io.Copy(io.Discard, out)
+	owners := map[string]map[string]string{} // layer tar -> entry -> uid:gid
 	var manifest []struct{ Layers []string }
+	outer := tar.NewReader(out)
 	for {
 		h, err := outer.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("docker save: %w (%s)", err, stderr.String())
 		}
-		b, err := io.ReadAll(outer)
-		if err != nil {
-			return err
-		}
-		if h.Name == "manifest.json" {
-			if err := json.Unmarshal(b, &manifest); err != nil {
+		switch {
+		case h.Name == "manifest.json":
+			if err := json.NewDecoder(outer).Decode(&manifest); err != nil {
 				return err
 			}
-		} else if strings.HasSuffix(h.Name, "/layer.tar") {
-			layers[h.Name] = b
+		case strings.HasSuffix(h.Name, "/layer.tar"):
+			got := map[string]string{}
+			inner := tar.NewReader(outer)
+			for {
+				ih, err := inner.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				if _, ok := wantOwners[ih.Name]; ok {
+					got[ih.Name] = fmt.Sprintf("%d:%d", ih.Uid, ih.Gid)
+				}
+			}
+			owners[h.Name] = got
 		}
 	}
 	if len(manifest) != 1 || len(manifest[0].Layers) == 0 {
 		return fmt.Errorf("docker save: manifest %v", manifest)
 	}
-	top := layers[manifest[0].Layers[len(manifest[0].Layers)-1]]
-	got := map[string]string{}
-	tr := tar.NewReader(bytes.NewReader(top))
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if _, ok := wantOwners[h.Name]; ok {
-			got[h.Name] = fmt.Sprintf("%d:%d", h.Uid, h.Gid)
-		}
-	}
+	got := owners[manifest[0].Layers[len(manifest[0].Layers)-1]]
 	var diffs []string
 	for name, want := range wantOwners {
 		if got[name] != want {
