@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ward-runtime/ward/integration/harness"
 )
 
 // check is one everyday operation, run the same way on every daemon.
@@ -117,8 +119,8 @@ var checks = []check{
 		if err := d.ok("run", "--name", "logs", image, "echo", "ward-wl-log-line"); err != nil {
 			return err
 		}
-		r := d.docker("logs", "logs")
-		if !strings.Contains(r.stdout, "ward-wl-log-line") {
+		r := d.Docker("logs", "logs")
+		if !strings.Contains(r.Stdout, "ward-wl-log-line") {
 			return fmt.Errorf("docker logs: %s", r)
 		}
 		return nil
@@ -145,12 +147,12 @@ var checks = []check{
 		if err := d.ok("start", "ss"); err != nil {
 			return err
 		}
-		r := d.docker("exec", "--user", "1000", "ss", "cat", "/state/f")
-		if r.code != 0 || strings.TrimSpace(r.stdout) != "kept" {
+		r := d.Docker("exec", "--user", "1000", "ss", "cat", "/state/f")
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "kept" {
 			return fmt.Errorf("after stop/start, as uid 1000: %s", r)
 		}
-		r = d.docker("exec", "ss", "sh", "-c", "echo more >> /state/f && ls -ln /state")
-		if r.code != 0 {
+		r = d.Docker("exec", "ss", "sh", "-c", "echo more >> /state/f && ls -ln /state")
+		if r.Code != 0 {
 			return fmt.Errorf("after stop/start, as root: %s", r)
 		}
 		return nil
@@ -197,14 +199,14 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		return d.ok("run", "--rm", "-v", "wlvol:/data", image, "sh", "-c", `grep -q root /data/r && grep -q user /data/u/f`)
 	}},
 	{"volume/bind-root-writes", "container root writes to a bind-mounted host directory", func(d *dockerd) error {
-		host := filepath.Join(d.dir, "bind")
+		host := filepath.Join(d.Dir, "bind")
 		if err := os.MkdirAll(host, 0o755); err != nil {
 			return err
 		}
 		return d.ok("run", "--rm", "-v", host+":/data", image, "sh", "-c", `echo x > /data/f`)
 	}},
 	{"git/bind-workspace", "git status in a bind-mounted workspace", func(d *dockerd) error {
-		host := filepath.Join(d.dir, "ws")
+		host := filepath.Join(d.Dir, "ws")
 		if err := os.MkdirAll(host, 0o755); err != nil {
 			return err
 		}
@@ -226,7 +228,7 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		return d.layerOwners("wl-committed:1")
 	}},
 	{"image/build", "docker build (classic builder): RUN steps run, the layer's files are owned as in the container", func(d *dockerd) error {
-		ctx := filepath.Join(d.dir, "build")
+		ctx := filepath.Join(d.Dir, "build")
 		os.MkdirAll(ctx, 0o755)
 		df := "FROM " + image + "\nRUN " + strings.ReplaceAll(layerScript, "\n", " ") + "\n"
 		if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
@@ -241,15 +243,15 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		if err := d.detached("cpi", "sleep", "300"); err != nil {
 			return err
 		}
-		src := filepath.Join(d.dir, "cp-src")
+		src := filepath.Join(d.Dir, "cp-src")
 		if err := os.WriteFile(src, []byte("copied\n"), 0o644); err != nil {
 			return err
 		}
 		if err := d.ok("cp", src, "cpi:/tmp/copied"); err != nil {
 			return err
 		}
-		r := d.docker("exec", "--user", "1000", "cpi", "cat", "/tmp/copied")
-		if r.code != 0 || strings.TrimSpace(r.stdout) != "copied" {
+		r := d.Docker("exec", "--user", "1000", "cpi", "cat", "/tmp/copied")
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "copied" {
 			return fmt.Errorf("reading the copy: %s", r)
 		}
 		return nil
@@ -258,7 +260,7 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		if err := d.detached("cpo", "sh", "-c", "echo out > /tmp/o && exec sleep 300"); err != nil {
 			return err
 		}
-		dst := filepath.Join(d.dir, "cp-out")
+		dst := filepath.Join(d.Dir, "cp-out")
 		time.Sleep(200 * time.Millisecond)
 		if err := d.ok("cp", "cpo:/tmp/o", dst); err != nil {
 			return err
@@ -283,7 +285,7 @@ var wantOwners = map[string]string{"app/": "0:0", "app/root": "0:0", "app/user":
 // (the base layer is most of a gigabyte), and compares the owners in its
 // tar headers of /app's entries with wantOwners.
 func (d *dockerd) layerOwners(img string) error {
-	cmd := exec.Command(debianBin(d.t, "docker"), "-H", "unix://"+d.socket, "save", img)
+	cmd := exec.Command(harness.DebianBin(d.t, "docker"), "-H", "unix://"+d.Socket, "save", img)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -348,7 +350,7 @@ func (d *dockerd) layerOwners(img string) error {
 
 // ok runs docker and fails on a non-zero exit.
 func (d *dockerd) ok(args ...string) error {
-	if r := d.docker(args...); r.code != 0 {
+	if r := d.Docker(args...); r.Code != 0 {
 		return fmt.Errorf("docker %s: %s", strings.Join(args, " "), r)
 	}
 	return nil
@@ -377,9 +379,9 @@ func (d *dockerd) eventually(container string, args ...string) error {
 		i += 2
 	}
 	exec = append(append(exec, container), args[i:]...)
-	var last result
+	var last harness.DockerResult
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		if last = d.docker(exec...); last.code == 0 {
+		if last = d.Docker(exec...); last.Code == 0 {
 			return nil
 		}
 	}

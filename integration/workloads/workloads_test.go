@@ -37,7 +37,7 @@ func TestWorkloadsDocker(t *testing.T) {
 		outcome[c.name] = map[string]error{}
 		for _, d := range daemons {
 			err := c.run(d)
-			d.removeContainers()
+			d.RemoveContainers()
 			outcome[c.name][d.name] = err
 			if err != nil {
 				t.Logf("%s on %s: %v", c.name, d.name, err)
