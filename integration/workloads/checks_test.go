@@ -31,6 +31,15 @@ var deliberate = map[string]string{
 	"git/bind-workspace":      "same cause as volume/bind-root-writes: the bind-mounted workspace is owned by an ID container root does not map (issue 15)",
 }
 
+// open lists the checks ward still fails that are not deliberate: the
+// test reports them and does not fail on them, and each names what is
+// missing (docs/userns.md, docs/defaults.md). A check leaves this list
+// when the fix lands.
+var open = map[string]string{
+	"image/commit-running":  "the upper layer of a running container stores host IDs: ward gives it back to container IDs only at the runtime's delete (docs/userns.md: an overlay mounted in the container's user namespace is the next step)",
+	"image/cp-into-running": "docker cp writes into the upper layer as host root, an ID the container's user namespace does not map: the copy shows as nobody inside (same fix as image/commit-running)",
+}
+
 // The Python one-liners the service checks run inside the image.
 const (
 	httpGet = `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1/").status==200 else 1)`
@@ -227,6 +236,18 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		}
 		return d.layerOwners("wl-committed:1")
 	}},
+	{"image/commit-running", "docker commit of a running container: the layer's files are owned as in the container", func(d *dockerd) error {
+		if err := d.detached("cmr", "sh", "-c", layerScript+" && touch /tmp/done && exec sleep 300"); err != nil {
+			return err
+		}
+		if err := d.eventually("cmr", "test", "-f", "/tmp/done"); err != nil {
+			return err
+		}
+		if err := d.ok("commit", "cmr", "wl-committed-running:1"); err != nil {
+			return err
+		}
+		return d.layerOwners("wl-committed-running:1")
+	}},
 	{"image/build", "docker build (classic builder): RUN steps run, the layer's files are owned as in the container", func(d *dockerd) error {
 		ctx := filepath.Join(d.Dir, "build")
 		os.MkdirAll(ctx, 0o755)
@@ -253,6 +274,12 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		r := d.Docker("exec", "--user", "1000", "cpi", "cat", "/tmp/copied")
 		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "copied" {
 			return fmt.Errorf("reading the copy: %s", r)
+		}
+		// docker cp keeps the source's owner (host root here: 0), as
+		// the container must see it.
+		r = d.Docker("exec", "cpi", "stat", "-c", "%u:%g", "/tmp/copied")
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "0:0" {
+			return fmt.Errorf("owner of the copy inside: %s", r)
 		}
 		return nil
 	}},

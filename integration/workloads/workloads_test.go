@@ -4,7 +4,8 @@
 // docker exec, build jobs, image builds, commits and copies with their
 // layers' ownership, volumes, non-root and read-only containers. Every
 // check that passes under runc must pass under ward, unless listed in
-// deliberate with its reason (docs/defaults.md).
+// deliberate with its reason (docs/defaults.md), or in open (a known gap
+// with the fix it waits for; reported, not failed).
 //
 // It is slow (the root filesystem takes minutes to build the first time,
 // then is cached; importing it takes about a minute per daemon), so it
@@ -68,6 +69,9 @@ func TestWorkloadsDocker(t *testing.T) {
 		if o["runc"] == nil && o["ward"] != nil {
 			if why, ok := deliberate[c.name]; ok {
 				note = "deliberate: " + why
+			} else if why, ok := open[c.name]; ok {
+				note = "open: " + why
+				t.Logf("%s: open, not yet fixed: %s", c.name, why)
 			} else {
 				note = "ward breaks it"
 				t.Errorf("%s (%s): passes under runc, fails under ward: %v", c.name, c.what, o["ward"])
