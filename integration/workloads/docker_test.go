@@ -58,8 +58,16 @@ func startDockerd(t *testing.T, runtime, tarball string) *dockerd {
 		// ward's default policy, with this daemon's data root where a
 		// node's /var/lib/docker would be: its volumes and per-container
 		// files are the runtime's own (node.runtimeDirs), as on a node.
+		// WARD_WORKLOADS_POLICY starts from another policy file, to
+		// measure another ward build (WARD_BIN) with its own default.
+		base := policy.DefaultYAML()
+		if p := os.Getenv("WARD_WORKLOADS_POLICY"); p != "" {
+			if base, err = os.ReadFile(p); err != nil {
+				t.Fatal(err)
+			}
+		}
 		data := filepath.Join(dir, "data")
-		pol := strings.Replace(string(policy.DefaultYAML()), "  runtimeDirs:\n",
+		pol := strings.Replace(string(base), "  runtimeDirs:\n",
 			"  runtimeDirs:\n    - "+data+"/containers\n    - "+data+"/volumes\n", 1)
 		if !strings.Contains(pol, data+"/volumes") {
 			t.Fatal("the default policy has no node.runtimeDirs to extend")
