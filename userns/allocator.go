@@ -51,7 +51,8 @@ const layerPrefix = "layer:"
 // start (runc delete, then create with the same layer), daemon restarts
 // and reboots, and gives it back only when the directory is gone (the
 // container removed, its layer pruned). Such blocks are not released at
-// delete; Allocate frees those of layers that no longer exist.
+// delete; every call of the allocator frees those of layers that no
+// longer exist.
 func LayerOwner(layer string) string { return layerPrefix + filepath.Clean(layer) }
 
 // layerGone reports whether owner is a writable layer that no longer
@@ -135,6 +136,13 @@ func (a *Allocator) locked(fn func(*state) (bool, error)) error {
 		}
 		st.Boot = b
 	}
+	// The blocks of layers removed since are free (one lstat each).
+	for o := range st.Owners {
+		if layerGone(o) {
+			delete(st.Owners, o)
+			reset = true
+		}
+	}
 	changed, err := fn(st)
 	if err != nil || !changed && !reset {
 		return err
@@ -211,13 +219,6 @@ func (a *Allocator) Allocate(owner string) (Range, error) {
 		if r, ok := st.Owners[owner]; ok {
 			got = r
 			return false, nil
-		}
-		// A new owner: first give back the blocks of layers removed
-		// since (one lstat each; only creates of new layers pay it).
-		for o := range st.Owners {
-			if layerGone(o) {
-				delete(st.Owners, o)
-			}
 		}
 		r, ok := a.free(st)
 		if !ok {

@@ -343,7 +343,7 @@ func TestLayerOwnersKeepTheirBlock(t *testing.T) {
 	if _, ok := owners["pod"]; ok {
 		t.Errorf("a container owner survived a reboot: %v", owners)
 	}
-	// The layer removed: its block goes back at the next new owner.
+	// The layer removed: its block goes back at the next call.
 	if err := os.Remove(layer); err != nil {
 		t.Fatal(err)
 	}
