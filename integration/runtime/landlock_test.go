@@ -56,6 +56,17 @@ func TestDirectLandlock(t *testing.T) {
 		t.Errorf("default policy, exec: exit %d, stdout %q, stderr %q; want the dropped binary run and pid 1 signalled", code, stdout, stderr)
 	}
 
+	// wx-audit: runs as by default, and the container's log says what wx
+	// would refuse.
+	a := e.newBundle("ll-audit", []string{"sh", "-c", dropAndRun}, func(s spec) {
+		withTmpfs(s)
+		annotate("ward.dev/landlock", "wx-audit")(s)
+	})
+	stdout, stderr, code = e.wardRun(root, "run", "--bundle", a, "ll-a")
+	if code != 0 || !strings.Contains(stdout, "ran\nrc=0") || !strings.Contains(stderr, `"audit":true`) || !strings.Contains(stderr, "execute below /tmp") {
+		t.Errorf("wx-audit: exit %d, stdout %q, stderr %q; want the binary run and the audit note", code, stdout, stderr)
+	}
+
 	b := e.newBundle("ll-run", []string{"sh", "-c", dropAndRun}, withWX)
 	stdout, stderr, code = e.wardRun(root, "run", "--bundle", b, "ll1")
 	if code != 0 || !strings.Contains(stdout, "rc=126") || !strings.Contains(stderr, "Permission denied") {
