@@ -223,18 +223,3 @@ func (n Note) appendJSON(b []byte) []byte {
 	}
 	return append(b, "}\n"...)
 }
-
-// appendStrings writes a list of strings, nil as null.
-func appendStrings(b []byte, list []string) []byte {
-	if list == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, s := range list {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, s)
-	}
-	return append(b, ']')
-}

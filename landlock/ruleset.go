@@ -186,14 +186,7 @@ func (r Ruleset) appendJSON(b []byte) []byte {
 	b = appendPorts(append(b, `,"tcpConnect":`...), r.TCPConnect)
 	b = appendPorts(append(b, `,"tcpBind":`...), r.TCPBind)
 	if len(r.Scope) > 0 {
-		b = append(b, `,"scope":[`...)
-		for i, sc := range r.Scope {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, sc)
-		}
-		b = append(b, ']')
+		b = appendStrings(append(b, `,"scope":`...), r.Scope)
 	}
 	if r.RequireABI != 0 {
 		b = append(b, `,"requireABI":`...)
@@ -206,6 +199,21 @@ func (r Ruleset) appendJSON(b []byte) []byte {
 		b = append(b, `,"audit":true`...)
 	}
 	return append(b, '}')
+}
+
+// appendStrings writes a list of strings, nil as null.
+func appendStrings(b []byte, list []string) []byte {
+	if list == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
 }
 
 // appendPorts writes nil as null and an empty list as [], which mean
