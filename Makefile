@@ -10,7 +10,7 @@ PKGS     := ./...
 # Binaries: one folder each under cmd/.
 CMDS     := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build test test-integration escape-report check bench fuzz demo lint deps clean
+.PHONY: all build test test-integration test-workloads escape-report check bench fuzz demo lint deps clean
 
 all: build
 
@@ -34,6 +34,11 @@ test:
 test-integration: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 \
 		$(GO) test -count=1 -p 1 -timeout 60m -v ./integration/...
+
+## test-workloads: real Debian 12 software under runc and under ward through Docker (root; builds and caches an mmdebstrap root filesystem under /var/cache/ward-workloads the first time; WARD_WORKLOADS_RUN=substring picks checks)
+test-workloads: build
+	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_WORKLOADS=1 \
+		$(GO) test -count=1 -timeout 60m -v -run '^TestWorkloadsDocker$$' ./integration/workloads
 
 ## escape-report: run the escape suite (integration/escape) and write docs/security-matrix.md from it (root)
 escape-report: build

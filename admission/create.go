@@ -25,6 +25,12 @@ type Request struct {
 	// Owner names the container's ID block in the node-wide allocator
 	// when it gets one of its own; it must be unique on the node.
 	Owner string
+	// BlockPerLayer gives the block to the container's writable layer
+	// instead, when its root filesystem is already an overlay with one
+	// (Docker, Podman): stop and start (delete, then create on the same
+	// layer), a daemon restart or a reboot then give it the IDs its files
+	// were written with.
+	BlockPerLayer bool
 	// Rootfs maps the root filesystem for a container that gets ward's
 	// user namespace; nil fails such a container closed.
 	Rootfs RootfsMapper

@@ -3,6 +3,8 @@ package admission
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -19,7 +21,12 @@ import (
 // the container (the shim in memory, ward-runtime in its state record) and
 // give it back with Admitter.Release when the container is deleted.
 type Lease struct {
-	Owner string       `json:"owner"`
+	Owner string `json:"owner"`
+	// Layer is true when Owner is the container's writable layer
+	// (userns.LayerOwner): release undoes the mounts and gives the layer's
+	// files back to the IDs the container sees, but keeps the block, which
+	// the next container on the layer (docker start) gets again.
+	Layer bool         `json:"layer,omitempty"`
 	Block userns.Range `json:"block"`
 	// Join is the user namespace the container joins ("" for its own).
 	Join string `json:"join,omitempty"`
@@ -69,21 +76,37 @@ func (a *Admitter) lease(r *Request, b *bundle.Bundle, pod *PodRecord) (*Lease, 
 		}
 		return &Lease{Owner: pod.Userns.Owner, Block: pod.Userns.Block, Join: "/proc/" + strconv.Itoa(pid) + "/ns/user"}, nil
 	}
+	owner, layer := r.Owner, false
+	if r.BlockPerLayer && b.Spec.Root != nil && b.Spec.Root.Path != "" {
+		root := b.Spec.Root.Path
+		if !filepath.IsAbs(root) {
+			root = filepath.Join(b.Dir, root)
+		}
+		upper, err := userns.WritableLayer(root)
+		if err != nil {
+			return nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
+		}
+		if upper != "" {
+			owner, layer = userns.LayerOwner(upper), true
+		}
+	}
 	al, err := a.cfg.Userns.Allocator(a.pool)
 	if err != nil {
 		return nil, err
 	}
-	block, err := al.Allocate(r.Owner)
+	block, err := al.Allocate(owner)
 	if err != nil {
 		return nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
 	}
-	return &Lease{Owner: r.Owner, Block: block}, nil
+	return &Lease{Owner: owner, Layer: layer, Block: block}, nil
 }
 
-// Release gives back what a lease holds: the idmapped root filesystem,
-// then the block, if the lease owns one. The block stays allocated when the
-// unmount fails, so that no other container gets IDs that still own files
-// here.
+// Release gives back what a lease holds: the idmapped root filesystem
+// (with the writable layer's files given back to the IDs the container
+// sees, so that a commit of the stopped container equals runc's), then the
+// block, if the lease owns one and no writable layer does. The block stays
+// allocated when the unmount fails, so that no other container gets IDs
+// that still own files here.
 func (a *Admitter) Release(l *Lease) error {
 	return ReleaseLease(a.cfg.Userns, l)
 }
@@ -99,8 +122,13 @@ func ReleaseLease(cfg userns.Config, l *Lease) error {
 		if err := l.Rootfs.Release(); err != nil {
 			errs = append(errs, err)
 		}
+		if len(errs) == 0 && l.Rootfs.Upper != "" {
+			if _, err := userns.UnchownTree(l.Rootfs.Upper, l.Block); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
 	}
-	if len(errs) == 0 && l.Owns() {
+	if len(errs) == 0 && l.Owns() && !l.Layer {
 		if err := cfg.Release(l.Owner, l.Block); err != nil {
 			errs = append(errs, err)
 		}

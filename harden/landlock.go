@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -58,7 +59,7 @@ func (l *landlockStep) apply(s *specs.Spec, rec *Record) error {
 	if !ok {
 		return nil
 	}
-	rs := prof.Ruleset(containerOf(s))
+	rs := prof.Ruleset(containerOf(s, rec.In))
 	enc, err := rs.Encode()
 	if err != nil {
 		return err
@@ -72,7 +73,7 @@ func (l *landlockStep) apply(s *specs.Spec, rec *Record) error {
 		if rule != "" {
 			chosen = "chosen by " + rule
 		}
-		detail := "run under ward-init with Landlock profile " + rs.Profile + " (" + chosen + ")"
+		detail := "run under ward-init with Landlock profile " + rs.Profile + " (" + chosen + ")" + rulesetSummary(rs)
 		if l.o.ABI >= 0 {
 			if eff := landlock.Degrade(rs, l.o.ABI); len(eff.NotEnforced) > 0 {
 				detail += "; not enforced on this kernel (Landlock ABI " + strconv.Itoa(l.o.ABI) + "): " + strings.Join(eff.NotEnforced, "; ")
@@ -145,9 +146,65 @@ func sameMount(a, b specs.Mount) bool {
 	return path.Clean(a.Destination) == b.Destination && a.Type == b.Type && a.Source == b.Source && slices.Equal(a.Options, b.Options)
 }
 
+// rulesetSummary says in the record what the ruleset means for the
+// workload, drift included: where write-xor-execute is not enforced,
+// the decision says so (runtime drift detection is issue 16's, and will
+// judge what it sees with landlock.Ruleset.AccessAt against wx).
+func rulesetSummary(rs landlock.Ruleset) string {
+	var out string
+	switch e := rs.Enforced(); {
+	case rs.Audit:
+		out = ": audit, nothing refused but what is always enforced; the container log names what it would refuse"
+	case e.Unrestricted():
+		out = ": nothing restricted"
+	}
+	if rs.HostNetwork {
+		out += "; abstract UNIX sockets scoped to the container (it may share the host's network namespace: CVE-2020-15257)"
+	}
+	if rs.Audit || rs.AccessAt("/tmp")&landlock.Exec != 0 {
+		out += "; drift (write, then execute) not refused: write-xor-execute is opt-in (annotation " + AnnotationLandlock + ": wx)"
+	}
+	return out
+}
+
+// AnnotationLandlock is the annotation the default policy's landlock
+// select reads: wx opts a workload into write-xor-execute, wx-audit
+// reports what wx would refuse.
+const AnnotationLandlock = "ward.dev/landlock"
+
+// sharesHostNetwork reports whether the container may be in the host's
+// network namespace: none of its own, the init process's, or a path
+// ward cannot tell apart from the host's. A CRI app container joins its
+// pod's namespace by path; the pod's verdict says whether that is the
+// host's.
+func sharesHostNetwork(s *specs.Spec, in *policy.Input) bool {
+	if s.Linux == nil {
+		return true
+	}
+	i := slices.IndexFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.NetworkNamespace })
+	if i < 0 {
+		return true
+	}
+	if s.Linux.Namespaces[i].Path == "" {
+		return false
+	}
+	if in == nil {
+		return true
+	}
+	switch {
+	case in.Pod != nil:
+		return slices.ContainsFunc(in.Pod.Findings, func(f policy.Finding) bool { return f.ID() == policy.IDHostNetwork })
+	case in.Workload.Kind == bundle.Sandbox:
+		// The CRI plugin creates the pod's namespace and hands the
+		// sandbox its path; a host-network sandbox has no entry.
+		return false
+	}
+	return true
+}
+
 // containerOf reads what a ruleset depends on from the spec.
-func containerOf(s *specs.Spec) landlock.Container {
-	c := landlock.Container{ReadonlyRoot: s.Root != nil && s.Root.Readonly}
+func containerOf(s *specs.Spec, in *policy.Input) landlock.Container {
+	c := landlock.Container{ReadonlyRoot: s.Root != nil && s.Root.Readonly, HostNetwork: sharesHostNetwork(s, in)}
 	for _, m := range s.Mounts {
 		bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 		c.Mounts = append(c.Mounts, landlock.Mount{

@@ -32,7 +32,7 @@ CNI_PLUGINS_VERSION=v1.10.0
 
 # podman and docker.io: the real clients ward-runtime is tested under
 # (integration/runtime); their daemons are started by the tests only.
-APT_PACKAGES=(libseccomp-dev busybox-static iproute2 jq podman docker.io)
+APT_PACKAGES=(libseccomp-dev busybox-static iproute2 jq podman docker.io mmdebstrap)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 

@@ -21,8 +21,14 @@ type Effective struct {
 // Degrade computes what a kernel with Landlock ABI abi enforces of r:
 // everything it can, the rest named in NotEnforced. It never fails; whether
 // a shortfall is acceptable is RequireABI's business (see Check).
+//
+// It judges r.Enforced(), and an unrestricted ruleset needs nothing.
 func Degrade(r Ruleset, abi int) Effective {
 	e := Effective{ABI: abi}
+	r = r.Enforced()
+	if r.Unrestricted() {
+		return e
+	}
 	if abi < 1 {
 		e.NotEnforced = append(e.NotEnforced, "filesystem: no Landlock on this kernel (gVisor does not implement it)")
 	} else {
@@ -52,7 +58,7 @@ func Degrade(r Ruleset, abi int) Effective {
 			e.NotEnforced = append(e.NotEnforced, "tcp-bind (ABI 4): binding TCP ports is not restricted")
 		}
 	}
-	for _, s := range r.Scope {
+	for _, s := range r.scopes() {
 		bit, _ := scopeBit(s)
 		if abi >= 6 {
 			e.Scoped |= bit

@@ -288,6 +288,18 @@ func (d *decoder) ports() ([]uint16, error) {
 	return out, err
 }
 
+// boolean consumes true or false.
+func (d *decoder) boolean() (bool, error) {
+	d.space()
+	for _, w := range [...]string{"false", "true"} {
+		if len(d.s)-d.i >= len(w) && d.s[d.i:d.i+len(w)] == w {
+			d.i += len(w)
+			return w == "true", nil
+		}
+	}
+	return false, d.errAt("want true or false")
+}
+
 func (d *decoder) ruleset() (Ruleset, error) {
 	var r Ruleset
 	err := d.object(func(key string) error {
@@ -331,6 +343,10 @@ func (d *decoder) ruleset() (Ruleset, error) {
 				r.Scope = append(r.Scope, s)
 				return err
 			})
+		case "hostNetwork":
+			r.HostNetwork, err = d.boolean()
+		case "audit":
+			r.Audit, err = d.boolean()
 		case "requireABI":
 			var v int64
 			v, err = d.integer(-1<<31, 1<<31-1)

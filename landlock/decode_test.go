@@ -14,6 +14,7 @@ var sampleRulesets = []Ruleset{
 	{Profile: "wx", Root: Read | Exec, Paths: []PathRule{{Path: "/tmp", Access: Read | Write}, {Path: "/q\"u\\o\tte\x01é😀", Access: Read}},
 		TCPConnect: []uint16{80, 443}, TCPBind: []uint16{}, Scope: []string{ScopeAbstractUnixSocket, ScopeSignal}, RequireABI: 4},
 	{Profile: "minimal", Root: Read},
+	{Profile: "audit", Root: Read | Write | Exec, HostNetwork: true, Audit: true},
 }
 
 func TestDecodeRoundTrip(t *testing.T) {
@@ -53,6 +54,7 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"profile":"p","root":"rx","scope":["nope"]}`, `unknown scope "nope"`},
 		{`{"profile":"p","root":"rx","paths":[{"path":"/a\u0000b","access":"r"}]}`, "NUL byte"},
 		{`{"profile":"p","root":"rx","requireABI":9}`, "requireABI 9"},
+		{`{"profile":"p","root":"rx","audit":1}`, "audit: want true or false"},
 	} {
 		_, err := Decode(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

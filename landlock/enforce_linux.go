@@ -41,6 +41,9 @@ func DetectABI() int {
 // thread) that Config.Restrict needs on kernels before ABI 8. entry is the
 // program about to run (see Plan).
 //
+// An audit ruleset is enforced as r.Enforced(); an unrestricted one not
+// at all: no domain is created.
+//
 // It enforces what the kernel supports and returns the rest in the
 // Effective's NotEnforced. It fails, leaving the caller to refuse to run
 // the workload, when the kernel is older than r.RequireABI or when the
@@ -54,7 +57,8 @@ func Enforce(r Ruleset, entry string) (Effective, error) {
 	if err := Check(r, abi); err != nil {
 		return eff, err
 	}
-	if abi == 0 {
+	r = r.Enforced()
+	if abi == 0 || r.Unrestricted() {
 		return eff, nil
 	}
 	grants, err := Plan(r, entry, listDir)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 )
 
 func TestParseAccess(t *testing.T) {
@@ -234,6 +236,57 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		}
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("appendJSON %s\nencoding/json %s", got, want)
+		}
+	}
+}
+
+func TestEnforcedAndUnrestricted(t *testing.T) {
+	all := Read | Write | Exec
+	wx := Ruleset{Profile: "wx", Root: Read | Write, Paths: []PathRule{{"/usr", Read | Exec}, {"/tmp", Read | Write}, {Dir, Read}},
+		Scope: []string{ScopeSignal}}
+	baseline := Ruleset{Profile: "baseline", Root: all, Paths: []PathRule{{Dir, Read}}}
+	for _, c := range []struct {
+		name         string
+		r            Ruleset
+		unrestricted bool
+		scoped       uint64 // at ABI 7
+	}{
+		{"baseline", baseline, true, 0},
+		{"baseline on host network", Ruleset{Profile: "baseline", Root: all, Paths: []PathRule{{Dir, Read}}, HostNetwork: true}, false, ll.ScopeAbstractUnixSocket},
+		{"wx", wx, false, ll.ScopeSignal},
+		{"wx audit", func() Ruleset { r := wx; r.Audit = true; return r }(), true, 0},
+		{"wx audit on host network", func() Ruleset { r := wx; r.Audit, r.HostNetwork = true, true; return r }(), false, ll.ScopeAbstractUnixSocket},
+		{"port list", Ruleset{Root: all, TCPBind: []uint16{}}, false, 0},
+	} {
+		e := c.r.Enforced()
+		if e.Unrestricted() != c.unrestricted {
+			t.Errorf("%s: unrestricted %v", c.name, e.Unrestricted())
+		}
+		if d := Degrade(c.r, 7); d.Scoped != c.scoped || (c.unrestricted && (d.FS != 0 || d.NotEnforced != nil)) {
+			t.Errorf("%s: degrade %+v", c.name, d)
+		}
+		if c.r.Audit && !slices.Contains(e.Paths, PathRule{Dir, Read}) && !c.unrestricted {
+			t.Errorf("%s: audit ruleset leaves %s writable", c.name, Dir)
+		}
+	}
+	if got := Degrade(baseline, 0); got.NotEnforced != nil {
+		t.Errorf("nothing to enforce, yet %v", got.NotEnforced)
+	}
+}
+
+func TestAccessAtAndWouldRefuse(t *testing.T) {
+	r := Ruleset{Root: Read | Write, Paths: []PathRule{{"/usr", Read | Exec}, {"/usr/local/tmp", Read | Write}, {"/tmp", Read | Write}}, HostNetwork: true}
+	for p, want := range map[string]Access{
+		"/app/run": Read | Write, "/usr/bin/cc": Read | Exec, "/usr/local/tmp/a.out": Read | Write, "/usrx": Read | Write, "/tmp": Read | Write,
+	} {
+		if got := r.AccessAt(p); got != want {
+			t.Errorf("AccessAt(%s) = %s, want %s", p, got, want)
+		}
+	}
+	got := r.WouldRefuse()
+	for _, want := range []string{"execute elsewhere on the rootfs", "write below /usr", "execute below /tmp", "scope abstract-unix-socket"} {
+		if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("WouldRefuse %q lacks %q", got, want)
 		}
 	}
 }

@@ -43,7 +43,7 @@ func Launch(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ward-init: usage: %s PROGRAM [ARG...] (ward prepends it to a container's process)\n", LauncherPath)
 		return ExitUsage
 	}
-	rs, env, err := loadRuleset(env)
+	rs, env, first, err := loadRuleset(env)
 	if err != nil {
 		fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
 		return ExitCannotRun
@@ -66,7 +66,9 @@ func Launch(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ward-init: applying Landlock: %v; refusing to start %q\n", err, args[1])
 		return ExitCannotRun
 	}
-	if len(eff.NotEnforced) > 0 {
+	// An audit ruleset is reported once, by the container's first
+	// process: exec sessions' output is the operator's.
+	if len(eff.NotEnforced) > 0 || rs.Audit && first {
 		writeNote(stderr, rs, eff)
 	}
 	err = unix.Exec(name, args[1:], env)
@@ -77,8 +79,9 @@ func Launch(args, env []string, stderr io.Writer) int {
 	return ExitCannotRun
 }
 
-// loadRuleset finds the ruleset and returns env without EnvVar.
-func loadRuleset(env []string) (Ruleset, []string, error) {
+// loadRuleset finds the ruleset and returns env without EnvVar; first is
+// true for the container's first process (the ruleset was in env).
+func loadRuleset(env []string) (rs Ruleset, _ []string, first bool, _ error) {
 	enc, found := "", false
 	env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
 		v, ok := strings.CutPrefix(kv, EnvVar+"=")
@@ -90,19 +93,19 @@ func loadRuleset(env []string) (Ruleset, []string, error) {
 	if found {
 		rs, err := Decode(enc)
 		if err != nil {
-			return Ruleset{}, nil, err
+			return Ruleset{}, nil, false, err
 		}
 		if err := handOff(enc); err != nil {
-			return Ruleset{}, nil, err
+			return Ruleset{}, nil, false, err
 		}
-		return rs, env, nil
+		return rs, env, true, nil
 	}
 	b, err := readHandoff()
 	if err != nil {
-		return Ruleset{}, nil, fmt.Errorf("reading the container's ruleset (exec session): %w", err)
+		return Ruleset{}, nil, false, fmt.Errorf("reading the container's ruleset (exec session): %w", err)
 	}
-	rs, err := Decode(string(b))
-	return rs, env, err
+	rs, err = Decode(string(b))
+	return rs, env, false, err
 }
 
 // The handoff file is read and written with plain system calls: the os
@@ -179,20 +182,27 @@ func resolve(name string) (string, error) {
 }
 
 // Note is the one-line JSON report a launcher writes to stderr (the
-// container's log) when the kernel could not enforce all of the ruleset.
+// container's log) when the kernel could not enforce all of the ruleset,
+// or, for an audit ruleset, what the ruleset would refuse.
 type Note struct {
 	Launcher    string   `json:"ward-init"`
 	Profile     string   `json:"profile"`
 	ABI         int      `json:"abi"`
 	Enforced    bool     `json:"enforced"`
 	NotEnforced []string `json:"notEnforced"`
+	Audit       bool     `json:"audit,omitempty"`
+	WouldRefuse []string `json:"wouldRefuse,omitempty"`
 }
 
 // writeNote writes n as one JSON line, with the JSON helpers of Encode
 // rather than encoding/json, which ward-init does not otherwise need (a
 // test checks that encoding/json reads it back into the same Note).
 func writeNote(w io.Writer, rs Ruleset, eff Effective) {
-	w.Write(Note{Launcher: "landlock", Profile: rs.Profile, ABI: eff.ABI, Enforced: eff.ABI > 0, NotEnforced: eff.NotEnforced}.appendJSON(nil))
+	n := Note{Launcher: "landlock", Profile: rs.Profile, ABI: eff.ABI, Enforced: eff.ABI > 0 && !rs.Audit, NotEnforced: eff.NotEnforced}
+	if rs.Audit {
+		n.Audit, n.WouldRefuse = true, rs.WouldRefuse()
+	}
+	w.Write(n.appendJSON(nil))
 }
 
 func (n Note) appendJSON(b []byte) []byte {
@@ -204,18 +214,12 @@ func (n Note) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(n.ABI), 10)
 	b = append(b, `,"enforced":`...)
 	b = strconv.AppendBool(b, n.Enforced)
-	b = append(b, `,"notEnforced":`...)
-	if n.NotEnforced == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, s := range n.NotEnforced {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, s)
-		}
-		b = append(b, ']')
+	b = appendStrings(append(b, `,"notEnforced":`...), n.NotEnforced)
+	if n.Audit {
+		b = append(b, `,"audit":true`...)
+	}
+	if len(n.WouldRefuse) > 0 {
+		b = appendStrings(append(b, `,"wouldRefuse":`...), n.WouldRefuse)
 	}
 	return append(b, "}\n"...)
 }

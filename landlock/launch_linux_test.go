@@ -11,6 +11,7 @@ func TestNoteJSON(t *testing.T) {
 	for _, n := range []Note{
 		{Launcher: "landlock", Profile: "wx", ABI: 3, Enforced: true, NotEnforced: []string{"tcp-connect (ABI 4): \"x\"", "b"}},
 		{Launcher: "landlock", Profile: "p"},
+		{Launcher: "landlock", Profile: "wx-audit", ABI: 7, Audit: true, WouldRefuse: []string{"execute below /tmp"}},
 	} {
 		b := n.appendJSON(nil)
 		if !strings.HasSuffix(string(b), "}\n") || strings.Count(string(b), "\n") != 1 {

@@ -33,6 +33,11 @@ type Profile struct {
 	// RequireABI refuses to start the workload on a kernel whose Landlock
 	// ABI is older.
 	RequireABI int `yaml:"requireABI"`
+	// Audit reports what the profile would refuse instead of enforcing
+	// it: the container runs as with no profile (see Ruleset.Enforced),
+	// and the launcher names the refusals on its stderr. A profile that
+	// extends an audit profile is one too.
+	Audit bool `yaml:"audit"`
 }
 
 // Network holds TCP port allow-lists (Landlock ABI 4). A list left out
@@ -144,6 +149,7 @@ func (p Profile) Extend(base Profile) Profile {
 	if p.RequireABI != 0 {
 		out.RequireABI = p.RequireABI
 	}
+	out.Audit = base.Audit || p.Audit
 	return out
 }
 
@@ -151,6 +157,9 @@ func (p Profile) Extend(base Profile) Profile {
 type Container struct {
 	ReadonlyRoot bool
 	Mounts       []Mount
+	// HostNetwork is true when the container may share the host's network
+	// namespace, and with it the host's abstract UNIX sockets.
+	HostNetwork bool
 }
 
 // Mount is one entry of the spec's mounts.
@@ -165,7 +174,8 @@ type Mount struct {
 
 // Ruleset resolves p for container c.
 func (p Profile) Ruleset(c Container) Ruleset {
-	r := Ruleset{Profile: p.Name, Root: p.Rootfs, Scope: slices.Clone(p.Scope), RequireABI: p.RequireABI}
+	r := Ruleset{Profile: p.Name, Root: p.Rootfs, Scope: slices.Clone(p.Scope), RequireABI: p.RequireABI,
+		HostNetwork: c.HostNetwork, Audit: p.Audit}
 	if !c.ReadonlyRoot {
 		r.Root = p.WritableRootfs
 	}

@@ -56,6 +56,101 @@ type Ruleset struct {
 	// RequireABI is the lowest Landlock ABI the workload may start on; 0
 	// enforces what the kernel supports and reports the rest.
 	RequireABI int `json:"requireABI,omitempty"`
+	// HostNetwork scopes abstract UNIX sockets whatever the profile says:
+	// the container shares the host's, among them a containerd-shim's
+	// (CVE-2020-15257). It is not a profile's choice.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// Audit: the rules above are reported (WouldRefuse), not enforced;
+	// only what HostNetwork asks for is (see Enforced).
+	Audit bool `json:"audit,omitempty"`
+}
+
+// all is every access group.
+const all = Read | Write | Exec
+
+// Enforced is the part of r the launcher enforces: r itself, or for an
+// audit ruleset only what is never optional (HostNetwork's scope).
+func (r Ruleset) Enforced() Ruleset {
+	if !r.Audit {
+		return r
+	}
+	// ward's own directory stays read-only: exec sessions must not read
+	// a forged ruleset without HostNetwork's scope.
+	return Ruleset{Profile: r.Profile, Root: all, Paths: []PathRule{{Path: Dir, Access: Read}},
+		HostNetwork: r.HostNetwork, RequireABI: r.RequireABI}
+}
+
+// Unrestricted reports whether r restricts nothing: every path is fully
+// accessible (ward's own directory aside), no port list and no scope.
+// The launcher then creates no Landlock domain at all, so exec sessions
+// and the container's first process are not set apart (a domain limits
+// ptrace and /proc/<pid> access across domains). /.ward needs no
+// protection then: a forged handoff could only restrict an exec session.
+func (r Ruleset) Unrestricted() bool {
+	if r.Root != all || r.TCPConnect != nil || r.TCPBind != nil || len(r.scopes()) > 0 {
+		return false
+	}
+	for _, p := range r.Paths {
+		if p.Access != all && p.Path != Dir {
+			return false
+		}
+	}
+	return true
+}
+
+// scopes is Scope plus what HostNetwork adds.
+func (r Ruleset) scopes() []string {
+	if !r.HostNetwork || slices.Contains(r.Scope, ScopeAbstractUnixSocket) {
+		return r.Scope
+	}
+	return append(slices.Clip(r.Scope), ScopeAbstractUnixSocket)
+}
+
+// AccessAt is the access r's rules give path (absolute, clean): the
+// deepest rule at or above it, else Root. It leaves out what Plan adds
+// from the filesystem at start (image executables in split directories,
+// the entrypoint), so it answers "may a file written here be executed?"
+// as W^X means it. It is the seam for runtime drift detection: a
+// detector judges an observed exec or write against the ruleset a
+// container carries (or would carry under wx).
+func (r Ruleset) AccessAt(p string) Access {
+	best, a := "", r.Root
+	for _, q := range r.Paths {
+		if (p == q.Path || strings.HasPrefix(p, q.Path+"/")) && len(q.Path) > len(best) {
+			best, a = q.Path, q.Access
+		}
+	}
+	return a
+}
+
+// WouldRefuse names, one line each, what r refuses that a container
+// without Landlock could do: what an audit ruleset reports.
+func (r Ruleset) WouldRefuse() []string {
+	var out []string
+	say := func(where string, a Access) {
+		if a&Write == 0 {
+			out = append(out, "write "+where)
+		}
+		if a&Exec == 0 {
+			out = append(out, "execute "+where)
+		}
+	}
+	say("elsewhere on the rootfs", r.Root)
+	for _, p := range r.Paths {
+		if p.Path != Dir {
+			say("below "+p.Path, p.Access)
+		}
+	}
+	if r.TCPConnect != nil {
+		out = append(out, "tcp connect except to ports "+fmt.Sprint(r.TCPConnect))
+	}
+	if r.TCPBind != nil {
+		out = append(out, "tcp bind except to ports "+fmt.Sprint(r.TCPBind))
+	}
+	for _, s := range r.scopes() {
+		out = append(out, "scope "+s+": outside the container's first process and its children (exec sessions too)")
+	}
+	return out
 }
 
 // Encode gives the ruleset's compact form, as EnvVar carries it.
@@ -91,20 +186,34 @@ func (r Ruleset) appendJSON(b []byte) []byte {
 	b = appendPorts(append(b, `,"tcpConnect":`...), r.TCPConnect)
 	b = appendPorts(append(b, `,"tcpBind":`...), r.TCPBind)
 	if len(r.Scope) > 0 {
-		b = append(b, `,"scope":[`...)
-		for i, sc := range r.Scope {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, sc)
-		}
-		b = append(b, ']')
+		b = appendStrings(append(b, `,"scope":`...), r.Scope)
 	}
 	if r.RequireABI != 0 {
 		b = append(b, `,"requireABI":`...)
 		b = strconv.AppendInt(b, int64(r.RequireABI), 10)
 	}
+	if r.HostNetwork {
+		b = append(b, `,"hostNetwork":true`...)
+	}
+	if r.Audit {
+		b = append(b, `,"audit":true`...)
+	}
 	return append(b, '}')
+}
+
+// appendStrings writes a list of strings, nil as null.
+func appendStrings(b []byte, list []string) []byte {
+	if list == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
 }
 
 // appendPorts writes nil as null and an empty list as [], which mean

@@ -292,9 +292,8 @@ func (c Config) withDefaults() Config {
 	if c.Runtime.Root == "" {
 		c.Runtime.Root = DefaultRuntimeRoot
 	}
-	if c.Userns.StateDir == "" {
-		c.Userns.StateDir = filepath.Join(c.StateDir, "userns")
-	}
+	// The allocator stays where it is whatever stateDir says: blocks that
+	// belong to writable layers outlive reboots (userns.DefaultStateDir).
 	c.Userns = c.Userns.WithDefaults()
 	return c
 }

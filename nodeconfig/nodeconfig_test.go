@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ward-runtime/ward/backend"
+	"github.com/ward-runtime/ward/userns"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -26,7 +27,7 @@ func TestLoad(t *testing.T) {
 			t.Skipf("this machine has %s: %v", DefaultPath, err)
 		}
 		if c.StateDir != DefaultStateDir || c.LogPath() != DefaultStateDir+"/decisions.jsonl" || c.Policy != "" ||
-			c.Runtime.Root != DefaultRuntimeRoot || c.Userns.StateDir != DefaultStateDir+"/userns" {
+			c.Runtime.Root != DefaultRuntimeRoot || c.Userns.StateDir != userns.DefaultStateDir {
 			t.Errorf("defaults: %+v", c)
 		}
 	})

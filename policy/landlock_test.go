@@ -29,7 +29,7 @@ func TestLandlockSectionErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Landlock.Enabled() || p.Landlock.Profile != "wx" {
+	if !p.Landlock.Enabled() || p.Landlock.Profile != "baseline" {
 		t.Errorf("default profile %q", p.Landlock.Profile)
 	}
 }

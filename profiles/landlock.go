@@ -14,7 +14,7 @@ import (
 
 // LandlockDefault names the Landlock profile hardened containers get when
 // the policy names none.
-const LandlockDefault = "wx"
+const LandlockDefault = "baseline"
 
 //go:embed landlock/*.yaml
 var landlockFS embed.FS

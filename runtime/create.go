@@ -74,7 +74,7 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 	}
 	defer adm.Close()
 	ad, err := adm.Admit(admission.Request{
-		ID: id, BundleDir: abs, Owner: c.usernsOwner(id),
+		ID: id, BundleDir: abs, Owner: c.usernsOwner(id), BlockPerLayer: true,
 		Rootfs:     runtimeRootfs{c: c, policy: adm.Policy()},
 		SandboxPID: c.sandboxPID,
 	})

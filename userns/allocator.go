@@ -32,11 +32,38 @@ type Allocator struct {
 // state is the file's content.
 type state struct {
 	Version int `json:"version"`
-	// Boot is the kernel's boot ID when the state was written. Blocks
-	// belong to running containers, and none survives a reboot: state
-	// from another boot is void. That is also why writes need no fsync.
+	// Boot is the kernel's boot ID when the state was written. A block
+	// owned by a running container (a pod's, say) does not survive a
+	// reboot: those owners of another boot's state are void. A block
+	// owned by a writable layer (LayerOwner) does: the layer's files are
+	// stored with its host IDs.
 	Boot   string           `json:"boot,omitempty"`
 	Owners map[string]Range `json:"owners"`
+}
+
+// layerPrefix marks owners that are writable layers (LayerOwner).
+const layerPrefix = "layer:"
+
+// LayerOwner names the owner of a block that belongs to a container's
+// writable layer, the directory that holds what the container wrote (an
+// overlay's upper directory, or a plain root filesystem): its files carry
+// the block's host IDs, so the layer keeps the block across stop and
+// start (runc delete, then create with the same layer), daemon restarts
+// and reboots, and gives it back only when the directory is gone (the
+// container removed, its layer pruned). Such blocks are not released at
+// delete; every call of the allocator frees those of layers that no
+// longer exist.
+func LayerOwner(layer string) string { return layerPrefix + filepath.Clean(layer) }
+
+// layerGone reports whether owner is a writable layer that no longer
+// exists.
+func layerGone(owner string) bool {
+	dir, ok := strings.CutPrefix(owner, layerPrefix)
+	if !ok {
+		return false
+	}
+	_, err := os.Lstat(dir)
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // bootIDPath names the current boot; it changes at every boot.
@@ -96,13 +123,25 @@ func (a *Allocator) locked(fn func(*state) (bool, error)) error {
 	}
 	reset := false
 	if b := strings.TrimSpace(string(boot)); st.Boot != b {
-		// Every owner of another boot's state is gone with that boot
-		// (a state without a boot ID predates the field: keep it).
-		reset = st.Boot != "" && len(st.Owners) > 0
-		if reset {
-			st.Owners = map[string]Range{}
+		// Every container owner of another boot's state is gone with
+		// that boot (a state without a boot ID predates the field: keep
+		// it); writable layers are on disk and keep theirs.
+		if st.Boot != "" {
+			for o := range st.Owners {
+				if !strings.HasPrefix(o, layerPrefix) {
+					delete(st.Owners, o)
+					reset = true
+				}
+			}
 		}
 		st.Boot = b
+	}
+	// The blocks of layers removed since are free (one lstat each).
+	for o := range st.Owners {
+		if layerGone(o) {
+			delete(st.Owners, o)
+			reset = true
+		}
 	}
 	changed, err := fn(st)
 	if err != nil || !changed && !reset {
@@ -133,9 +172,9 @@ func (a *Allocator) read() (*state, error) {
 
 // write replaces the state file atomically: a temporary file renamed over
 // it, so a writer killed at any point leaves the old state or the new.
-// There is no fsync: after a crash the state belongs to another boot and is
-// void anyway (see state.Boot), and on this path every container create
-// waits for the write.
+// The file is synced before the rename only when it holds a writable
+// layer's block, which must survive a crash with the layer; a state of
+// container owners alone is void after a crash anyway (see state.Boot).
 func (a *Allocator) write(st *state) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -149,6 +188,12 @@ func (a *Allocator) write(st *state) error {
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing userns state: %w", err)
+	}
+	if st.holdsLayers() {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("writing userns state: %w", err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing userns state: %w", err)
@@ -234,4 +279,13 @@ func (a *Allocator) Owners() (map[string]Range, error) {
 		return false, nil
 	})
 	return out, err
+}
+
+func (st *state) holdsLayers() bool {
+	for o := range st.Owners {
+		if strings.HasPrefix(o, layerPrefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -133,3 +133,63 @@ func BenchmarkAllocateRelease(b *testing.B) {
 		}
 	}
 }
+
+// TestChownRoundTrip: an upper layer given to a block at create and back
+// at delete ends as it began, setuid bits and file capabilities included.
+func TestChownRoundTrip(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	dir := t.TempDir()
+	r := Range{Start: 1 << 30, Size: BlockSize}
+	files := map[string]struct {
+		uid, gid int
+		mode     os.FileMode
+	}{
+		"root":    {0, 0, 0o644},
+		"user":    {1000, 1000, 0o600},
+		"setuid":  {0, 0, 0o755 | os.ModeSetuid},
+		"foreign": {int(r.Start) + BlockSize + 5, 7, 0o644}, // another block's: left alone
+	}
+	for name, f := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, f.uid, f.gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A v2 file capability (cap_net_raw, effective), as setcap writes it.
+	caps := []byte{0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := unix.Lsetxattr(filepath.Join(dir, "setuid"), "security.capability", caps, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ChownTree(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "user"), &st); err != nil || st.Uid != r.Start+1000 {
+		t.Fatalf("after ChownTree: uid %d (%v)", st.Uid, err)
+	}
+	if _, err := UnchownTree(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range files {
+		p := filepath.Join(dir, name)
+		if err := unix.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(p)
+		if int(st.Uid) != f.uid || int(st.Gid) != f.gid || fi.Mode().Perm()|fi.Mode()&os.ModeSetuid != f.mode.Perm()|f.mode&os.ModeSetuid {
+			t.Errorf("%s: %d:%d %v, want %d:%d %v", name, st.Uid, st.Gid, fi.Mode(), f.uid, f.gid, f.mode)
+		}
+	}
+	buf := make([]byte, 64)
+	if n, err := unix.Lgetxattr(filepath.Join(dir, "setuid"), "security.capability", buf); err != nil || string(buf[:n]) != string(caps) {
+		t.Errorf("file capability lost: %x %v", buf[:max(n, 0)], err)
+	}
+}

@@ -25,6 +25,9 @@ type Rootfs struct {
 	Dirs []string `json:"dirs"`
 	// How says what was done, for the decision log.
 	How string `json:"how"`
+	// Upper is the overlay's upper layer ward gave to the block at
+	// create ("" when none): delete gives its entries back (UnchownTree).
+	Upper string `json:"upper,omitempty"`
 }
 
 // IdmapRootfs makes rootfs reachable at dir/rootfs through idmapped
@@ -132,6 +135,7 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 			return err
 		}
 		upperNote = fmt.Sprintf("; %d entries of the upper layer given to the mapped IDs", n)
+		rf.Upper = ov.Upper
 		opts += ",upperdir=" + ov.Upper + ",workdir=" + work
 	}
 	if len(opts) >= os.Getpagesize() {
@@ -143,6 +147,28 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 	rf.Mounts = append(rf.Mounts, rf.Path)
 	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers%s", mi.Mountpoint, len(lowers), upperNote)
 	return nil
+}
+
+// WritableLayer returns the upper directory of the overlay mounted at
+// rootfs, the layer that holds what the container writes, or "" when
+// rootfs is not an overlay mount or has no upper layer.
+func WritableLayer(rootfs string) (string, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(rootfs, &sfs); err != nil {
+		return "", fmt.Errorf("reading the root filesystem: %w", err)
+	}
+	if sfs.Type != unix.OVERLAYFS_SUPER_MAGIC {
+		return "", nil
+	}
+	mi, ok, err := MountAt(rootfs)
+	if err != nil || !ok || mi.FSType != "overlay" {
+		return "", err
+	}
+	ov, err := ParseOverlay(mi.Super)
+	if err != nil {
+		return "", err
+	}
+	return ov.Upper, nil
 }
 
 // GiveUpperTop gives the top directory of an overlay's upper layer to the
@@ -198,9 +224,38 @@ func (rf *Rootfs) Release() error {
 // idmapped: every file owned by an ID below r.Size is given to the host ID
 // it maps to. It changes the files themselves (through an overlay, it
 // copies each one up), so it is slow and only runs when the policy says
-// so.
+// so; it also gives an overlay's upper layer to the block at create (see
+// IdmapRootfs).
 func ChownTree(root string, r Range) (int, error) {
+	return remapTree(root, func(id uint32) uint32 {
+		if id < r.Size {
+			return id + r.Start
+		}
+		return id
+	})
+}
+
+// UnchownTree undoes ChownTree: every file owned by a host ID of r is
+// given back the container ID it stands for. ward-runtime runs it on an
+// overlay's upper layer at delete, so that what the container wrote is
+// stored as the container saw it whenever the container is not running:
+// `docker commit` of a stopped container, and each step of a classic
+// `docker build`, then produce layers owned as under runc.
+func UnchownTree(root string, r Range) (int, error) {
+	return remapTree(root, func(id uint32) uint32 {
+		if r.Contains(id) {
+			return id - r.Start
+		}
+		return id
+	})
+}
+
+// remapTree changes the owner of every entry below root to what remap
+// says, keeping what chown clears: setuid and setgid bits and file
+// capabilities.
+func remapTree(root string, remap func(uint32) uint32) (int, error) {
 	n := 0
+	capBuf := make([]byte, 64)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -213,24 +268,30 @@ func ChownTree(root string, r Range) (int, error) {
 		if !ok {
 			return fmt.Errorf("%s: no ownership information", p)
 		}
-		uid, gid := st.Uid, st.Gid
-		if uid < r.Size {
-			uid += r.Start
-		}
-		if gid < r.Size {
-			gid += r.Start
-		}
+		uid, gid := remap(st.Uid), remap(st.Gid)
 		if uid == st.Uid && gid == st.Gid {
 			return nil
 		}
 		mode := fi.Mode()
+		var caps []byte
+		if mode.IsRegular() {
+			if c, err := unix.Lgetxattr(p, "security.capability", capBuf); err == nil && c > 0 {
+				caps = append([]byte(nil), capBuf[:c]...)
+			}
+		}
 		if err := os.Lchown(p, int(uid), int(gid)); err != nil {
 			return err
 		}
-		// chown clears setuid and setgid bits; restore them.
+		// chown clears setuid and setgid bits and file capabilities;
+		// restore them.
 		if mode&(fs.ModeSetuid|fs.ModeSetgid) != 0 && mode&fs.ModeSymlink == 0 {
 			if err := os.Chmod(p, mode); err != nil {
 				return err
+			}
+		}
+		if caps != nil {
+			if err := unix.Lsetxattr(p, "security.capability", caps, 0); err != nil {
+				return fmt.Errorf("restoring the file capabilities of %s: %w", p, err)
 			}
 		}
 		n++

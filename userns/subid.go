@@ -35,6 +35,9 @@ func (r Range) Overlaps(o Range) bool {
 	return uint64(r.Start) < o.End() && uint64(o.Start) < r.End()
 }
 
+// Contains reports whether id is in r.
+func (r Range) Contains(id uint32) bool { return id >= r.Start && uint64(id) < r.End() }
+
 func (r Range) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End()-1) }
 
 // SubIDEntry is one line of /etc/subuid or /etc/subgid.
@@ -127,10 +130,11 @@ func LoadPool(subuid, subgid, user string) ([]Range, error) {
 	return pools[0], nil
 }
 
-// DefaultStateDir is the node-wide allocator directory. /run is usually a
-// tmpfs, but need not be (it is not on this project's machines): the state
-// itself records its boot and is void after a reboot (see state.Boot).
-const DefaultStateDir = "/run/ward/userns"
+// DefaultStateDir is the node-wide allocator directory. It is on
+// persistent storage: a writable layer keeps its block across reboots
+// (LayerOwner), while the blocks of running containers and pods are void
+// after one (see state.Boot).
+const DefaultStateDir = "/var/lib/ward/userns"
 
 // Config is where a front door finds the ID pool and keeps allocations
 // (the `userns` section of ward-runtime's and the shim's configuration

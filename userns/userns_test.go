@@ -304,3 +304,55 @@ func TestFreeRange(t *testing.T) {
 		t.Error("a full ID space gave a range")
 	}
 }
+
+// TestLayerOwnersKeepTheirBlock: a writable layer's block survives a
+// reboot and its container's delete; it is given back once the layer's
+// directory is gone, at the next allocation for a new owner.
+func TestLayerOwnersKeepTheirBlock(t *testing.T) {
+	a, err := NewAllocator(t.TempDir(), []Range{{Start: 200000, Size: 3 * BlockSize}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := filepath.Join(t.TempDir(), "upper")
+	if err := os.Mkdir(layer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	owner := LayerOwner(layer)
+	first, err := a.Allocate(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Allocate("pod"); err != nil {
+		t.Fatal(err)
+	}
+	// Another boot: the pod's block is void, the layer's is not.
+	data, err := os.ReadFile(a.statePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, _ := os.ReadFile(bootIDPath)
+	data = []byte(strings.ReplaceAll(string(data), strings.TrimSpace(string(boot)), "00000000-0000-0000-0000-000000000000"))
+	if err := os.WriteFile(a.statePath(), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.Allocate(owner)
+	if err != nil || again != first {
+		t.Fatalf("after a reboot the layer got %v (%v), want %v", again, err, first)
+	}
+	owners, _ := a.Owners()
+	if _, ok := owners["pod"]; ok {
+		t.Errorf("a container owner survived a reboot: %v", owners)
+	}
+	// The layer removed: its block goes back at the next call.
+	if err := os.Remove(layer); err != nil {
+		t.Fatal(err)
+	}
+	next, err := a.Allocate("another")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, _ = a.Owners()
+	if _, ok := owners[owner]; ok || next != first {
+		t.Errorf("removed layer still owns a block (%v), new owner got %v, want %v", owners, next, first)
+	}
+}

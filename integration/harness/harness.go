@@ -442,11 +442,7 @@ func run(timeout time.Duration, bin string, args ...string) (string, string, err
 
 func tail(path string, n int) string {
 	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return lastLines(string(data), n)
 }
 
 // LogTail returns the last n lines of containerd's log (shim logs included).

@@ -16,7 +16,7 @@ const usernsPoolStart = 0x40000000
 // ward-runtime or shim configuration that uses it, with a private
 // allocator directory. The embedded default policy turns the user-namespace
 // step on, so every front door a test starts needs a pool; the host's
-// /etc/subuid and /run/ward/userns are not the tests' to change.
+// /etc/subuid and /var/lib/ward/userns are not the tests' to change.
 func UsernsConfig(t testing.TB, dir string) string {
 	t.Helper()
 	sub := filepath.Join(dir, "subid")

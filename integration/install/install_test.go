@@ -67,7 +67,7 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		}
 	}
 
-	// The files name host paths (/etc/ward, /usr/local/bin, /run/ward...),
+	// The files name host paths (/etc/ward, /usr/local/bin, /run/ward, /var/lib/ward...),
 	// which on this machine are the real ones. Point them below the temp
 	// root, as if it were the node's /, keeping the originals to put back
 	// before uninstalling.
@@ -75,7 +75,7 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 		"/usr/local/bin/", root+"/usr/local/bin/",
 		"/etc/ward/", root+"/etc/ward/",
 		"/var/log/ward/", root+"/var/log/ward/",
-		": /run/ward/userns\n", ": "+root+"/run/ward/userns\n",
+		": /var/lib/ward/userns\n", ": "+root+"/var/lib/ward/userns\n",
 		": /etc/subuid\n", ": "+root+"/etc/subuid\n",
 		": /etc/subgid\n", ": "+root+"/etc/subgid\n",
 		install.RuncRoot, root+install.RuncRoot,

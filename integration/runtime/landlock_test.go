@@ -21,26 +21,59 @@ func withTmpfs(s spec) {
 	})
 }
 
-// TestDirectLandlock: through ward-runtime, a binary written to /tmp
-// cannot be executed, neither by the container's process nor by an exec
-// session; the same bundle under runc alone runs it.
+// withWX opts the container into write-xor-execute (the default policy's
+// landlock select).
+func withWX(s spec) {
+	withTmpfs(s)
+	annotate("ward.dev/landlock", "wx")(s)
+}
+
+// TestDirectLandlock: through ward-runtime, with ward's default policy an
+// ordinary container runs a binary it wrote to /tmp (a build job's) and
+// an exec session can signal its first process; opted into wx with the
+// annotation, the binary cannot be executed, neither by the container's
+// process nor by an exec session. The same bundle under runc alone runs it.
 func TestDirectLandlock(t *testing.T) {
 	e := newEnv(t)
 	root := filepath.Join(e.dir, "root")
 
-	plain := e.newBundle("ll-plain", []string{"sh", "-c", dropAndRun}, withTmpfs)
+	plain := e.newBundle("ll-plain", []string{"sh", "-c", dropAndRun}, withWX)
 	out, err := exec.Command(e.runc, "--root", filepath.Join(e.dir, "runc-alone"), "run", "-b", plain, "ll-plain").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ran\nrc=0") {
 		t.Fatalf("runc alone should run the dropped binary: %v %q", err, out)
 	}
 
-	b := e.newBundle("ll-run", []string{"sh", "-c", dropAndRun}, withTmpfs)
-	stdout, stderr, code := e.wardRun(root, "run", "--bundle", b, "ll1")
+	d := e.newBundle("ll-default", []string{"sleep", "300"}, withTmpfs)
+	if out, err := e.wardDetached(root, "create", "--bundle", d, "ll0"); err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	defer e.wardRun(root, "delete", "--force", "ll0")
+	if _, stderr, code := e.wardRun(root, "start", "ll0"); code != 0 {
+		t.Fatalf("start: %s", stderr)
+	}
+	stdout, stderr, code := e.wardRun(root, "exec", "ll0", "sh", "-c", dropAndRun+"; kill -0 1 && echo signalled")
+	if code != 0 || !strings.Contains(stdout, "ran\nrc=0") || !strings.Contains(stdout, "signalled") {
+		t.Errorf("default policy, exec: exit %d, stdout %q, stderr %q; want the dropped binary run and pid 1 signalled", code, stdout, stderr)
+	}
+
+	// wx-audit: runs as by default, and the container's log says what wx
+	// would refuse.
+	a := e.newBundle("ll-audit", []string{"sh", "-c", dropAndRun}, func(s spec) {
+		withTmpfs(s)
+		annotate("ward.dev/landlock", "wx-audit")(s)
+	})
+	stdout, stderr, code = e.wardRun(root, "run", "--bundle", a, "ll-a")
+	if code != 0 || !strings.Contains(stdout, "ran\nrc=0") || !strings.Contains(stderr, `"audit":true`) || !strings.Contains(stderr, "execute below /tmp") {
+		t.Errorf("wx-audit: exit %d, stdout %q, stderr %q; want the binary run and the audit note", code, stdout, stderr)
+	}
+
+	b := e.newBundle("ll-run", []string{"sh", "-c", dropAndRun}, withWX)
+	stdout, stderr, code = e.wardRun(root, "run", "--bundle", b, "ll1")
 	if code != 0 || !strings.Contains(stdout, "rc=126") || !strings.Contains(stderr, "Permission denied") {
 		t.Errorf("run: exit %d, stdout %q, stderr %q; want rc=126 and Permission denied", code, stdout, stderr)
 	}
 
-	s := e.newBundle("ll-exec", []string{"sleep", "300"}, withTmpfs)
+	s := e.newBundle("ll-exec", []string{"sleep", "300"}, withWX)
 	if out, err := e.wardDetached(root, "create", "--bundle", s, "ll2"); err != nil {
 		t.Fatalf("create: %v: %s", err, out)
 	}

@@ -26,7 +26,7 @@ func TestBenchmarkUserns(t *testing.T) {
 	harness.RequireBench(t)
 	e, _ := usernsEnv(t)
 	pairs := harness.BenchPairs(40)
-	// The allocator's state on a tmpfs, as the default /run/ward/userns is
+	// The allocator's state on a tmpfs, as /run/ward/userns was by default
 	// on a node (the test's directory is on ext4, where every allocation
 	// and release pays two fsyncs).
 	shm, err := os.MkdirTemp("/dev/shm", "ward-userns-bench.")

@@ -14,10 +14,12 @@ import (
 // fails with EACCES.
 const dropAndRun = `cp /bin/busybox /tmp/busybox && /tmp/busybox echo ran; echo rc=$?`
 
-// TestLandlockPod: in a CRI pod through containerd-shim-ward-v2, a binary
-// written to /tmp cannot run, from the container's own process or from a
-// crictl exec session; the same pod on plain runc runs it. A pod sent to
-// gVisor is logged as not under Landlock.
+// TestLandlockPod: in a CRI pod through containerd-shim-ward-v2 opted into
+// write-xor-execute (annotation ward.dev/landlock: wx), a binary written
+// to /tmp cannot run, from the container's own process or from a crictl
+// exec session; the same pod on plain runc runs it, and so does a pod
+// under ward's default profile. A pod sent to gVisor is logged as not
+// under Landlock.
 func TestLandlockPod(t *testing.T) {
 	w := startWard(t)
 	cmd := []string{"sh", "-c", dropAndRun + "; exec sleep 3600"}
@@ -30,7 +32,15 @@ func TestLandlockPod(t *testing.T) {
 		t.Fatalf("plain runc should run the dropped binary: %q %v", out, err)
 	}
 
-	p, err := w.RunPod(harness.Pod{Name: "ll-ward", Handler: "ward", Command: cmd})
+	d, err := w.RunPod(harness.Pod{Name: "ll-default", Handler: "ward", Command: cmd})
+	if err != nil {
+		t.Fatalf("ward pod, default profile: %v\n%s", err, w.LogTail(40))
+	}
+	if out, err := w.Exec(d.ContainerID, "sh", "-c", dropAndRun+"; kill -0 1 && echo signalled"); err != nil || !strings.Contains(out, "ran\nrc=0") || !strings.Contains(out, "signalled") {
+		t.Errorf("default profile, crictl exec: %q %v; want the dropped binary run and pid 1 signalled", out, err)
+	}
+
+	p, err := w.RunPod(harness.Pod{Name: "ll-ward", Handler: "ward", Command: cmd, Annotations: map[string]string{"ward.dev/landlock": "wx"}})
 	if err != nil {
 		t.Fatalf("ward pod: %v\n%s", err, w.LogTail(40))
 	}
