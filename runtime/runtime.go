@@ -22,7 +22,6 @@ import (
 	"github.com/ward-runtime/ward/nodeconfig"
 )
 
-
 // Env is what ward-runtime may touch. Tests replace Exec to see the command
 // line a backend would get without running it.
 type Env struct {
