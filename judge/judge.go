@@ -21,6 +21,7 @@ import (
 	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/profiles"
+	"github.com/ward-runtime/ward/seccompbpf"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -52,6 +53,12 @@ type Options struct {
 	// or with a policy whose landlock profile is "none", they do not, and
 	// every hardened verdict says so in a note.
 	Launcher string
+	// FilterDir, with a Launcher, is where compiled seccomp filters are
+	// kept (seccompbpf.DefaultDir in the front doors): ward-init then
+	// installs ward's seccomp baseline instead of runc, and a container's
+	// own profile is kept for runc with the baseline stacked on it.
+	// Without it, ward's profile goes into linux.seccomp.
+	FilterDir string
 }
 
 // Launcher finds ward-init beside the running binary, where `make build`
@@ -93,9 +100,18 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 			return nil, fmt.Errorf("building judge: %w", err)
 		}
 	}
+	var filters harden.FilterSource
+	if ll != nil && o.FilterDir != "" {
+		store, err := seccompbpf.NewStore(o.FilterDir, gen)
+		if err != nil {
+			return nil, fmt.Errorf("building judge: %w", err)
+		}
+		filters = store
+	}
 	h, err := harden.New(harden.Options{
 		Capabilities: p.Harden.Capabilities,
 		Seccomp:      gen,
+		Filters:      filters,
 		Userns:       us,
 		Landlock:     ll,
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/seccompbpf"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -233,7 +234,7 @@ func (c *ctx) judge() (*policy.Policy, *judge.Judge, []userns.Range, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool})
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool, FilterDir: seccompbpf.DefaultDir})
 	if err != nil {
 		return nil, nil, nil, err
 	}

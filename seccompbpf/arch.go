@@ -7,7 +7,8 @@ import (
 	"github.com/elastic/go-seccomp-bpf/arch"
 )
 
-// Audit architecture values (linux/audit.h) of the ABIs ward knows.
+// Audit architecture values (linux/audit.h) of the ABIs ward knows;
+// prog.NativeAudit repeats the two native ones for ward-init.
 const (
 	AuditX86_64  uint32 = 0xc000003e
 	AuditI386    uint32 = 0x40000003

@@ -20,6 +20,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/seccompbpf"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -102,7 +103,7 @@ func loadEnv(path string, required bool) (*env, error) {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 		}
 	}
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool})
+	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: pool, FilterDir: seccompbpf.DefaultDir})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,119 @@
+package seccompbpf
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/atomicfile"
+)
+
+// DefaultDir is where the front doors keep compiled filters: a root-owned
+// directory on /run (a tmpfs), so filters do not outlive a reboot or a
+// kernel upgrade that could change the profile.
+const DefaultDir = "/run/ward/seccomp"
+
+// ProfileSource builds ward's profile for a final bounding capability set
+// (profiles.SeccompGenerator).
+type ProfileSource interface {
+	Profile(caps []string) (*specs.LinuxSeccomp, error)
+}
+
+// maxCached bounds the in-memory index, as the generator's cache is.
+const maxCached = 256
+
+// Store compiles ward's profile once per capability set and keeps the
+// program in a file named by its content's SHA-256, so a file is shared by
+// every container (and every process) with the same policy, kernel and
+// capability set, and a different policy can never reuse a stale one.
+// Files are read back and checked before they are reused. It is safe for
+// concurrent use.
+type Store struct {
+	dir    string
+	native Arch
+	src    ProfileSource
+
+	mu    sync.Mutex
+	paths map[string]string
+}
+
+// NewStore returns a store in dir, creating dir (mode 0755: runc bind-mounts
+// files from it into containers) if needed.
+func NewStore(dir string, src ProfileSource) (*Store, error) {
+	native, err := Native()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating seccomp filter directory: %w", err)
+	}
+	return &Store{dir: dir, native: native, src: src, paths: make(map[string]string)}, nil
+}
+
+// Filter returns the host path of ward's compiled filter for a container
+// whose bounding capability set is caps.
+func (s *Store) Filter(caps []string) (string, error) {
+	key := capsKey(caps)
+	s.mu.Lock()
+	path, ok := s.paths[key]
+	s.mu.Unlock()
+	if ok {
+		return path, nil
+	}
+	p, err := s.src.Profile(caps)
+	if err != nil {
+		return "", err
+	}
+	compiled, err := Compile(p, s.native)
+	if err != nil {
+		return "", fmt.Errorf("compiling seccomp filter: %w", err)
+	}
+	b, err := compiled.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("encoding seccomp filter: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	path = filepath.Join(s.dir, hex.EncodeToString(sum[:])+".bpf")
+	if err := s.ensure(path, b); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if len(s.paths) < maxCached {
+		s.paths[key] = path
+	}
+	s.mu.Unlock()
+	return path, nil
+}
+
+// ensure leaves b at path: it keeps an existing file only if it holds
+// exactly b (a damaged or planted file is replaced), and writes it
+// atomically otherwise.
+func (s *Store) ensure(path string, b []byte) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && string(old) == string(b):
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("reading seccomp filter: %w", err)
+	}
+	if err := atomicfile.Write(path, b, 0o444, false); err != nil {
+		return fmt.Errorf("writing seccomp filter: %w", err)
+	}
+	return nil
+}
+
+// capsKey is caps as a set.
+func capsKey(caps []string) string {
+	c := slices.Clone(caps)
+	slices.Sort(c)
+	return strings.Join(slices.Compact(c), ",")
+}
