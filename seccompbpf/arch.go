@@ -1,10 +1,10 @@
 package seccompbpf
 
 import (
+	"cmp"
 	"fmt"
 	goruntime "runtime"
-
-	"github.com/elastic/go-seccomp-bpf/arch"
+	"slices"
 )
 
 // Audit architecture values (linux/audit.h) of the ABIs ward knows;
@@ -25,24 +25,33 @@ type Arch struct {
 	Name string
 	// Audit is its AUDIT_ARCH_ value, what seccomp_data.arch holds.
 	Audit uint32
-	// names maps syscall names to numbers.
-	names map[string]int
+	// names is the syscall table, sorted by name (zsyscalls.go).
+	names []syscallNr
+}
+
+// syscallNr is one entry of a syscall table.
+type syscallNr struct {
+	name string
+	nr   uint16
 }
 
 // Lookup returns the syscall number of name on a.
 func (a Arch) Lookup(name string) (uint32, bool) {
-	n, ok := a.names[name]
-	return uint32(n), ok
+	i, ok := slices.BinarySearchFunc(a.names, name, func(e syscallNr, n string) int { return cmp.Compare(e.name, n) })
+	if !ok {
+		return 0, false
+	}
+	return uint32(a.names[i].nr), true
 }
 
 // X86_64 and AArch64 are the native ABIs ward builds for.
 func X86_64() Arch {
-	return Arch{Name: "SCMP_ARCH_X86_64", Audit: AuditX86_64, names: arch.X86_64.SyscallNames}
+	return Arch{Name: "SCMP_ARCH_X86_64", Audit: AuditX86_64, names: x86_64Syscalls[:]}
 }
 
 // AArch64 is arm64's native ABI.
 func AArch64() Arch {
-	return Arch{Name: "SCMP_ARCH_AARCH64", Audit: AuditAArch64, names: arch.AARCH64.SyscallNames}
+	return Arch{Name: "SCMP_ARCH_AARCH64", Audit: AuditAArch64, names: aarch64Syscalls[:]}
 }
 
 // Native returns the ABI of the architecture ward was built for.

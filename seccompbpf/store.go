@@ -19,8 +19,10 @@ import (
 
 // DefaultDir is where the front doors keep compiled filters: a root-owned
 // directory on /run (a tmpfs), so filters do not outlive a reboot or a
-// kernel upgrade that could change the profile.
-const DefaultDir = "/run/ward/seccomp"
+// kernel upgrade that could change the profile. It is not under the
+// shim's state directory (/run/ward, which may be 0750): runc must reach
+// the files as the mount source for containers of every user namespace.
+const DefaultDir = "/run/ward-seccomp"
 
 // ProfileSource builds ward's profile for a final bounding capability set
 // (profiles.SeccompGenerator).
