@@ -81,11 +81,8 @@ const NoteNoLauncher = "Landlock not enforced: ward-init is not installed beside
 
 // New builds a Judge for p.
 func New(p *policy.Policy, o Options) (*Judge, error) {
-	gen, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
-	if err != nil {
-		return nil, fmt.Errorf("building judge: %w", err)
-	}
 	var ll *harden.Step
+	var err error
 	if o.Launcher != "" && p.Landlock.Profile != policy.ProfileNone {
 		ll, err = harden.NewLandlockStep(harden.LandlockOptions{Launcher: o.Launcher, Settings: &p.Landlock, ABI: landlock.DetectABI()})
 		if err != nil {
@@ -100,13 +97,27 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 			return nil, fmt.Errorf("building judge: %w", err)
 		}
 	}
+	var gen harden.SeccompSource
 	var filters harden.FilterSource
 	if ll != nil && o.FilterDir != "" {
-		store, err := seccompbpf.NewStore(o.FilterDir, gen)
+		// The generator is built only when a filter is not cached yet,
+		// or for a container without ward-init.
+		lazy := profiles.NewLazySeccompGenerator(p.Harden.Capabilities)
+		inputs, err := profiles.SeccompInputsDigest()
+		if err != nil {
+			inputs = "" // no cross-process index; every process compiles
+		}
+		store, err := seccompbpf.NewStore(o.FilterDir, lazy, inputs)
 		if err != nil {
 			return nil, fmt.Errorf("building judge: %w", err)
 		}
-		filters = store
+		gen, filters = lazy, store
+	} else {
+		g, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
+		if err != nil {
+			return nil, fmt.Errorf("building judge: %w", err)
+		}
+		gen = g
 	}
 	h, err := harden.New(harden.Options{
 		Capabilities: p.Harden.Capabilities,

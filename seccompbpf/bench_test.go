@@ -38,9 +38,36 @@ func BenchmarkStoreCold(b *testing.B) {
 	dir := b.TempDir()
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := NewStore(dir, gen)
+		s, err := NewStore(dir, gen, "")
 		if err != nil {
 			b.Skip(err)
+		}
+		if _, err := s.Filter(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStoreIndexed is one process's first filter when another has
+// compiled it: an index entry and the filter read and checked.
+func BenchmarkStoreIndexed(b *testing.B) {
+	gen, err := profiles.NewSeccompGenerator(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	s, err := NewStore(dir, gen, "inputs")
+	if err != nil {
+		b.Skip(err)
+	}
+	if _, err := s.Filter(nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := NewStore(dir, gen, "inputs")
+		if err != nil {
+			b.Fatal(err)
 		}
 		if _, err := s.Filter(nil); err != nil {
 			b.Fatal(err)
