@@ -14,8 +14,9 @@ import (
 // kernel runs every filter and the strictest answer wins.
 //
 // extraFlags are or-ed into seccomp(2)'s flags. With
-// SECCOMP_FILTER_FLAG_NEW_LISTENER (a notify supervisor, issue 16) the
-// returned fd is the listener; it is -1 otherwise.
+// SECCOMP_FILTER_FLAG_NEW_LISTENER (a notify supervisor, issue 16; the
+// kernel wants SECCOMP_FILTER_FLAG_TSYNC_ESRCH beside it) the returned fd
+// is the listener; it is -1 otherwise.
 func Install(p Program, extraFlags uintptr) (int, error) {
 	if err := p.check(); err != nil {
 		return -1, err
