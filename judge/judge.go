@@ -107,12 +107,13 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 		if err != nil {
 			inputs = "" // no cross-process index; every process compiles
 		}
-		store, err := seccompbpf.NewStore(o.FilterDir, lazy, inputs)
-		if err != nil {
-			return nil, fmt.Errorf("building judge: %w", err)
+		// A directory ward cannot create or write (an unprivileged
+		// caller) leaves the profile to runc: as safe, only slower.
+		if store, err := seccompbpf.NewStore(o.FilterDir, lazy, inputs); err == nil {
+			gen, filters = lazy, store
 		}
-		gen, filters = lazy, store
-	} else {
+	}
+	if gen == nil {
 		g, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
 		if err != nil {
 			return nil, fmt.Errorf("building judge: %w", err)
