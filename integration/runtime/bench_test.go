@@ -41,7 +41,7 @@ func TestBenchmarkRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer devnull.Close()
-	timed := func(env []string, bin string, args ...string) time.Duration {
+	timed := func(env []string, bin string, args ...string) cost {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
@@ -49,14 +49,17 @@ func TestBenchmarkRun(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("%s %v: %v", bin, args, err)
 		}
-		return time.Since(start)
+		// CPU time of the command and the processes it waited for (runc
+		// reaps the container's): far steadier than wall time on a
+		// shared machine.
+		return cost{wall: time.Since(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	}
 	runcRoot := filepath.Join(e.dir, "bench-runc-root")
 	wardRoot := filepath.Join(e.dir, "bench-ward-root")
-	runRunc := func(i int) time.Duration {
+	runRunc := func(i int) cost {
 		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", plain, "r"+strconv.Itoa(i))
 	}
-	runWard := func(i int) time.Duration {
+	runWard := func(i int) cost {
 		// Each run starts from the caller's spec, as a container manager's
 		// fresh bundle would; restoring it is not timed.
 		if err := os.WriteFile(filepath.Join(wardB, "config.json"), orig, 0o644); err != nil {
@@ -96,38 +99,46 @@ func TestBenchmarkRun(t *testing.T) {
 	runOld := variant(e, "bench-runc-seccomp", oldWay, runcRoot, timed)
 	runNone := variant(e, "bench-no-seccomp", noFilter, runcRoot, timed)
 
-	var runcT, wardT, hardT, oldT, noneT, ratios, ownRatios, filterCost, runcFilterCost []float64
+	cols := []string{"runc (original spec)", "ward-runtime", "runc, ward's hardened spec (ward-init filter)",
+		"runc, hardened, ward's profile for runc", "runc, hardened, no seccomp filter"}
+	runs := []func(int) cost{runRunc, runWard, runHard, runOld, runNone}
+	wall := make([][]float64, len(cols))
+	cpu := make([][]float64, len(cols))
+	var ratios, cpuRatios, ownRatios, filterCost, runcFilterCost, cpuFilterCost, cpuRuncFilterCost []float64
 	for i := 0; i < pairs; i++ {
-		var r, w, h, o, n time.Duration
-		// Alternate the order, so that neither side always runs second.
-		if i%2 == 0 {
-			r, w, h, o, n = runRunc(i), runWard(i), runHard(i), runOld(i), runNone(i)
-		} else {
-			n, o, h, w, r = runNone(i), runOld(i), runHard(i), runWard(i), runRunc(i)
+		c := make([]cost, len(runs))
+		// Alternate the order, so that no variant always runs first.
+		for k := range runs {
+			j := k
+			if i%2 == 1 {
+				j = len(runs) - 1 - k
+			}
+			c[j] = runs[j](i)
 		}
-		runcT = append(runcT, ms(r))
-		wardT = append(wardT, ms(w))
-		hardT = append(hardT, ms(h))
-		oldT = append(oldT, ms(o))
-		noneT = append(noneT, ms(n))
-		ratios = append(ratios, float64(w)/float64(r))
-		ownRatios = append(ownRatios, float64(w)/float64(h))
-		filterCost = append(filterCost, ms(h-n))
-		runcFilterCost = append(runcFilterCost, ms(o-n))
+		for k := range c {
+			wall[k] = append(wall[k], ms(c[k].wall))
+			cpu[k] = append(cpu[k], ms(c[k].cpu))
+		}
+		r, w, h, o, n := c[0], c[1], c[2], c[3], c[4]
+		ratios = append(ratios, float64(w.wall)/float64(r.wall))
+		cpuRatios = append(cpuRatios, float64(w.cpu)/float64(r.cpu))
+		ownRatios = append(ownRatios, float64(w.wall)/float64(h.wall))
+		filterCost = append(filterCost, ms(h.wall-n.wall))
+		runcFilterCost = append(runcFilterCost, ms(o.wall-n.wall))
+		cpuFilterCost = append(cpuFilterCost, ms(h.cpu-n.cpu))
+		cpuRuncFilterCost = append(cpuRuncFilterCost, ms(o.cpu-n.cpu))
 	}
 	ratio := harness.Median(ratios)
-	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs:", pairs)
-	t.Logf("  runc (original spec)                          median %.1f ms", harness.Median(runcT))
-	t.Logf("  ward-runtime                                  median %.1f ms", harness.Median(wardT))
-	t.Logf("  runc, ward's hardened spec (ward-init filter) median %.1f ms", harness.Median(hardT))
-	t.Logf("  runc, hardened, ward's profile for runc       median %.1f ms", harness.Median(oldT))
-	t.Logf("  runc, hardened, no seccomp filter             median %.1f ms", harness.Median(noneT))
-	t.Logf("  median per-pair ratio ward/runc = %.3f", ratio)
+	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs (medians, wall / CPU):", pairs)
+	for k, name := range cols {
+		t.Logf("  %-47s %7.1f ms / %6.1f ms", name, harness.Median(wall[k]), harness.Median(cpu[k]))
+	}
+	t.Logf("  median per-pair ratio ward/runc = %.3f (CPU %.3f)", ratio, harness.Median(cpuRatios))
 	// Against runc on the very spec ward wrote, only ward's own process
 	// differs: what the protections cost runc is left out.
 	t.Logf("  median per-pair ratio ward/runc on the hardened spec = %.3f", harness.Median(ownRatios))
-	t.Logf("  seccomp baseline's cost, median paired difference: installed by ward-init %.2f ms, compiled by runc %.2f ms",
-		harness.Median(filterCost), harness.Median(runcFilterCost))
+	t.Logf("  seccomp baseline's cost, median paired difference against no filter: installed by ward-init %.2f ms (CPU %.2f), compiled by runc %.2f ms (CPU %.2f)",
+		harness.Median(filterCost), harness.Median(cpuFilterCost), harness.Median(runcFilterCost), harness.Median(cpuRuncFilterCost))
 	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
 		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
 	}
@@ -136,7 +147,7 @@ func TestBenchmarkRun(t *testing.T) {
 // variant writes s as a bundle of its own (busybox rootfs, the launcher's
 // mountpoint made, as container root cannot make it there) and returns a
 // function that times `runc run` of it.
-func variant(e *env, name string, s spec, runcRoot string, timed func([]string, string, ...string) time.Duration) func(int) time.Duration {
+func variant(e *env, name string, s spec, runcRoot string, timed func([]string, string, ...string) cost) func(int) cost {
 	t := e.t
 	dir := e.newBundle(name, []string{"true"}, nil)
 	if err := os.Mkdir(filepath.Join(dir, "rootfs", ".ward"), 0o755); err != nil {
@@ -149,7 +160,7 @@ func variant(e *env, name string, s spec, runcRoot string, timed func([]string, 
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return func(i int) time.Duration {
+	return func(i int) cost {
 		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", dir, name+strconv.Itoa(i))
 	}
 }
@@ -198,5 +209,8 @@ func wardProfile(s spec) (any, error) {
 	var v any
 	return v, json.Unmarshal(b, &v)
 }
+
+// cost is one timed command.
+type cost struct{ wall, cpu time.Duration }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
