@@ -84,10 +84,10 @@ type decision struct {
 	sets   []ruleSet
 }
 
-// Compile translates p to a filter for the ABI native (plus any ABI p
-// lists that shares native's audit architecture; see the package comment
-// for the semantics). It fails with ErrUnsupported for a profile it would
-// not translate faithfully.
+// Compile translates p to a filter for the ABI native, the only
+// architecture p may list (see the package comment for the semantics). It
+// fails with ErrUnsupported for a profile it would not translate
+// faithfully.
 func Compile(p *specs.LinuxSeccomp, native Arch) (prog.Program, error) {
 	if p == nil {
 		return prog.Program{}, errors.New("no profile")
@@ -108,7 +108,9 @@ func Compile(p *specs.LinuxSeccomp, native Arch) (prog.Program, error) {
 	if err != nil {
 		return prog.Program{}, err
 	}
-	stub := maxNr >= 0 && def != RetAllow && def != RetLog &&
+	// runc builds no stub when the largest number is 0 (a profile naming
+	// only read on x86_64), nor for a permissive default or ENOSYS.
+	stub := maxNr > 0 && def != RetAllow && def != RetLog &&
 		!(p.DefaultErrnoRet != nil && *p.DefaultErrnoRet == uint(unix.ENOSYS))
 
 	// Every conditional jump spans at most 255 instructions, so the

@@ -78,7 +78,7 @@ func reference(t *testing.T, p *specs.LinuxSeccomp, native Arch) func(call) uint
 			}
 		}
 	}
-	stub := maxNr >= 0 && p.DefaultAction != specs.ActAllow && p.DefaultAction != specs.ActLog &&
+	stub := maxNr > 0 && p.DefaultAction != specs.ActAllow && p.DefaultAction != specs.ActLog &&
 		(p.DefaultErrnoRet == nil || *p.DefaultErrnoRet != uint(unix.ENOSYS))
 	return func(c call) uint32 {
 		if c.arch != native.Audit {
@@ -384,6 +384,14 @@ func TestWardProfileFacts(t *testing.T) {
 	if got := run(t, vm, call{arch: AuditI386, nr: 3}); got != RetKillThread {
 		t.Errorf("i386 read: filter returns %#x, want kill", got)
 	}
+}
+
+// TestDifferentialOnlySyscallZero: runc builds no ENOSYS stub when the
+// largest number the profile names is 0.
+func TestDifferentialOnlySyscallZero(t *testing.T) {
+	p := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{"SCMP_ARCH_X86_64"},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}}}
+	differential(t, p, X86_64())
 }
 
 func TestCompileRefuses(t *testing.T) {

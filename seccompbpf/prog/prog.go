@@ -5,7 +5,6 @@
 package prog
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,7 +18,7 @@ import (
 const MaxInsns = 4096
 
 // magic starts every filter file; the digit is the format's version.
-var magic = [8]byte{'w', 'a', 'r', 'd', 'b', 'p', 'f', '1'}
+const magic = "wardbpf1"
 
 // headerSize is the magic, the audit architecture, the instruction count
 // and the CRC-32 of the instructions. The checksum catches a damaged file;
@@ -61,7 +60,7 @@ func (p Program) Marshal() ([]byte, error) {
 		body = binary.LittleEndian.AppendUint32(body, in.K)
 	}
 	out := make([]byte, 0, headerSize+len(body))
-	out = append(out, magic[:]...)
+	out = append(out, magic...)
 	out = binary.LittleEndian.AppendUint32(out, p.Audit)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(p.Insns)))
 	out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
@@ -73,7 +72,7 @@ func (p Program) Marshal() ([]byte, error) {
 // The kernel checks the rest (jumps in bounds, known instructions) when
 // the program is installed.
 func Unmarshal(b []byte, audit uint32) (Program, error) {
-	if len(b) < headerSize || !bytes.Equal(b[:8], magic[:]) {
+	if len(b) < headerSize || string(b[:8]) != magic {
 		return Program{}, errors.New("not a ward seccomp filter file (format 1)")
 	}
 	p := Program{Audit: binary.LittleEndian.Uint32(b[8:])}
