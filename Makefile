@@ -52,9 +52,16 @@ check: deps lint test test-integration
 deps:
 	integration/install-deps.sh
 
+## bench-e2e: end-to-end medians of alternated pairs (root, after `make deps`): ward-runtime run against
+## runc run with the seccomp baseline's cost split out, and pod start through ward's shim against runc's
+BENCH_PAIRS ?= 30
+bench-e2e: build
+	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_BENCH=1 WARD_BENCH_PAIRS=$(BENCH_PAIRS) \
+		$(GO) test -count=1 -p 1 -timeout 60m -v -run '^(TestBenchmarkRun|TestBenchmarkPods)$$' ./integration/runtime ./integration/shim
+
 ## bench: the hot-path benchmarks
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./judge ./bundle ./profiles
+	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./judge ./bundle ./profiles ./seccompbpf
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

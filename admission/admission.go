@@ -59,6 +59,11 @@ type Options struct {
 	// NoPool leaves the user-namespace pool unread: `ward explain` shows
 	// a placeholder block instead of allocating one.
 	NoPool bool
+	// FilterDir is where compiled seccomp filters are kept
+	// (seccompbpf.DefaultDir in the front doors): with a launcher,
+	// ward-init installs ward's baseline, stacked on a container's own
+	// profile. "" puts ward's profile into linux.seccomp for runc.
+	FilterDir string
 }
 
 // Admitter decides containers for one node configuration. It is safe for
@@ -98,7 +103,7 @@ func New(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 		}
 	}
-	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table})
+	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir})
 	if err != nil {
 		return nil, err
 	}

@@ -58,12 +58,26 @@ type SeccompSource interface {
 	Profile(caps []string) (*specs.LinuxSeccomp, error)
 }
 
+// FilterSource compiles ward's seccomp profile for a final bounding
+// capability set and returns the host path of the compiled filter, which
+// ward-init installs (seccompbpf.Store is the production one).
+type FilterSource interface {
+	Filter(caps []string) (string, error)
+}
+
 // Options configure a Hardener.
 type Options struct {
 	// Capabilities is the allow-list; every capability set is cut to it.
 	Capabilities []string
 	// Seccomp provides the profile injected where there is none.
 	Seccomp SeccompSource
+	// Filters, when set, moves ward's seccomp baseline out of runc: for a
+	// container that runs under ward-init (the Landlock step), the
+	// compiled filter is bind-mounted at landlock.SeccompPath and
+	// ward-init installs it, stacked on the container's own profile if it
+	// has one. Without it, or without ward-init, the profile goes into
+	// linux.seccomp for runc as before.
+	Filters FilterSource
 	// Userns and Landlock are optional steps (their own packages provide
 	// them); nil leaves them out. They run after the spec's privileges are
 	// final and before the seccomp profile is generated.
@@ -95,7 +109,7 @@ func New(o Options) (*Hardener, error) {
 			steps = append(steps, *hook)
 		}
 	}
-	steps = append(steps, Step{Name: policy.StepSeccomp, Apply: seccompStep(o.Seccomp)})
+	steps = append(steps, Step{Name: policy.StepSeccomp, Apply: seccompStep(o.Seccomp, o.Filters)})
 	return &Hardener{steps: steps}, nil
 }
 

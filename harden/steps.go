@@ -2,6 +2,8 @@ package harden
 
 import (
 	"errors"
+	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/profiles"
 )
@@ -149,8 +152,11 @@ func sysfsReadonly(s *specs.Spec, rec *Record) error {
 	return nil
 }
 
-func seccompStep(src SeccompSource) func(*specs.Spec, *Record) error {
+func seccompStep(src SeccompSource, filters FilterSource) func(*specs.Spec, *Record) error {
 	return func(s *specs.Spec, rec *Record) error {
+		if filters != nil && launched(s) {
+			return launcherSeccomp(s, rec, filters)
+		}
 		l := linux(s)
 		var what string
 		switch {
@@ -163,11 +169,7 @@ func seccompStep(src SeccompSource) func(*specs.Spec, *Record) error {
 		default:
 			return nil
 		}
-		var bounding []string
-		if s.Process != nil && s.Process.Capabilities != nil {
-			bounding = s.Process.Capabilities.Bounding
-		}
-		prof, err := src.Profile(bounding)
+		prof, err := src.Profile(bounding(s))
 		if err != nil {
 			return err
 		}
@@ -175,6 +177,70 @@ func seccompStep(src SeccompSource) func(*specs.Spec, *Record) error {
 		rec.Add("linux.seccomp", what)
 		return nil
 	}
+}
+
+func bounding(s *specs.Spec) []string {
+	if s.Process != nil && s.Process.Capabilities != nil {
+		return s.Process.Capabilities.Bounding
+	}
+	return nil
+}
+
+// launched reports whether the container's process runs under ward-init
+// with ward's directory mounted (the Landlock step ran).
+func launched(s *specs.Spec) bool {
+	if s.Process == nil || len(s.Process.Args) == 0 || s.Process.Args[0] != landlock.LauncherPath {
+		return false
+	}
+	return slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool {
+		return path.Clean(m.Destination) == landlock.Dir && m.Type == "tmpfs"
+	})
+}
+
+// launcherSeccomp hands ward's baseline to ward-init: the compiled filter
+// is bind-mounted read-only from the host (the workload cannot change it,
+// and exec sessions read the same file), and runc is left only the
+// container's own profile, if it has one, under which ward-init stacks
+// the baseline. The kernel runs both filters and the strictest answer
+// wins, so a workload's profile is kept, never replaced.
+func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource) error {
+	host, err := filters.Filter(bounding(s))
+	if err != nil {
+		return err
+	}
+	want := specs.Mount{Destination: landlock.SeccompPath, Type: "bind", Source: host,
+		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+	// Only ward's own mount may be there, once, after ward's directory:
+	// whoever controls that file controls the filter.
+	dirAt, have := -1, false
+	for i, m := range s.Mounts {
+		dst := path.Clean(m.Destination)
+		switch {
+		case dst == landlock.Dir && m.Type == "tmpfs":
+			dirAt = i
+		case dst == landlock.SeccompPath && !have && dirAt >= 0 && sameMount(m, want):
+			have = true
+		case dst == landlock.SeccompPath:
+			return fmt.Errorf("mounts[%d]: %s is reserved for ward's seccomp filter", i, m.Destination)
+		}
+	}
+	if !have {
+		s.Mounts = append(slices.Clip(s.Mounts), want)
+		rec.Add("mounts", "added ward's compiled seccomp filter at "+landlock.SeccompPath+" (read-only bind of "+host+"); ward-init installs it before the workload's first instruction")
+	}
+	l := linux(s)
+	switch {
+	case l.Seccomp == nil:
+	case profiles.IsUnconfined(l.Seccomp):
+		l.Seccomp = nil
+		rec.Add("linux.seccomp", "removed an empty profile: ward-init installs ward's baseline instead")
+	default:
+		// Only the first application records it; a re-run sees the mount.
+		if !have {
+			rec.Add("linux.seccomp", "kept the container's own profile for runc; ward-init stacks ward's baseline on it")
+		}
+	}
+	return nil
 }
 
 func linux(s *specs.Spec) *specs.Linux {

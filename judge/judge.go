@@ -22,6 +22,7 @@ import (
 	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/profiles"
+	"github.com/ward-runtime/ward/seccompbpf"
 	"github.com/ward-runtime/ward/userns"
 )
 
@@ -58,6 +59,12 @@ type Options struct {
 	// Backends is the node's backends table (nil: ward's built-in one);
 	// verdicts for a backend name the protections it does not enforce.
 	Backends backend.Table
+	// FilterDir, with a Launcher, is where compiled seccomp filters are
+	// kept (seccompbpf.DefaultDir in the front doors): ward-init then
+	// installs ward's seccomp baseline instead of runc, and a container's
+	// own profile is kept for runc with the baseline stacked on it.
+	// Without it, ward's profile goes into linux.seccomp.
+	FilterDir string
 }
 
 // Launcher finds ward-init beside the running binary, where `make build`
@@ -80,11 +87,8 @@ const NoteNoLauncher = "Landlock not enforced: ward-init is not installed beside
 
 // New builds a Judge for p.
 func New(p *policy.Policy, o Options) (*Judge, error) {
-	gen, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
-	if err != nil {
-		return nil, fmt.Errorf("building judge: %w", err)
-	}
 	var ll *harden.Step
+	var err error
 	if o.Launcher != "" && p.Landlock.Profile != policy.ProfileNone {
 		ll, err = harden.NewLandlockStep(harden.LandlockOptions{Launcher: o.Launcher, Settings: &p.Landlock, ABI: landlock.DetectABI()})
 		if err != nil {
@@ -99,9 +103,33 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 			return nil, fmt.Errorf("building judge: %w", err)
 		}
 	}
+	var gen harden.SeccompSource
+	var filters harden.FilterSource
+	if ll != nil && o.FilterDir != "" {
+		// The generator is built only when a filter is not cached yet,
+		// or for a container without ward-init.
+		lazy := profiles.NewLazySeccompGenerator(p.Harden.Capabilities)
+		inputs, err := profiles.SeccompInputsDigest()
+		if err != nil {
+			inputs = "" // no cross-process index; every process compiles
+		}
+		// A directory ward cannot create or write (an unprivileged
+		// caller) leaves the profile to runc: as safe, only slower.
+		if store, err := seccompbpf.NewStore(o.FilterDir, lazy, inputs); err == nil {
+			gen, filters = lazy, store
+		}
+	}
+	if gen == nil {
+		g, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
+		if err != nil {
+			return nil, fmt.Errorf("building judge: %w", err)
+		}
+		gen = g
+	}
 	h, err := harden.New(harden.Options{
 		Capabilities: p.Harden.Capabilities,
 		Seccomp:      gen,
+		Filters:      filters,
 		Userns:       us,
 		Landlock:     ll,
 	})

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/seccompbpf/prog"
 )
 
 // Exit statuses of a launcher that could not start the workload, as shells
@@ -61,6 +63,11 @@ func Launch(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "exec %s: %v\n", name, err)
 		return ExitNotFound
 	}
+	filter, found, err := loadFilter()
+	if err != nil {
+		fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
+		return ExitCannotRun
+	}
 	eff, err := Enforce(rs, entry)
 	if err != nil {
 		fmt.Fprintf(stderr, "ward-init: applying Landlock: %v; refusing to start %q\n", err, args[1])
@@ -70,6 +77,14 @@ func Launch(args, env []string, stderr io.Writer) int {
 	// process: exec sessions' output is the operator's.
 	if len(eff.NotEnforced) > 0 || rs.Audit && first {
 		writeNote(stderr, rs, eff)
+	}
+	// Last before execve: the filter need not allow what the launcher
+	// does, only what the workload does.
+	if found {
+		if _, err := prog.Install(filter, 0); err != nil {
+			fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
+			return ExitCannotRun
+		}
 	}
 	err = unix.Exec(name, args[1:], env)
 	fmt.Fprintf(stderr, "exec %s: %v\n", name, err)
@@ -108,20 +123,41 @@ func loadRuleset(env []string) (rs Ruleset, _ []string, first bool, _ error) {
 	return rs, env, false, err
 }
 
+// loadFilter reads ward's compiled seccomp filter from SeccompPath. Its
+// absence means runc installed ward's profile itself (found is false);
+// a file that is there but unreadable or damaged stops the launcher.
+func loadFilter() (p prog.Program, found bool, err error) {
+	b, err := readFile(SeccompPath, prog.MaxFileSize)
+	if errors.Is(err, unix.ENOENT) {
+		return prog.Program{}, false, nil
+	}
+	if err != nil {
+		return prog.Program{}, false, fmt.Errorf("reading ward's seccomp filter: %w", err)
+	}
+	p, err = prog.Unmarshal(b, prog.NativeAudit())
+	if err != nil {
+		return prog.Program{}, false, fmt.Errorf("%s: %w", SeccompPath, err)
+	}
+	return p, true, nil
+}
+
 // The handoff file is read and written with plain system calls: the os
 // package would set up its poller (epoll, eventfd) for a file read once.
 
 // readHandoff reads HandoffPath, at most maxRulesetSize bytes.
-func readHandoff() ([]byte, error) {
-	fd, err := unix.Open(HandoffPath, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+func readHandoff() ([]byte, error) { return readFile(HandoffPath, maxRulesetSize) }
+
+// readFile reads a file of at most limit bytes.
+func readFile(path string, limit int) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", HandoffPath, err)
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer unix.Close(fd)
 	b := make([]byte, 0, 4096)
 	for {
-		if len(b) > maxRulesetSize {
-			return nil, fmt.Errorf("%s is larger than %d bytes", HandoffPath, maxRulesetSize)
+		if len(b) > limit {
+			return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 		}
 		if len(b) == cap(b) {
 			b = slices.Grow(b, len(b))
@@ -131,7 +167,7 @@ func readHandoff() ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", HandoffPath, err)
+			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
 		if n == 0 {
 			return b, nil

@@ -21,6 +21,10 @@ const (
 	// HandoffPath is where the first launcher of a container leaves the
 	// ruleset for exec sessions, before restricting itself.
 	HandoffPath = Dir + "/ruleset.json"
+	// SeccompPath is where ward's compiled seccomp filter is bind-mounted,
+	// read-only, when ward-init rather than runc installs it
+	// (harden.Options.Filters); ward-init installs it when it is there.
+	SeccompPath = Dir + "/seccomp.bpf"
 	// EnvVar carries the encoded ruleset to the first launcher. The
 	// launcher removes it before starting the workload.
 	EnvVar = "WARD_LANDLOCK"

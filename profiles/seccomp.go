@@ -140,6 +140,31 @@ func (g *SeccompGenerator) store(key uint64, p *specs.LinuxSeccomp) *specs.Linux
 	return p
 }
 
+// LazySeccompGenerator is a SeccompGenerator built on first use, for a
+// process that may never need one: a ward-runtime call whose compiled
+// filter is already cached on the node.
+type LazySeccompGenerator struct {
+	warm []string
+	once sync.Once
+	gen  *SeccompGenerator
+	err  error
+}
+
+// NewLazySeccompGenerator returns a generator that NewSeccompGenerator(warm)
+// builds at the first Profile call.
+func NewLazySeccompGenerator(warm []string) *LazySeccompGenerator {
+	return &LazySeccompGenerator{warm: warm}
+}
+
+// Profile is SeccompGenerator.Profile.
+func (l *LazySeccompGenerator) Profile(caps []string) (*specs.LinuxSeccomp, error) {
+	l.once.Do(func() { l.gen, l.err = NewSeccompGenerator(l.warm) })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.gen.Profile(caps)
+}
+
 // IsUnconfined reports whether s leaves a container without any seccomp
 // filter: s is nil, or, as runc treats it, has neither a default action nor
 // any rule.

@@ -1,10 +1,14 @@
 package profiles
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	goruntime "runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -268,4 +272,40 @@ func (g *SeccompGenerator) generate(key uint64) (*specs.LinuxSeccomp, error) {
 	p.Architectures = slices.Clip(p.Architectures)
 	p.Flags = slices.Clip(p.Flags)
 	return p, nil
+}
+
+// SeccompInputsDigest identifies everything ward's generated profile
+// depends on besides the capability set: the overlay, the version of
+// moby's profile it is merged into, the architecture and the kernel
+// release (moby's kernel-dependent rules). Two processes with the same
+// digest generate the same profile for the same capabilities, so a
+// compiled filter can be cached under it across processes. It fails when
+// the build does not record moby's version; callers then do not cache.
+func SeccompInputsDigest() (string, error) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", errors.New("no build information")
+	}
+	moby := ""
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/moby/profiles/seccomp" {
+			moby = d.Version + " " + d.Sum
+			if d.Replace != nil {
+				moby += " => " + d.Replace.Path + " " + d.Replace.Version + " " + d.Replace.Sum
+			}
+		}
+	}
+	if moby == "" {
+		return "", errors.New("build information has no version of github.com/moby/profiles/seccomp")
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", fmt.Errorf("reading kernel release: %w", err)
+	}
+	h := sha256.New()
+	for _, part := range []string{SeccompProfileName, wardOverlay, moby, goruntime.GOARCH, unix.ByteSliceToString(u.Release[:])} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

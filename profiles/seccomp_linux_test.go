@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -597,5 +598,22 @@ func TestWarmProfileIsCached(t *testing.T) {
 	profile(t, g, nil)
 	if len(g.cache) != 2 {
 		t.Errorf("an empty set shares the warm set's profile: %d cached (CAP_SYS_CHROOT changes it)", len(g.cache))
+	}
+}
+
+func TestSeccompInputsDigest(t *testing.T) {
+	a, err := SeccompInputsDigest()
+	if bi, ok := debug.ReadBuildInfo(); ok && len(bi.Deps) == 0 {
+		// go test binaries record no module versions; built binaries do.
+		if err == nil {
+			t.Fatal("a digest without moby's version")
+		}
+		t.Skip("test binary without module versions")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := SeccompInputsDigest(); a != b || len(a) != 64 {
+		t.Errorf("digest %q then %q", a, b)
 	}
 }

@@ -20,3 +20,8 @@ func NewSeccompGenerator([]string) (*SeccompGenerator, error) {
 func (g *SeccompGenerator) generate(uint64) (*specs.LinuxSeccomp, error) {
 	return nil, errNotLinux
 }
+
+// SeccompInputsDigest fails: seccomp profiles can only be generated on Linux.
+func SeccompInputsDigest() (string, error) {
+	return "", errNotLinux
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/seccompbpf"
 )
 
 // ctx is one invocation: the environment, the parsed global flags and the
@@ -228,7 +229,7 @@ func (c *ctx) admitter() (*admission.Admitter, error) {
 	for _, n := range c.cfg.Notes {
 		c.log.warn("ward-runtime: " + n)
 	}
-	adm, err := admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher()})
+	adm, err := admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir})
 	if err != nil {
 		return nil, fmt.Errorf("ward: %w", err)
 	}

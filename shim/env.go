@@ -22,6 +22,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/nodeconfig"
+	"github.com/ward-runtime/ward/seccompbpf"
 )
 
 // loadConfig reads the node configuration a handler names (its WardConfig
@@ -96,9 +97,10 @@ func (c *admitters) build(ctx context.Context, handler string) (*admission.Admit
 		log.G(ctx).Warn("ward: " + n)
 	}
 	return admission.New(cfg, admission.Options{
-		Door:     admission.DoorShim,
-		Launcher: judge.Launcher(),
-		Publish:  func(e decisionlog.Entry) { c.publish(ctx, e) },
+		Door:      admission.DoorShim,
+		Launcher:  judge.Launcher(),
+		FilterDir: seccompbpf.DefaultDir,
+		Publish:   func(e decisionlog.Entry) { c.publish(ctx, e) },
 	})
 }
 

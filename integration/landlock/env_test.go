@@ -19,6 +19,7 @@ import (
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/landlock"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/seccompbpf"
 )
 
 // env is what every test here needs: runc, ward-init, the probe helper and
@@ -72,7 +73,10 @@ func need(t *testing.T, policyYAML string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.judge, err = judge.New(p, judge.Options{Launcher: e.launcher}); err != nil {
+	// ward-init installs ward's compiled seccomp baseline, as in the
+	// front doors (content-addressed files: sharing the node's directory
+	// with them is safe).
+	if e.judge, err = judge.New(p, judge.Options{Launcher: e.launcher, FilterDir: seccompbpf.DefaultDir}); err != nil {
 		t.Fatal(err)
 	}
 	if e.plain, err = judge.New(p, judge.Options{}); err != nil {

@@ -5,11 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/landlock"
+	"github.com/ward-runtime/ward/profiles"
 )
 
 // TestBenchmarkRun measures what ward-runtime adds to `run` of a busybox
@@ -38,7 +41,7 @@ func TestBenchmarkRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer devnull.Close()
-	timed := func(env []string, bin string, args ...string) time.Duration {
+	timed := func(env []string, bin string, args ...string) cost {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
@@ -46,14 +49,17 @@ func TestBenchmarkRun(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("%s %v: %v", bin, args, err)
 		}
-		return time.Since(start)
+		// CPU time of the command and the processes it waited for (runc
+		// reaps the container's): far steadier than wall time on a
+		// shared machine.
+		return cost{wall: time.Since(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	}
 	runcRoot := filepath.Join(e.dir, "bench-runc-root")
 	wardRoot := filepath.Join(e.dir, "bench-ward-root")
-	runRunc := func(i int) time.Duration {
+	runRunc := func(i int) cost {
 		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", plain, "r"+strconv.Itoa(i))
 	}
-	runWard := func(i int) time.Duration {
+	runWard := func(i int) cost {
 		// Each run starts from the caller's spec, as a container manager's
 		// fresh bundle would; restoring it is not timed.
 		if err := os.WriteFile(filepath.Join(wardB, "config.json"), orig, 0o644); err != nil {
@@ -69,10 +75,6 @@ func TestBenchmarkRun(t *testing.T) {
 	// gone with it: runc gets the bundle's own rootfs (the idmapped mount
 	// is ward's work, which the ward column times), with the launcher's
 	// mountpoint made, as container root cannot make it there.
-	hard := e.newBundle("bench-hardened", []string{"true"}, nil)
-	if err := os.Mkdir(filepath.Join(hard, "rootfs", ".ward"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	hardSpec, err := os.ReadFile(filepath.Join(wardB, "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -82,43 +84,133 @@ func TestBenchmarkRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs["root"].(spec)["path"] = "rootfs"
-	if hardSpec, err = json.Marshal(hs); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(hard, "config.json"), hardSpec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runHard := func(i int) time.Duration {
-		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", hard, "h"+strconv.Itoa(i))
-	}
-
-	var runcT, wardT, hardT, ratios, ownRatios []float64
-	for i := 0; i < pairs; i++ {
-		var r, w, h time.Duration
-		// Alternate the order, so that neither side always runs second.
-		if i%2 == 0 {
-			r, w, h = runRunc(i), runWard(i), runHard(i)
-		} else {
-			h, w, r = runHard(i), runWard(i), runRunc(i)
+	runHard := variant(e, "bench-hardened", hs, runcRoot, timed)
+	// The same hardened spec with ward's baseline where runc put it before
+	// (linux.seccomp, compiled by runc with libseccomp at every start) and
+	// with no seccomp filter at all: what each way of filtering costs.
+	oldWay, noFilter := withoutFilterMount(t, hs), withoutFilterMount(t, hs)
+	if oldWay["process"].(spec)["args"].([]any)[0] == landlock.LauncherPath {
+		prof, err := wardProfile(oldWay)
+		if err != nil {
+			t.Fatal(err)
 		}
-		runcT = append(runcT, ms(r))
-		wardT = append(wardT, ms(w))
-		hardT = append(hardT, ms(h))
-		ratios = append(ratios, float64(w)/float64(r))
-		ownRatios = append(ownRatios, float64(w)/float64(h))
+		oldWay["linux"].(spec)["seccomp"] = prof
+	}
+	runOld := variant(e, "bench-runc-seccomp", oldWay, runcRoot, timed)
+	runNone := variant(e, "bench-no-seccomp", noFilter, runcRoot, timed)
+
+	cols := []string{"runc (original spec)", "ward-runtime", "runc, ward's hardened spec (ward-init filter)",
+		"runc, hardened, ward's profile for runc", "runc, hardened, no seccomp filter"}
+	runs := []func(int) cost{runRunc, runWard, runHard, runOld, runNone}
+	wall := make([][]float64, len(cols))
+	cpu := make([][]float64, len(cols))
+	var ratios, cpuRatios, ownRatios, filterCost, runcFilterCost, cpuFilterCost, cpuRuncFilterCost []float64
+	for i := 0; i < pairs; i++ {
+		c := make([]cost, len(runs))
+		// Alternate the order, so that no variant always runs first.
+		for k := range runs {
+			j := k
+			if i%2 == 1 {
+				j = len(runs) - 1 - k
+			}
+			c[j] = runs[j](i)
+		}
+		for k := range c {
+			wall[k] = append(wall[k], ms(c[k].wall))
+			cpu[k] = append(cpu[k], ms(c[k].cpu))
+		}
+		r, w, h, o, n := c[0], c[1], c[2], c[3], c[4]
+		ratios = append(ratios, float64(w.wall)/float64(r.wall))
+		cpuRatios = append(cpuRatios, float64(w.cpu)/float64(r.cpu))
+		ownRatios = append(ownRatios, float64(w.wall)/float64(h.wall))
+		filterCost = append(filterCost, ms(h.wall-n.wall))
+		runcFilterCost = append(runcFilterCost, ms(o.wall-n.wall))
+		cpuFilterCost = append(cpuFilterCost, ms(h.cpu-n.cpu))
+		cpuRuncFilterCost = append(cpuRuncFilterCost, ms(o.cpu-n.cpu))
 	}
 	ratio := harness.Median(ratios)
-	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs:", pairs)
-	t.Logf("  runc (original spec)      median %.1f ms", harness.Median(runcT))
-	t.Logf("  ward-runtime              median %.1f ms", harness.Median(wardT))
-	t.Logf("  runc (ward's hardened spec) median %.1f ms", harness.Median(hardT))
-	t.Logf("  median per-pair ratio ward/runc = %.3f", ratio)
+	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs (medians, wall / CPU):", pairs)
+	for k, name := range cols {
+		t.Logf("  %-47s %7.1f ms / %6.1f ms", name, harness.Median(wall[k]), harness.Median(cpu[k]))
+	}
+	t.Logf("  median per-pair ratio ward/runc = %.3f (CPU %.3f)", ratio, harness.Median(cpuRatios))
 	// Against runc on the very spec ward wrote, only ward's own process
 	// differs: what the protections cost runc is left out.
 	t.Logf("  median per-pair ratio ward/runc on the hardened spec = %.3f", harness.Median(ownRatios))
+	t.Logf("  seccomp baseline's cost, median paired difference against no filter: installed by ward-init %.2f ms (CPU %.2f), compiled by runc %.2f ms (CPU %.2f)",
+		harness.Median(filterCost), harness.Median(cpuFilterCost), harness.Median(runcFilterCost), harness.Median(cpuRuncFilterCost))
 	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
 		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
 	}
 }
+
+// variant writes s as a bundle of its own (busybox rootfs, the launcher's
+// mountpoint made, as container root cannot make it there) and returns a
+// function that times `runc run` of it.
+func variant(e *env, name string, s spec, runcRoot string, timed func([]string, string, ...string) cost) func(int) cost {
+	t := e.t
+	dir := e.newBundle(name, []string{"true"}, nil)
+	if err := os.Mkdir(filepath.Join(dir, "rootfs", ".ward"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func(i int) cost {
+		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", dir, name+strconv.Itoa(i))
+	}
+}
+
+// withoutFilterMount is a deep copy of s without the mount of ward's
+// compiled seccomp filter.
+func withoutFilterMount(t *testing.T, s spec) spec {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c spec
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	mounts, _ := c["mounts"].([]any)
+	c["mounts"] = slices.DeleteFunc(mounts, func(m any) bool { return m.(spec)["destination"] == landlock.SeccompPath })
+	if c["linux"] == nil {
+		c["linux"] = spec{}
+	}
+	return c
+}
+
+// wardProfile is ward's seccomp profile for s's bounding set, as JSON
+// values of the spec.
+func wardProfile(s spec) (any, error) {
+	var caps []string
+	if pc, ok := s["process"].(spec)["capabilities"].(spec); ok {
+		for _, c := range pc["bounding"].([]any) {
+			caps = append(caps, c.(string))
+		}
+	}
+	gen, err := profiles.NewSeccompGenerator(caps)
+	if err != nil {
+		return nil, err
+	}
+	p, err := gen.Profile(caps)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	return v, json.Unmarshal(b, &v)
+}
+
+// cost is one timed command.
+type cost struct{ wall, cpu time.Duration }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

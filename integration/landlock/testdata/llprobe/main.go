@@ -19,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: llprobe tcp-connect ADDR:PORT | tcp-bind PORT | abstract-connect NAME | abstract-self NAME")
+		fmt.Fprintln(os.Stderr, "usage: llprobe tcp-connect ADDR:PORT | tcp-bind PORT | abstract-connect NAME | abstract-self NAME | syscall NR")
 		os.Exit(2)
 	}
 	err := run(os.Args[1], os.Args[2])
@@ -93,6 +93,17 @@ func run(op, arg string) error {
 		}
 		med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
 		fmt.Printf("bench-launcher %d: with %v without %v difference %v\n", n, med(with), med(without), med(diff))
+		return nil
+	case "syscall":
+		// A raw system call with zero arguments, by number: what the
+		// seccomp filter answers before the kernel looks at them.
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		if _, _, e := unix.RawSyscall(uintptr(n), 0, 0, 0); e != 0 {
+			return e
+		}
 		return nil
 	case "abstract-self":
 		// Listens, then connects to itself: the server is in the
