@@ -9,6 +9,10 @@ DEPS_BIN ?= /opt/ward-deps/bin
 PKGS     := ./...
 # Binaries: one folder each under cmd/.
 CMDS     := $(notdir $(wildcard cmd/*))
+# VERSION is stamped into every binary (package version); `ward version`
+# prints it, and every JSON document and decision-log entry carries it.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X github.com/ward-runtime/ward/version.stamped=$(VERSION)
 
 .PHONY: all build test test-integration escape-report check bench fuzz demo lint deps clean
 
@@ -22,7 +26,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	@for c in $(CMDS); do \
-		ldflags=; [ "$$c" = ward-init ] && ldflags='-s -w'; \
+		ldflags='$(LDFLAGS)'; [ "$$c" = ward-init ] && ldflags="$$ldflags -s -w"; \
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$$ldflags" -o $(BIN)/$$c ./cmd/$$c || exit 1; \
 	done
 
