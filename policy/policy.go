@@ -198,6 +198,19 @@ func LoadFile(name string) (*Policy, error) {
 	return Parse(data, name)
 }
 
+// Read reads and validates a policy from r (`ward policy check -`), named
+// name in errors.
+func Read(r io.Reader, name string) (*Policy, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxPolicySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	if len(data) > MaxPolicySize {
+		return nil, fmt.Errorf("%s: over the %d-byte limit", name, MaxPolicySize)
+	}
+	return Parse(data, name)
+}
+
 // Parse decodes and validates a policy. Errors carry the file name and line.
 func Parse(data []byte, source string) (*Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
