@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/version"
 )
 
@@ -130,8 +129,7 @@ func TestPolicyCheckSeveralAndStdin(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("apiVersion: nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdin := strings.Replace(string(policy.DefaultYAML()), "mode: enforce", "mode: audit", 1)
-	code, out, errOut := runIn(t, stdin, "policy", "check", "-", "../contrib/policy/node-policy.yaml", bad)
+	code, out, errOut := runIn(t, "extends: default\nmode: audit\n", "policy", "check", "-", "../contrib/policy/node-policy.yaml", bad)
 	if code != ExitBadInput || !strings.Contains(out, "-: valid (audit mode") || !strings.Contains(out, "node-policy.yaml: valid") || !strings.Contains(errOut, "bad.yaml: line 1: apiVersion") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}

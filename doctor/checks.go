@@ -63,7 +63,7 @@ func checkUsernsPool(n *Node) []Result {
 	case err != nil:
 		r.Status, r.Detail = Fail, fmt.Sprintf("reading the node's policy: %v", err)
 		return []Result{r}
-	case !p.Userns.Enabled:
+	case !bool(p.Userns.Enabled):
 		r.Status, r.Detail = Warn, "the node's policy turns user namespaces off: container root is host root"
 		return []Result{r}
 	}
