@@ -364,3 +364,42 @@ func TestBuildSubIDPool(t *testing.T) {
 		t.Errorf("an operator's ward entry was replaced: %v", got)
 	}
 }
+
+// TestUninstallNeverAdvisesDeletingSubIDFiles: /etc/subuid changed after
+// install (useradd added a user) is left, and the advice is to remove
+// ward's line, not the file (it used to say "remove it yourself").
+func TestUninstallNeverAdvisesDeletingSubIDFiles(t *testing.T) {
+	n := testNode(t, "/usr/sbin/runc")
+	np, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &Installer{Root: n.Root}
+	if _, err := in.Apply(np.Files); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(n.Root, SubUIDPath)
+	f, err := os.OpenFile(sub, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("alice:100000:65536\n")
+	f.Close()
+	undo, err := in.Uninstall(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sub); err != nil {
+		t.Fatalf("%s: %v", SubUIDPath, err)
+	}
+	for _, c := range undo {
+		if c.Path != SubUIDPath {
+			continue
+		}
+		if c.Op != Leave || strings.Contains(c.Detail, "remove it yourself") || !strings.Contains(c.Detail, "never delete it") {
+			t.Errorf("%v", c)
+		}
+		return
+	}
+	t.Errorf("uninstall said nothing of %s: %v", SubUIDPath, undo)
+}
