@@ -17,6 +17,7 @@ import (
 type installOptions struct {
 	root, binDir, from, path string
 	runc, runsc, kata        string
+	containerdVersion        string
 	dryRun                   bool
 }
 
@@ -39,6 +40,7 @@ func installCommand(env *Env) *cobra.Command {
 	f.StringVar(&o.runc, "runc", "", "runc's host path, instead of searching")
 	f.StringVar(&o.runsc, "runsc", "", "runsc's host path, instead of searching")
 	f.StringVar(&o.kata, "kata-shim", "", "containerd-shim-kata-v2's host path, instead of searching")
+	f.StringVar(&o.containerdVersion, "containerd-version", "", "the host containerd's version (e.g. 2.4), when its binary does not say (default: read from the containerd binary found on --path)")
 	c.RunE = func(*cobra.Command, []string) error { return status(runInstall(env, o)) }
 	return c
 }
@@ -57,7 +59,7 @@ func runInstall(env *Env, o installOptions) int {
 	case filepath.Clean(o.root) == "/":
 		search = filepath.SplitList(os.Getenv("PATH"))
 	}
-	node := install.Node{Root: o.root, BinDir: o.binDir, From: o.from, Path: search, Runc: o.runc, Runsc: o.runsc, KataShim: o.kata}
+	node := install.Node{Root: o.root, BinDir: o.binDir, From: o.from, Path: search, Runc: o.runc, Runsc: o.runsc, KataShim: o.kata, ContainerdVersion: o.containerdVersion}
 	np, err := node.Build()
 	if err != nil {
 		return fail(env, ExitError, err)

@@ -68,6 +68,9 @@ type Node struct {
 	// read (never written) to check its imports and cgroup driver; default
 	// ContainerdConf.
 	ContainerdConfig string
+	// ContainerdVersion is the host containerd's version ("2.4", "2.x");
+	// "" learns it from the containerd binary found on Path.
+	ContainerdVersion string
 }
 
 // Runtimes are the OCI runtimes and shims found on the node (host paths,
@@ -215,10 +218,18 @@ func (n Node) search(name string) string {
 // often does not), and the runc handler's cgroup driver, which ward's
 // handlers must share with the kubelet.
 func (n Node) readContainerdConfig(path string) (bool, []string, error) {
+	cv := n.containerdVersion()
 	data, err := os.ReadFile(filepath.Join(n.Root, path))
 	if errors.Is(err, fs.ErrNotExist) {
+		if err := checkConfigVersions(path, 3, cv); err != nil {
+			return false, nil, err
+		}
+		// containerd >= 2.2's built-in default names conf.d in its
+		// imports, but containerd resolves imports only from files it
+		// loads: with no config file it reads no drop-in (v2.4.2,
+		// cmd/containerd/command/main.go loads nothing then).
 		return false, []string{fmt.Sprintf(
-			"%s does not exist: containerd then runs on its built-in defaults and reads no drop-in. "+
+			"%s does not exist: containerd then runs on its built-in defaults and reads no drop-in (2.2 and later too: the default's imports are only read from a file). "+
 				"Create it with these two lines (containerd 2.x), then restart containerd:\n    version = 3\n    imports = [%q]",
 			path, DropInImport)}, nil
 	}
@@ -239,9 +250,12 @@ func (n Node) readContainerdConfig(path string) (bool, []string, error) {
 			"%s does not import %s, so containerd will not see ward's handlers. ward does not edit that file; %s\nthen restart containerd.",
 			path, DropInImport, how))
 	}
-	if v, ok := doc["version"].(int64); !ok || v < 2 {
-		advice = append(advice, fmt.Sprintf(
-			"%s has no `version = 2` or `version = 3`: it is a containerd 1.x file; ward's drop-in is for containerd 2.x", path))
+	rootVersion, ok := doc["version"].(int64)
+	if !ok {
+		rootVersion = 1
+	}
+	if err := checkConfigVersions(path, rootVersion, cv); err != nil {
+		return false, nil, err
 	}
 	return systemdCgroup(doc), advice, nil
 }

@@ -212,7 +212,6 @@ func TestContainerdConfigAdvice(t *testing.T) {
 		{"exact file", "version = 3\nimports = [\"/etc/containerd/conf.d/ward.toml\"]\n", "", false},
 		{"no imports", "version = 3\n[plugins]\n", "add this line at the top of the file", false},
 		{"other imports", "version = 2\nimports = [\"/etc/other/*.toml\"]\n", "to its existing imports list", false},
-		{"containerd 1.x", "imports = [\"/etc/containerd/conf.d/*.toml\"]\n", "containerd 1.x file", false},
 		{"systemd v3", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n" +
 			"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n", "", true},
 		{"systemd v2", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n" +
@@ -220,6 +219,7 @@ func TestContainerdConfigAdvice(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := testNode(t, "/usr/sbin/runc")
+			n.ContainerdVersion = "2.4"
 			writeTestFile(t, filepath.Join(n.Root, ContainerdConf), tc.config, 0o644)
 			np, err := n.Build()
 			if err != nil {
@@ -402,4 +402,53 @@ func TestUninstallNeverAdvisesDeletingSubIDFiles(t *testing.T) {
 		return
 	}
 	t.Errorf("uninstall said nothing of %s: %v", SubUIDPath, undo)
+}
+
+// TestContainerdConfigVersions: ward's version 3 drop-in over a root file
+// containerd 1.x could be reading is refused, not written silently (a
+// containerd 1.x would then refuse to start); containerd 2.x migrates the
+// root file and merges the drop-in, so that is accepted.
+func TestContainerdConfigVersions(t *testing.T) {
+	const imports = "imports = [\"/etc/containerd/conf.d/*.toml\"]\n"
+	for _, tc := range []struct {
+		name, config, version, err string
+	}{
+		{"v3 root, version unknown", "version = 3\n" + imports, "", ""},
+		{"v2 root, containerd 2.4", "version = 2\n" + imports, "2.4.2", ""},
+		{"no version, containerd 2.x", imports, "2.x", ""},
+		{"v2 root, version unknown", "version = 2\n" + imports, "", "config version 2 (containerd 1.x's layout) and containerd's own version is unknown"},
+		{"no version, version unknown", imports, "", "config version 1"},
+		{"containerd 1.7", "version = 2\n" + imports, "1.7.27", "containerd 1.7 (--containerd-version) is 1.x"},
+		{"containerd 1.7 without a file", "", "1.7", "is 1.x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testNode(t, "/usr/sbin/runc")
+			n.ContainerdVersion = tc.version
+			if tc.config != "" {
+				writeTestFile(t, filepath.Join(n.Root, ContainerdConf), tc.config, 0o644)
+			}
+			_, err := n.Build()
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("Build: %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// TestContainerdVersionFromBinary reads the version from a real
+// containerd's build information, where one is installed.
+func TestContainerdVersionFromBinary(t *testing.T) {
+	for bin, major := range map[string]int{"/opt/ward-deps/bin/containerd": 2, "/usr/bin/containerd": 1} {
+		if _, err := os.Stat(bin); err != nil {
+			continue
+		}
+		n := Node{Root: "/", Path: []string{filepath.Dir(bin)}}
+		if v := n.containerdVersion(); v.Major != major || v.From != bin {
+			t.Errorf("%s: %+v, want major %d", bin, v, major)
+		}
+	}
+	n := testNode(t, "/usr/bin/containerd") // a shell script: not a Go binary
+	if v := n.containerdVersion(); v.Major != 0 {
+		t.Errorf("a script: %+v", v)
+	}
 }
