@@ -52,9 +52,11 @@ digest() { if [ -e "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi; }
 # wait_forever keeps the pod running; SIGTERM ends it without touching the
 # host (the wait is in the background so the signal is handled at once).
 wait_forever() {
+	sleeper=
+	trap 'if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi; exit 0' TERM INT
 	sleep infinity &
-	trap "kill $! 2>/dev/null; exit 0" TERM INT
-	wait $!
+	sleeper=$!
+	wait "$sleeper"
 }
 
 install_ward() {
