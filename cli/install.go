@@ -84,7 +84,10 @@ func runInstall(env *Env, o installOptions) int {
 	for _, h := range np.Handlers {
 		names = append(names, h.Name)
 	}
-	fmt.Fprintf(env.Stdout, "containerd handlers: %s (in %s)\n", strings.Join(names, ", "), install.DropInPath)
+	fmt.Fprintf(env.Stdout, "containerd handlers: %s (in %s)\n", strings.Join(names, ", "), np.Layout.DropIn())
+	// ward-deploy.sh reads this line to know what to restart.
+	fmt.Fprintf(env.Stdout, "containerd layout: %s (%s; restarted by: systemctl restart %s)\n",
+		np.Layout.Name, np.Layout.Config, strings.Join(np.Layout.Units, " or "))
 	for _, a := range np.Advice {
 		fmt.Fprintf(env.Stdout, "\nACTION NEEDED: %s\n", a)
 	}
@@ -92,7 +95,8 @@ func runInstall(env *Env, o installOptions) int {
 	case o.dryRun:
 		fmt.Fprintln(env.Stdout, "\ndry run: nothing was written")
 	default:
-		fmt.Fprintln(env.Stdout, "\nrestart containerd to load the handlers; `ward doctor` checks the node; `ward uninstall` reverts this")
+		fmt.Fprintf(env.Stdout, "\nrestart containerd (systemctl restart %s) to load the handlers; `ward doctor` checks the node; `ward uninstall` reverts this\n",
+			strings.Join(np.Layout.Units, " or "))
 	}
 	return ExitOK
 }

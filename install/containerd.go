@@ -3,6 +3,7 @@ package install
 import (
 	"debug/buildinfo"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,4 +98,60 @@ func checkConfigVersions(path string, rootVersion int64, cv ContainerdVersion) e
 			"(or migrate the file: `containerd config migrate`)", path, rootVersion)
 	}
 	return nil
+}
+
+// Layout is where a distribution keeps containerd's configuration. k3s and
+// RKE2 run their own containerd and regenerate its config.toml from a
+// template at every start; k0s writes its own root file that imports a
+// drop-in directory.
+type Layout struct {
+	Name string
+	// Config is the root file containerd reads; ward only reads it.
+	Config string
+	// DropInDir is where ward's drop-in goes; the root file must import it.
+	DropInDir string
+	// Units are the systemd units whose restart restarts containerd.
+	Units []string
+	// HowToImport says how to make the root file import DropInDir.
+	HowToImport string
+}
+
+// DropIn is ward's drop-in in this layout.
+func (l Layout) DropIn() string { return filepath.Join(l.DropInDir, "ward.toml") }
+
+// importPattern is the imports entry that covers DropInDir.
+func (l Layout) importPattern() string { return filepath.Join(l.DropInDir, "*.toml") }
+
+// Layouts lists the known layouts, containerd's own last (the fallback).
+func Layouts() []Layout {
+	const k3s, rke2 = "/var/lib/rancher/k3s/agent/etc/containerd", "/var/lib/rancher/rke2/agent/etc/containerd"
+	template := func(dir, unit string) string {
+		return fmt.Sprintf("%s regenerates config.toml at every start: releases whose generated file imports config-v3.toml.d/*.toml need nothing more; "+
+			"on older ones, create %s/config-v3.toml.tmpl holding `{{ template \"base\" . }}` followed by an imports line naming %s/config-v3.toml.d/*.toml, then restart %s", unit, dir, dir, unit)
+	}
+	return []Layout{
+		{Name: "k3s", Config: k3s + "/config.toml", DropInDir: k3s + "/config-v3.toml.d", Units: []string{"k3s", "k3s-agent"}, HowToImport: template(k3s, "k3s")},
+		{Name: "rke2", Config: rke2 + "/config.toml", DropInDir: rke2 + "/config-v3.toml.d", Units: []string{"rke2-server", "rke2-agent"}, HowToImport: template(rke2, "rke2")},
+		{Name: "k0s", Config: "/etc/k0s/containerd.toml", DropInDir: "/etc/k0s/containerd.d", Units: []string{"k0sworker", "k0scontroller"},
+			HowToImport: "k0s writes /etc/k0s/containerd.toml with an imports line for /etc/k0s/containerd.d/*.toml; if yours has none, let k0s regenerate it (remove it and restart k0s)"},
+		{Name: "containerd", Config: ContainerdConf, DropInDir: DropInDir, Units: []string{"containerd"}},
+	}
+}
+
+// layout is the node's: ContainerdConfig names containerd's own root file
+// outright; otherwise the first layout whose root file exists, else
+// containerd's.
+func (n Node) layout() Layout {
+	all := Layouts()
+	def := all[len(all)-1]
+	if n.ContainerdConfig != "" {
+		def.Config = n.ContainerdConfig
+		return def
+	}
+	for _, l := range all[:len(all)-1] {
+		if _, err := os.Stat(filepath.Join(n.Root, l.Config)); err == nil {
+			return l
+		}
+	}
+	return def
 }

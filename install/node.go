@@ -35,7 +35,6 @@ const (
 	ContainerdConf  = "/etc/containerd/config.toml"
 	DropInDir       = "/etc/containerd/conf.d"
 	DropInPath      = "/etc/containerd/conf.d/ward.toml"
-	DropInImport    = "/etc/containerd/conf.d/*.toml"
 	RuncRoot        = "/run/containerd/runc-ward"
 	wardRuntimeType = "io.containerd.ward.v2"
 	runcRuntimeType = "io.containerd.runc.v2"
@@ -101,6 +100,9 @@ type NodePlan struct {
 	// Advice says what the operator must change by hand (ward never edits
 	// containerd's own config.toml); empty when nothing.
 	Advice []string
+	// Layout is where this node's containerd keeps its configuration
+	// (containerd's own, k3s, RKE2, k0s); the drop-in is Layout.DropIn().
+	Layout Layout
 }
 
 // Build works out every file for the node. It reads the node (binaries,
@@ -114,11 +116,8 @@ func (n Node) Build() (*NodePlan, error) {
 		return nil, err
 	}
 	np := &NodePlan{Runtimes: rt}
-	conf := n.ContainerdConfig
-	if conf == "" {
-		conf = ContainerdConf
-	}
-	np.SystemdCgroup, np.Advice, err = n.readContainerdConfig(conf)
+	np.Layout = n.layout()
+	np.SystemdCgroup, np.Advice, err = n.readContainerdConfig(np.Layout)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +166,7 @@ func (n Node) Build() (*NodePlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	np.Files = append(np.Files, File{Path: DropInPath, Data: dropIn, Mode: 0o644})
+	np.Files = append(np.Files, File{Path: np.Layout.DropIn(), Data: dropIn, Mode: 0o644})
 	return np, nil
 }
 
@@ -217,7 +216,8 @@ func (n Node) search(name string) string {
 // imports only from a config file that names them; a hand-written file
 // often does not), and the runc handler's cgroup driver, which ward's
 // handlers must share with the kubelet.
-func (n Node) readContainerdConfig(path string) (bool, []string, error) {
+func (n Node) readContainerdConfig(l Layout) (bool, []string, error) {
+	path, dropIn, pattern := l.Config, l.DropIn(), l.importPattern()
 	cv := n.containerdVersion()
 	data, err := os.ReadFile(filepath.Join(n.Root, path))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -231,7 +231,7 @@ func (n Node) readContainerdConfig(path string) (bool, []string, error) {
 		return false, []string{fmt.Sprintf(
 			"%s does not exist: containerd then runs on its built-in defaults and reads no drop-in (2.2 and later too: the default's imports are only read from a file). "+
 				"Create it with these two lines (containerd 2.x), then restart containerd:\n    version = 3\n    imports = [%q]",
-			path, DropInImport)}, nil
+			path, pattern)}, nil
 	}
 	if err != nil {
 		return false, nil, fmt.Errorf("reading containerd config: %w", err)
@@ -241,14 +241,17 @@ func (n Node) readContainerdConfig(path string) (bool, []string, error) {
 		return false, nil, fmt.Errorf("parsing containerd config %s: %w", path, err)
 	}
 	var advice []string
-	if !importsCover(doc["imports"], filepath.Dir(path), DropInPath) {
-		how := fmt.Sprintf("add this line at the top of the file, before the first [table]:\n    imports = [%q]", DropInImport)
+	if !importsCover(doc["imports"], filepath.Dir(path), dropIn) {
+		how := fmt.Sprintf("add this line at the top of the file, before the first [table]:\n    imports = [%q]", pattern)
 		if _, ok := doc["imports"]; ok {
-			how = fmt.Sprintf("add %q to its existing imports list", DropInImport)
+			how = fmt.Sprintf("add %q to its existing imports list", pattern)
+		}
+		if l.HowToImport != "" {
+			how = l.HowToImport
 		}
 		advice = append(advice, fmt.Sprintf(
 			"%s does not import %s, so containerd will not see ward's handlers. ward does not edit that file; %s\nthen restart containerd.",
-			path, DropInImport, how))
+			path, pattern, how))
 	}
 	rootVersion, ok := doc["version"].(int64)
 	if !ok {

@@ -452,3 +452,40 @@ func TestContainerdVersionFromBinary(t *testing.T) {
 		t.Errorf("a script: %+v", v)
 	}
 }
+
+// TestLayouts: k3s, RKE2 and k0s keep containerd's configuration elsewhere;
+// the drop-in goes where each one's root file imports from, and the advice
+// is the distribution's own.
+func TestLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, body, dropIn, advice string
+	}{
+		{"k3s with imports", "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+			"version = 3\nimports = [\"/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/*.toml\"]\n",
+			"/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/ward.toml", ""},
+		{"older k3s", "/var/lib/rancher/k3s/agent/etc/containerd/config.toml", "version = 3\n",
+			"/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/ward.toml", "config-v3.toml.tmpl"},
+		{"rke2", "/var/lib/rancher/rke2/agent/etc/containerd/config.toml",
+			"version = 3\nimports = [\"/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.d/*.toml\"]\n",
+			"/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.d/ward.toml", ""},
+		{"k0s", "/etc/k0s/containerd.toml", "version = 3\nimports = [\"/etc/k0s/containerd.d/*.toml\"]\n", "/etc/k0s/containerd.d/ward.toml", ""},
+		{"containerd", ContainerdConf, "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n", DropInPath, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testNode(t, "/usr/sbin/runc")
+			writeTestFile(t, filepath.Join(n.Root, tc.config), tc.body, 0o644)
+			np, err := n.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if np.Layout.DropIn() != tc.dropIn || np.Layout.Config != tc.config {
+				t.Errorf("layout %+v", np.Layout)
+			}
+			fileData(t, np, tc.dropIn)
+			got := strings.Join(np.Advice, "\n")
+			if tc.advice == "" && got != "" || !strings.Contains(got, tc.advice) {
+				t.Errorf("advice %q, want %q", got, tc.advice)
+			}
+		})
+	}
+}

@@ -22,7 +22,15 @@ WARD=${WARD:-/opt/ward/bin/ward}
 # The readiness probe tests this file: it exists only once the node is
 # really ready (handlers in containerd's configuration, doctor passing).
 READY=${WARD_READY_FILE:-/tmp/ward-ready}
-DROP_IN="$HOST_ROOT/etc/containerd/conf.d/ward.toml"
+# ward's drop-in in each containerd layout ward install knows (containerd,
+# k3s, RKE2, k0s): a change to any of them needs a restart.
+DROP_INS="$HOST_ROOT/etc/containerd/conf.d/ward.toml
+$HOST_ROOT/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/ward.toml
+$HOST_ROOT/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.d/ward.toml
+$HOST_ROOT/etc/k0s/containerd.d/ward.toml"
+# The systemd units that restart containerd, from ward install's
+# "containerd layout:" line (k3s, RKE2 and k0s run containerd themselves).
+UNITS=containerd
 : "${NODE_NAME:?NODE_NAME must be set (the DaemonSet sets it from spec.nodeName)}"
 
 log() { printf 'ward-deploy: %s\n' "$*" >&2; }
@@ -35,19 +43,29 @@ trap 'exit 0' TERM INT
 on_host() { nsenter --target 1 --mount --uts --ipc --net --pid -- "$@"; }
 
 restart_containerd() {
-	log "restarting containerd on the host"
+	# The first of the layout's units that is active (k3s or k3s-agent...).
+	unit=
+	for u in $UNITS; do
+		if on_host systemctl is-active --quiet "$u"; then unit=$u; break; fi
+	done
+	unit=${unit:-${UNITS%% *}}
+	log "restarting $unit on the host"
 	# Running containers and their shims survive a containerd restart.
-	on_host systemctl restart containerd
-	on_host systemctl is-active --quiet containerd || {
-		log "containerd is not active after the restart:"
-		on_host systemctl status --no-pager containerd >&2 || true
+	on_host systemctl restart "$unit"
+	on_host systemctl is-active --quiet "$unit" || {
+		log "$unit is not active after the restart:"
+		on_host systemctl status --no-pager "$unit" >&2 || true
 		return 1
 	}
 }
 
 label() { kubectl label node "$NODE_NAME" --overwrite "$@"; }
 
-digest() { if [ -e "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi; }
+digests() {
+	printf '%s\n' "$DROP_INS" | while read -r f; do
+		if [ -e "$f" ]; then sha256sum "$f"; fi
+	done
+}
 
 # wait_forever keeps the pod running; SIGTERM ends it without touching the
 # host (the wait is in the background so the signal is handled at once).
@@ -61,13 +79,17 @@ wait_forever() {
 
 install_ward() {
 	rm -f "$READY"
-	before=$(digest "$DROP_IN")
+	before=$(digests)
 	out=$("$WARD" install --root "$HOST_ROOT" --path "$SEARCH_PATH") || {
 		printf '%s\n' "$out" >&2
 		log "ward install failed; the pod stays unready"
 		return 0
 	}
 	printf '%s\n' "$out"
+	layout=$(printf '%s\n' "$out" | sed -n 's/^containerd layout: \([a-z0-9]*\) .*restarted by: systemctl restart \(.*\))$/\1:\2/p')
+	if [ -n "$layout" ]; then
+		UNITS=$(printf '%s' "${layout#*:}" | sed 's/ or / /g')
+	fi
 	if printf '%s\n' "$out" | grep -q '^ACTION NEEDED'; then
 		# containerd would not read the drop-in: the handlers would not
 		# exist, so the node must not say it has them.
@@ -76,14 +98,17 @@ install_ward() {
 	fi
 	# An upgrade that changes only ward's binaries needs no restart: each
 	# new pod execs the new shim. Only a changed drop-in does.
-	if [ "$before" != "$(digest "$DROP_IN")" ]; then
+	if [ "$before" != "$(digests)" ]; then
 		restart_containerd
 	else
 		log "containerd's drop-in unchanged: containerd not restarted"
 	fi
 	# containerd's merged configuration (its root file and every import)
-	# must name ward's handler, or pods asking for it would fail.
-	if ! on_host containerd config dump 2>/dev/null | grep -q 'runtimes\.ward\]'; then
+	# must name ward's handler, or pods asking for it would fail. k3s, RKE2
+	# and k0s embed containerd and have no `containerd config dump`.
+	if [ "${layout%%:*}" != containerd ]; then
+		log "containerd layout ${layout%%:*}: its merged configuration cannot be dumped; relying on ward install's import check"
+	elif ! on_host containerd config dump 2>/dev/null | grep -q 'runtimes\.ward\]'; then
 		log "containerd's merged configuration has no ward handler; the pod stays unready"
 		return 0
 	fi
@@ -110,6 +135,10 @@ uninstall_ward() {
 	# Unlabel first, so that the scheduler stops sending ward pods here.
 	kubectl label node "$NODE_NAME" ward.dev/installed- ward.dev/gvisor- ward.dev/kata- >/dev/null 2>&1 || true
 	if [ -e "$HOST_ROOT/var/lib/ward/install.json" ]; then
+		# Which units restart containerd on this node, as install saw it.
+		layout=$("$WARD" install --dry-run --root "$HOST_ROOT" --path "$SEARCH_PATH" 2>/dev/null |
+			sed -n 's/^containerd layout: .*restarted by: systemctl restart \(.*\))$/\1/p') || true
+		if [ -n "$layout" ]; then UNITS=$(printf '%s' "$layout" | sed 's/ or / /g'); fi
 		"$WARD" uninstall --root "$HOST_ROOT"
 		restart_containerd
 	fi

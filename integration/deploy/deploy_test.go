@@ -25,8 +25,9 @@ func stubs(t *testing.T, dir, root string) {
 	t.Helper()
 	logf := filepath.Join(dir, "calls.log")
 	for name, body := range map[string]string{
-		"kubectl":    `echo "kubectl $*" >>` + logf,
-		"systemctl":  `echo "systemctl $*" >>` + logf,
+		"kubectl": `echo "kubectl $*" >>` + logf,
+		// Only $ACTIVE_UNIT is active.
+		"systemctl":  `echo "systemctl $*" >>` + logf + `; if [ "$1" = is-active ] && [ "$3" != "${ACTIVE_UNIT:-containerd}" ]; then exit 3; fi`,
 		"nsenter":    `while [ "$1" != -- ]; do shift; done; shift; exec "$@"`,
 		"containerd": `echo "containerd $*" >>` + logf + `; cat ` + filepath.Join(root, install.DropInPath),
 	} {
@@ -40,16 +41,22 @@ type node struct {
 	t                    *testing.T
 	root, stubDir, ready string
 	script, ward         string
+	env                  []string
 }
 
 func newNode(t *testing.T) *node {
+	return newNodeWith(t, install.ContainerdConf, "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+}
+
+// newNodeWith is a node whose containerd reads the root file config.
+func newNodeWith(t *testing.T, config, body string) *node {
 	harness.Require(t)
 	n := &node{t: t, root: t.TempDir(), stubDir: t.TempDir(), script: filepath.Join(harness.RepoRoot(t), "contrib/kubernetes/ward-deploy.sh"), ward: harness.WardBin(t, "ward")}
 	n.ready = filepath.Join(n.stubDir, "ready")
 	stubs(t, n.stubDir, n.root)
 	for p, data := range map[string]string{
-		"/usr/sbin/runc":       "#!/bin/sh\necho 'runc version 1.4.4'\n",
-		install.ContainerdConf: "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n",
+		"/usr/sbin/runc": "#!/bin/sh\necho 'runc version 1.4.4'\n",
+		config:           body,
 	} {
 		full := filepath.Join(n.root, p)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -67,7 +74,7 @@ func newNode(t *testing.T) *node {
 func (n *node) start(mode, until string) (*exec.Cmd, *logFile) {
 	n.t.Helper()
 	cmd := exec.Command("/bin/sh", n.script, mode)
-	cmd.Env = append(os.Environ(), "PATH="+n.stubDir+":"+os.Getenv("PATH"), "NODE_NAME=node-1",
+	cmd.Env = append(append(os.Environ(), n.env...), "PATH="+n.stubDir+":"+os.Getenv("PATH"), "NODE_NAME=node-1",
 		"WARD_HOST_ROOT="+n.root, "WARD="+n.ward, "WARD_READY_FILE="+n.ready, "WARD_SEARCH_PATH=/usr/sbin:/usr/bin")
 	f, err := os.CreateTemp(n.stubDir, mode+"-*.log")
 	if err != nil {
@@ -160,5 +167,21 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 	if _, err := os.Stat(n.ready); err != nil {
 		t.Errorf("the cleanup pod is not ready after uninstalling: %v", err)
+	}
+}
+
+// TestDeployK3s: on a k3s agent the drop-in goes to k3s's import directory
+// and the unit restarted is k3s-agent, not containerd.
+func TestDeployK3s(t *testing.T) {
+	const dir = "/var/lib/rancher/k3s/agent/etc/containerd"
+	n := newNodeWith(t, dir+"/config.toml", "version = 3\nimports = [\""+dir+"/config-v3.toml.d/*.toml\"]\n")
+	n.env = []string{"ACTIVE_UNIT=k3s-agent"}
+	cmd, out := n.start("install", "ward-deploy: ward")
+	n.stop(cmd)
+	if _, err := os.Stat(filepath.Join(n.root, dir, "config-v3.toml.d/ward.toml")); err != nil {
+		t.Errorf("no drop-in in k3s's directory: %v\n%s", err, out)
+	}
+	if c := n.calls(); !strings.Contains(c, "systemctl restart k3s-agent") || strings.Contains(c, "restart containerd") {
+		t.Errorf("calls:\n%s", c)
 	}
 }
