@@ -129,6 +129,15 @@ func policyFlag(c *cobra.Command) *string {
 	return c.Flags().String("policy", "", "node policy file (default: the embedded policy)")
 }
 
+// podFlags are explain's and harden's --pod and --without-pod.
+func podFlags(c *cobra.Command) *judgeOptions {
+	var o judgeOptions
+	c.Flags().StringVar(&o.pod, "pod", "", "the pod's sandbox spec, to judge an app container in its pod's context")
+	c.Flags().BoolVar(&o.withoutPod, "without-pod", false, "judge a pod's app container without its sandbox spec (its pod's settings unknown)")
+	c.MarkFlagsMutuallyExclusive("pod", "without-pod")
+	return &o
+}
+
 // target is a judged container, as explain and harden share it.
 type target struct {
 	bundle  *bundle.Bundle

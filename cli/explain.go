@@ -29,11 +29,8 @@ func explainCommand(env *Env) *cobra.Command {
 	}
 	asJSON := jsonFlag(c, "one decision document per input")
 	diff := c.Flags().Bool("diff", false, "show the spec before and after hardening")
-	var o judgeOptions
-	c.Flags().StringVar(&o.pod, "pod", "", "the pod's sandbox spec, to judge an app container in its pod's context")
-	c.Flags().BoolVar(&o.withoutPod, "without-pod", false, "judge a pod's app container without its sandbox spec (its pod's settings unknown)")
+	o := podFlags(c)
 	policyPath := policyFlag(c)
-	c.MarkFlagsMutuallyExclusive("pod", "without-pod")
 	c.RunE = func(_ *cobra.Command, args []string) error {
 		p, err := policy.Load(*policyPath)
 		if err != nil {
@@ -44,7 +41,7 @@ func explainCommand(env *Env) *cobra.Command {
 			if i > 0 && !*asJSON {
 				fmt.Fprintln(env.Stdout)
 			}
-			worst = worse(worst, explainOne(env, path, p, o, *asJSON, *diff))
+			worst = worse(worst, explainOne(env, path, p, *o, *asJSON, *diff))
 		}
 		return status(worst)
 	}

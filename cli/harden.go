@@ -23,13 +23,10 @@ func hardenCommand(env *Env) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 	}
 	out := c.Flags().StringP("output", "o", "-", "where to write the rewritten spec (- for stdout)")
-	var o judgeOptions
-	c.Flags().StringVar(&o.pod, "pod", "", "the pod's sandbox spec, to judge an app container in its pod's context")
-	c.Flags().BoolVar(&o.withoutPod, "without-pod", false, "judge a pod's app container without its sandbox spec (its pod's settings unknown)")
-	c.MarkFlagsMutuallyExclusive("pod", "without-pod")
+	o := podFlags(c)
 	policyPath := policyFlag(c)
 	c.RunE = func(_ *cobra.Command, args []string) error {
-		return status(runHarden(env, args[0], *out, *policyPath, o))
+		return status(runHarden(env, args[0], *out, *policyPath, *o))
 	}
 	return c
 }
