@@ -55,15 +55,17 @@ func Run(ctx context.Context) {
 	shim.RunShim(ctx, NewManager(os.Args[1:]))
 }
 
-// versionAsked reports a `-v`/`--version` flag. containerd's shim library
-// would answer it with containerd's own version, not ward's; containerd
-// itself never passes it.
+// versionAsked reports a lone `-v`/`--version` flag, as an operator types
+// it. containerd's shim library would answer it with containerd's own
+// version, not ward's; containerd itself never passes it, and its calls
+// carry other arguments.
 func versionAsked(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-v", "--v", "-version", "--version":
-			return true
-		}
+	if len(args) != 1 {
+		return false
+	}
+	switch args[0] {
+	case "-v", "--v", "-version", "--version":
+		return true
 	}
 	return false
 }
