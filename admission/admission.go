@@ -98,7 +98,7 @@ func New(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 		return nil, err
 	}
 	var pool []userns.Range
-	if p.Userns.Enabled && !o.NoPool {
+	if bool(p.Userns.Enabled) && !o.NoPool {
 		if pool, err = cfg.Userns.Pool(p.Userns.Pool); err != nil {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 		}

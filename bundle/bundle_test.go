@@ -157,8 +157,17 @@ func TestLoadNamesFileAndField(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(dir, 0)
-	if err == nil || !strings.HasPrefix(err.Error(), p+": process.user.uid: ") {
-		t.Fatalf("error = %v, want it to start with the file and the field", err)
+	if err == nil || !strings.HasPrefix(err.Error(), p+":1:48: process.user.uid: ") {
+		t.Fatalf("error = %v, want it to start with the file, line:column and the field", err)
+	}
+}
+
+// TestSyntaxErrorLineColumn: a malformed spec is located by line and
+// column, as editors count them, not by byte offset.
+func TestSyntaxErrorLineColumn(t *testing.T) {
+	_, err := Parse([]byte("{\n  \"ociVersion\": \"1.2.0\",\n  \"process\": {,}\n}"))
+	if err == nil || !strings.HasPrefix(err.Error(), "line 3, column 15: process: malformed JSON") {
+		t.Fatalf("error = %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -13,14 +14,22 @@ type Error struct {
 	File string
 	// Path is the field, e.g. `linux.maskedPaths[2]`.
 	Path string
-	Err  error
+	// Line and Column locate a decoding error in the file (1-based), or
+	// are 0.
+	Line, Column int
+	Err          error
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
 		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+		}
 		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d, column %d: ", e.Line, e.Column)
 	}
 	if e.Path != "" {
 		b.WriteString(e.Path)

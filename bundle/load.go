@@ -69,6 +69,30 @@ func Load(path string, maxSize int64) (*Bundle, error) {
 	return b, nil
 }
 
+// Read reads a spec from r (`ward explain -`), named name in errors, with
+// the same size bound and decoding as Load.
+func Read(r io.Reader, name string, maxSize int64) (*Bundle, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxSize+1))
+	if err != nil {
+		return nil, &Error{File: name, Err: fmt.Errorf("reading spec: %w", err)}
+	}
+	if int64(len(data)) > maxSize {
+		return nil, &Error{File: name, Err: fmt.Errorf("is over the %d-byte limit", maxSize)}
+	}
+	s, err := Parse(data)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = name
+		}
+		return nil, err
+	}
+	return &Bundle{ConfigPath: name, Spec: s, Workload: WorkloadOf(s)}, nil
+}
+
 // readConfig reads at most maxSize bytes of a regular file. It refuses a
 // symbolic link (a bundle whose config.json points elsewhere is not one any
 // container manager writes) and anything that is not a regular file (a FIFO

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -29,7 +30,7 @@ var decodeOptions = json.JoinOptions(
 func Parse(data []byte) (*specs.Spec, error) {
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s, decodeOptions); err != nil {
-		return nil, decodeError(err)
+		return nil, decodeError(data, err)
 	}
 	if err := Validate(&s); err != nil {
 		return nil, err
@@ -38,18 +39,22 @@ func Parse(data []byte) (*specs.Spec, error) {
 }
 
 // decodeError converts the JSON library's errors, which carry RFC 6901
-// pointers and byte offsets, into an *Error with a dotted field path.
-func decodeError(err error) error {
+// pointers and byte offsets, into an *Error with a dotted field path and
+// the line and column people look for in an editor.
+func decodeError(data []byte, err error) error {
 	var semErr *json.SemanticError
 	if errors.As(err, &semErr) {
 		path := fieldPath(pointerTokens(semErr.JSONPointer))
-		return &Error{Path: path, Err: semanticReason(semErr)}
+		line, col := lineColumn(data, semErr.ByteOffset)
+		return &Error{Path: path, Line: line, Column: col, Err: semanticReason(semErr)}
 	}
 	var synErr *jsontext.SyntacticError
 	if errors.As(err, &synErr) {
+		line, col := lineColumn(data, synErr.ByteOffset)
 		return &Error{
 			Path: fieldPath(pointerTokens(synErr.JSONPointer)),
-			Err:  fmt.Errorf("malformed JSON at byte %d: %w", synErr.ByteOffset, synErr.Err),
+			Line: line, Column: col,
+			Err: fmt.Errorf("malformed JSON: %w", synErr.Err),
 		}
 	}
 	return &Error{Err: fmt.Errorf("decoding spec: %w", err)}
@@ -93,4 +98,16 @@ func pointerTokens(p jsontext.Pointer) []string {
 		toks = append(toks, tok)
 	}
 	return toks
+}
+
+// lineColumn is the 1-based line and column (in bytes) of offset in data;
+// 0, 0 when the offset is unknown.
+func lineColumn(data []byte, offset int64) (int, int) {
+	if offset <= 0 && len(data) == 0 || offset < 0 || offset > int64(len(data)) {
+		return 0, 0
+	}
+	before := data[:offset]
+	line := bytes.Count(before, []byte{'\n'}) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return line, col
 }

@@ -6,19 +6,27 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/version"
 )
 
-// runChecks implements `ward checks`: the catalog of findings, with the
+// checksCommand is `ward checks`: the catalog of findings, with the
 // ATT&CK techniques and benchmark references each maps to.
-func runChecks(env *Env, args []string) int {
-	fs := newFlagSet(env, "checks", "[--json]")
-	asJSON := fs.Bool("json", false, "print the catalog as JSON")
-	pos, err := parse(fs, args)
-	if err != nil || len(pos) != 0 {
-		return ExitBadInput
+func checksCommand(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "checks [--json]",
+		Short: "list every check with its references",
+		Args:  cobra.NoArgs,
 	}
+	asJSON := jsonFlag(c, "the catalog")
+	c.RunE = func(*cobra.Command, []string) error { return status(runChecks(env, *asJSON)) }
+	return c
+}
+
+func runChecks(env *Env, asJSON bool) int {
 	p, err := policy.Default()
 	if err != nil {
 		return fail(env, ExitError, err)
@@ -28,7 +36,7 @@ func runChecks(env *Env, args []string) int {
 		return fail(env, ExitError, err)
 	}
 	checks := j.Evaluator().Checks()
-	if *asJSON {
+	if asJSON {
 		type entry struct {
 			ID         string            `json:"id"`
 			Severity   policy.Severity   `json:"severity"`
@@ -42,9 +50,13 @@ func runChecks(env *Env, args []string) int {
 		for i, c := range checks {
 			out[i] = entry{c.ID, c.Severity, c.Summary, c.Attack, c.Refs, defaultHandling(c, p, j.Steps())}
 		}
+		doc := struct {
+			WardVersion string  `json:"wardVersion"`
+			Checks      []entry `json:"checks"`
+		}{version.Version(), out}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := enc.Encode(doc); err != nil {
 			return fail(env, ExitError, err)
 		}
 		return ExitOK

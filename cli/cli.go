@@ -1,19 +1,22 @@
-// Package cli implements the ward command: explain, harden, checks and
-// policy. Each subcommand lives in its own file and is listed once, in
-// commands(); cmd/ward only calls Main.
+// Package cli implements the ward command on spf13/cobra. Each subcommand
+// lives in its own file as a constructor of its *cobra.Command and is
+// listed once, in commands(); cmd/ward only calls Main. Help, suggestions,
+// shell completion and man pages all come from those same definitions.
 package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
+	"github.com/ward-runtime/ward/version"
 )
 
 // Exit statuses. Scripts and CI branch on these; they never change.
@@ -30,86 +33,109 @@ const (
 	ExitCheckFailed = 4
 )
 
-// command is one subcommand.
-type command struct {
-	name     string
-	synopsis string
-	run      func(env *Env, args []string) int
-}
-
-func commands() []command {
-	return []command{
-		{"explain", "judge a bundle or spec and explain the decision", runExplain},
-		{"harden", "write the spec ward would run", runHarden},
-		{"checks", "list every check with its references", runChecks},
-		{"policy", "print the default policy or validate a policy file", runPolicy},
-		{"doctor", "check this node's kernel, runtimes and container manager", runDoctor},
-		{"install", "put ward on this node: binaries, config, policy, containerd handlers", runInstall},
-		{"uninstall", "revert exactly what ward install wrote", runUninstall},
+// commands is the table of subcommands, in the order help lists them.
+func commands(env *Env) []*cobra.Command {
+	return []*cobra.Command{
+		explainCommand(env),
+		hardenCommand(env),
+		checksCommand(env),
+		policyCommand(env),
+		doctorCommand(env),
+		installCommand(env),
+		uninstallCommand(env),
+		versionCommand(env),
+		manCommand(env),
 	}
 }
 
 // Env is what a subcommand may touch.
 type Env struct {
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 }
 
+// exitStatus is a subcommand's non-zero exit status, returned as an error
+// through cobra; whatever needed saying has been said.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// status turns a subcommand's exit status into RunE's error.
+func status(code int) error {
+	if code == ExitOK {
+		return nil
+	}
+	return exitStatus(code)
+}
+
 // Main runs ward with args (without the program name) and returns the exit
 // status.
-func Main(args []string, stdout, stderr io.Writer) int {
-	env := &Env{Stdout: stdout, Stderr: stderr}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return ExitBadInput
-		}
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	root := rootCommand(env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return ExitOK
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(env, args[1:])
-		}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return int(st)
 	}
-	fmt.Fprintf(stderr, "ward: unknown command %q (see ward help)\n", args[0])
+	// Everything else cobra returns is bad usage: an unknown command or
+	// flag, a wrong number of arguments.
+	fmt.Fprintf(stderr, "ward: %v\n", err)
+	if cmd == nil {
+		cmd = root
+	}
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	return ExitBadInput
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "ward: judge containers by their OCI spec; harden, sandbox or reject them.")
-	fmt.Fprintln(w, "\nUsage: ward COMMAND [flags] [args]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.synopsis)
+func rootCommand(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ward",
+		Short: "judge containers by their OCI spec; harden, sandbox or reject them",
+		Long: "ward judges containers by their OCI spec: it hardens them on runc, routes them to a\n" +
+			"sandbox runtime (gVisor, Kata) or rejects them, always saying why.",
+		Version:       version.Version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Suggestions for a mistyped command ("did you mean explain?").
+		SuggestionsMinimumDistance: 2,
 	}
-	fmt.Fprintf(w, "\nExit status: %d may run, %d rejected, %d bad usage or input, %d ward failed; doctor: %d on a FAIL.\n",
-		ExitOK, ExitRejected, ExitBadInput, ExitError, ExitCheckFailed)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetVersionTemplate("{{.Name}} version {{.Version}}\n")
+	root.SetHelpTemplate(root.HelpTemplate() + fmt.Sprintf(
+		"\nExit status: %d may run, %d rejected, %d bad usage or input, %d ward failed; doctor: %d on a FAIL.\n",
+		ExitOK, ExitRejected, ExitBadInput, ExitError, ExitCheckFailed))
+	// Flag errors are usage errors: cobra returns them to Main.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	root.AddCommand(commands(env)...)
+	return root
 }
 
-// parse parses flags that may come before or after the positional
-// arguments (`ward explain spec.json --json`), and returns the positionals.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+// jsonFlag is the one --json flag every subcommand with a JSON document
+// declares, with the same name and help.
+func jsonFlag(c *cobra.Command, what string) *bool {
+	return c.Flags().Bool("json", false, "print "+what+" as JSON (with wardVersion)")
 }
 
-func newFlagSet(env *Env, name, usageLine string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: ward %s %s\n\nFlags:\n", name, usageLine)
-		fs.PrintDefaults()
-	}
-	return fs
+// policyFlag is the one --policy flag.
+func policyFlag(c *cobra.Command) *string {
+	return c.Flags().String("policy", "", "node policy file (default: the embedded policy)")
+}
+
+// podFlags are explain's and harden's --pod and --without-pod.
+func podFlags(c *cobra.Command) *judgeOptions {
+	var o judgeOptions
+	c.Flags().StringVar(&o.pod, "pod", "", "the pod's sandbox spec, to judge an app container in its pod's context")
+	c.Flags().BoolVar(&o.withoutPod, "without-pod", false, "judge a pod's app container without its sandbox spec (its pod's settings unknown)")
+	c.MarkFlagsMutuallyExclusive("pod", "without-pod")
+	return &o
 }
 
 // target is a judged container, as explain and harden share it.
@@ -121,20 +147,37 @@ type target struct {
 	before []byte
 }
 
-// judgeFile loads the spec at path (and the pod's sandbox spec, if given)
-// and judges it under the policy at policyPath.
-func judgeFile(path, podPath, policyPath string) (*target, int, error) {
-	p, err := policy.Load(policyPath)
-	if err != nil {
-		return nil, ExitBadInput, err
+// judgeOptions is how explain and harden judge a spec.
+type judgeOptions struct {
+	// pod is the pod's sandbox spec, for an app container.
+	pod string
+	// withoutPod judges an app container alone, its pod's settings unknown.
+	withoutPod bool
+}
+
+// errPodUnknown: an app container judged alone would be judged without
+// its pod's host namespaces and sysctls, which only the sandbox spec shows;
+// its decision could say "may run" of a container that may not.
+var errPodUnknown = errors.New("pod unknown")
+
+// loadTarget loads path (a bundle, a spec, or "-" for stdin).
+func loadTarget(env *Env, path string) (*bundle.Bundle, error) {
+	if path == "-" {
+		return bundle.Read(env.Stdin, "(stdin)", 0)
 	}
+	// A bundle a front door has hardened holds ward's rewrite: judge the
+	// caller's original kept beside it, as the next create would.
+	return bundle.LoadOriginal(path, 0)
+}
+
+// judgeFile loads the spec at path (and the pod's sandbox spec, if given)
+// and judges it under the policy p.
+func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target, int, error) {
 	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: explainPool(p)})
 	if err != nil {
 		return nil, ExitError, err
 	}
-	// A bundle a front door has hardened holds ward's rewrite: judge the
-	// caller's original kept beside it, as the next create would.
-	b, err := bundle.LoadOriginal(path, 0)
+	b, err := loadTarget(env, path)
 	if err != nil {
 		return nil, ExitBadInput, err
 	}
@@ -143,17 +186,21 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 		return nil, ExitError, err
 	}
 	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload)}
-	if podPath != "" {
-		sb, err := bundle.Load(podPath, 0)
+	switch {
+	case o.pod != "":
+		sb, err := bundle.Load(o.pod, 0)
 		if err != nil {
 			return nil, ExitBadInput, fmt.Errorf("loading the pod's sandbox spec: %w", err)
 		}
-		if sb.Workload.Kind != bundle.Sandbox {
-			return nil, ExitBadInput, fmt.Errorf("%s is not a pod sandbox spec (annotation %s is %q)",
-				podPath, bundle.AnnotationContainerType, sb.Spec.Annotations[bundle.AnnotationContainerType])
+		if err := samePod(b, sb, o.pod); err != nil {
+			return nil, ExitBadInput, err
 		}
 		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec)})
 		in.Pod = sd.PodContext()
+	case b.Workload.Kind == bundle.PodContainer && !o.withoutPod:
+		return nil, ExitBadInput, fmt.Errorf("%s: %w: it is an app container of pod %s/%s (sandbox %s), whose host namespaces and sysctls only the sandbox's spec shows; "+
+			"pass that spec with --pod SANDBOX, or --without-pod to judge the container alone",
+			b.ConfigPath, errPodUnknown, b.Workload.Namespace, b.Workload.Pod, shortID(b.Workload.SandboxID))
 	}
 	v, err := j.Spec(in)
 	if err != nil {
@@ -164,6 +211,37 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 			b.ConfigPath, bundle.RewrittenAnnotation, b.ConfigPath+bundle.OrigSuffix))
 	}
 	return &target{bundle: b, verdict: v, policy: p, before: before}, ExitOK, nil
+}
+
+// samePod refuses a --pod that is not the app container's own sandbox: its
+// host namespaces and sysctls would be another pod's.
+func samePod(c, sb *bundle.Bundle, podPath string) error {
+	if sb.Workload.Kind != bundle.Sandbox {
+		return fmt.Errorf("%s is not a pod sandbox spec (annotation %s is %q)",
+			podPath, bundle.AnnotationContainerType, sb.Spec.Annotations[bundle.AnnotationContainerType])
+	}
+	if c.Workload.Kind != bundle.PodContainer {
+		return fmt.Errorf("--pod is for a pod's app container; %s is a %s container", c.ConfigPath, c.Workload.Kind)
+	}
+	if c.Workload.SandboxID != sb.Workload.SandboxID {
+		return fmt.Errorf("%s belongs to sandbox %s, but --pod %s is sandbox %s: judge a container with its own pod's sandbox spec",
+			c.ConfigPath, orUnknown(shortID(c.Workload.SandboxID)), podPath, orUnknown(shortID(sb.Workload.SandboxID)))
+	}
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(none named)"
+	}
+	return s
 }
 
 // explainPool is the node's ward pool when /etc/subuid and /etc/subgid
@@ -192,6 +270,26 @@ func exitFor(v *judge.Verdict) int {
 		return ExitRejected
 	}
 	return ExitOK
+}
+
+// worse is the exit status of several inputs: ward's own failure first,
+// then bad input, then a rejection.
+func worse(a, b int) int {
+	rank := func(s int) int {
+		switch s {
+		case ExitError:
+			return 3
+		case ExitBadInput:
+			return 2
+		case ExitRejected:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
 }
 
 // fail prints err and returns status.

@@ -18,8 +18,14 @@ const corpus = "../testdata/corpus/"
 
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runIn(t, "", args...)
+}
+
+// runIn runs ward with stdin.
+func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := Main(args, &out, &errb)
+	code := Main(args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -45,10 +51,10 @@ func TestExplainExitStatus(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"explain", corpus + "cri-privileged/container.json"}, ExitRejected, "DECISION: REJECT"},
+		{[]string{"explain", corpus + "cri-privileged/container.json", "--pod", corpus + "cri-privileged/sandbox.json"}, ExitRejected, "DECISION: REJECT"},
 		{[]string{"explain", corpus + "cri-cap-sys-admin/container.json", "--pod", corpus + "cri-cap-sys-admin/sandbox.json"}, ExitOK, "DECISION: SANDBOX (gvisor)"},
 		{[]string{"explain", corpus + "cri-hostpid/container.json", "--pod", corpus + "cri-hostpid/sandbox.json"}, ExitRejected, "host-pid (pod)"},
-		{[]string{"explain", corpus + "cri-hostpid/container.json"}, ExitOK, "pod-context-unknown"},
+		{[]string{"explain", corpus + "cri-hostpid/container.json", "--without-pod"}, ExitOK, "pod-context-unknown"},
 	}
 	for _, tt := range tests {
 		code, out, errOut := run(t, tt.args...)
@@ -146,9 +152,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"harden", dir}, "process.user.uid"},
 		{[]string{"explain", corpus + "runc-spec/config.json", "--policy", badPolicy}, "line 3"},
 		{[]string{"explain", corpus + "cri-ordinary/container.json", "--pod", corpus + "cri-ordinary/container.json"}, "not a pod sandbox spec"},
-		{[]string{"explain"}, "Usage"},
-		{[]string{"explain", "--bogus", "x"}, "flag provided but not defined"},
+		{[]string{"explain"}, "requires at least 1 arg(s)"},
+		{[]string{"explain", "--bogus", "x"}, "unknown flag: --bogus"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"explian", "x"}, "Did you mean this?\n\texplain"},
+		{[]string{"explain", "-json", "x"}, "Run 'ward explain --help' for usage."},
 		{[]string{"policy", "check", badPolicy}, "line 3: rules[0].action"},
 	}
 	for _, tt := range tests {
@@ -165,7 +173,7 @@ func TestAuditModeRunsEverything(t *testing.T) {
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ := run(t, "explain", corpus+"cri-privileged/container.json", "--policy", p, "--diff")
+	code, out, _ := run(t, "explain", corpus+"cri-privileged/container.json", "--pod", corpus+"cri-privileged/sandbox.json", "--policy", p, "--diff")
 	if code != ExitOK || !strings.Contains(out, "AUDIT: would REJECT") || !strings.Contains(out, "(no changes)") {
 		t.Errorf("audit: exit %d\n%s", code, out)
 	}
@@ -183,13 +191,21 @@ func TestPolicyAndChecksCommands(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("checks: exit %d", code)
 	}
-	var checks []map[string]any
-	if err := json.Unmarshal([]byte(out), &checks); err != nil || len(checks) < 40 {
-		t.Fatalf("checks --json: %d entries, %v", len(checks), err)
+	var checks struct {
+		WardVersion string           `json:"wardVersion"`
+		Checks      []map[string]any `json:"checks"`
 	}
-	code, out, _ = run(t, "help")
-	if code != ExitOK || !strings.Contains(out, "Exit status") {
-		t.Errorf("help: exit %d\n%s", code, out)
+	if err := json.Unmarshal([]byte(out), &checks); err != nil || len(checks.Checks) < 40 || checks.WardVersion == "" {
+		t.Fatalf("checks --json: %d entries, version %q, %v", len(checks.Checks), checks.WardVersion, err)
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"explain", "--help"}, {"help", "explain"}} {
+		code, out, _ = run(t, args...)
+		if code != ExitOK || !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if _, out, _ = run(t, "--help"); !strings.Contains(out, "Exit status") {
+		t.Errorf("--help does not say the exit statuses:\n%s", out)
 	}
 }
 

@@ -1,32 +1,39 @@
 package cli
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ward-runtime/ward/doctor"
 )
 
-// runDoctor implements `ward doctor`: PASS/WARN/FAIL checks of this node,
-// in the manner of kube-bench and docker-bench.
-func runDoctor(env *Env, args []string) int {
-	fs := newFlagSet(env, "doctor", "[--json] [--root DIR]")
-	asJSON := fs.Bool("json", false, "print the results as JSON")
-	root := fs.String("root", "/", "check the files under DIR instead of / (kernel probes still look at this kernel)")
-	path := fs.String("path", os.Getenv("PATH"), "where to look for runtime binaries (default: $PATH, under --root when that is given)")
-	pos, err := parse(fs, args)
-	if err != nil || len(pos) != 0 {
-		return ExitBadInput
+// doctorCommand is `ward doctor`: PASS/WARN/FAIL checks of this node, in
+// the manner of kube-bench and docker-bench.
+func doctorCommand(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "doctor [--json] [--root DIR]",
+		Short: "check this node's kernel, runtimes and container manager",
+		Args:  cobra.NoArgs,
 	}
-	pathSet := false
-	fs.Visit(func(f *flag.Flag) { pathSet = pathSet || f.Name == "path" })
-	if *root != "/" && !pathSet {
-		*path = underRoot(*root, *path)
+	asJSON := jsonFlag(c, "the results")
+	root := c.Flags().String("root", "/", "check the files under DIR instead of / (kernel probes still look at this kernel)")
+	path := c.Flags().String("path", os.Getenv("PATH"), "where to look for runtime binaries (default: $PATH, under --root when that is given)")
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if *root != "/" && !c.Flags().Changed("path") {
+			*path = underRoot(*root, *path)
+		}
+		return status(runDoctor(env, *root, *path, *asJSON))
 	}
-	results := doctor.Run(&doctor.Node{Root: *root, Path: *path, Kernel: doctor.HostKernel{}})
-	if *asJSON {
+	return c
+}
+
+func runDoctor(env *Env, root, path string, asJSON bool) int {
+	var err error
+	results := doctor.Run(&doctor.Node{Root: root, Path: path, Kernel: doctor.HostKernel{}})
+	if asJSON {
 		err = doctor.WriteJSON(env.Stdout, results)
 	} else {
 		err = doctor.WriteText(env.Stdout, results)

@@ -7,47 +7,77 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/policy"
+	"github.com/ward-runtime/ward/version"
 )
 
-// runExplain implements `ward explain PATH`: load a bundle or spec, judge
-// it, and print the findings, the decision and (with --diff) the rewrite.
-func runExplain(env *Env, args []string) int {
-	fs := newFlagSet(env, "explain", "[--json] [--diff] [--pod SANDBOX] [--policy FILE] BUNDLE|SPEC")
-	asJSON := fs.Bool("json", false, "print the decision as a JSON document")
-	diff := fs.Bool("diff", false, "show the spec before and after hardening")
-	pod := fs.String("pod", "", "the pod's sandbox spec, to judge an app container in its pod's context")
-	policyPath := fs.String("policy", "", "node policy file (default: the embedded policy)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return ExitBadInput
+// explainCommand is `ward explain PATH...`: load bundles or specs, judge
+// them, and print the findings, the decision and (with --diff) the rewrite.
+func explainCommand(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "explain [flags] BUNDLE|SPEC|- ...",
+		Short: "judge bundles or specs and explain the decision",
+		Long: "Judge each bundle directory or spec file (\"-\" reads a spec from stdin) and print its findings,\n" +
+			"the decision and why. A pod's app container needs its pod's sandbox spec (--pod): host\n" +
+			"namespaces and sysctls show only there. The exit status is the worst of all inputs.",
+		Example: "  ward explain testdata/corpus/cri-ordinary/container.json --pod testdata/corpus/cri-ordinary/sandbox.json\n" +
+			"  ward explain --json --diff bundle/\n  crictl inspect -o json ID | jq .info.runtimeSpec | ward explain -",
+		Args: cobra.MinimumNArgs(1),
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return ExitBadInput
+	asJSON := jsonFlag(c, "one decision document per input")
+	diff := c.Flags().Bool("diff", false, "show the spec before and after hardening")
+	o := podFlags(c)
+	policyPath := policyFlag(c)
+	c.RunE = func(_ *cobra.Command, args []string) error {
+		p, err := policy.Load(*policyPath)
+		if err != nil {
+			return status(fail(env, ExitBadInput, err))
+		}
+		worst := ExitOK
+		for i, path := range args {
+			if i > 0 && !*asJSON {
+				fmt.Fprintln(env.Stdout)
+			}
+			worst = worse(worst, explainOne(env, path, p, *o, *asJSON, *diff))
+		}
+		return status(worst)
 	}
-	t, status, err := judgeFile(pos[0], *pod, *policyPath)
+	return c
+}
+
+// Document is what `ward explain --json` prints per input.
+type Document struct {
+	WardVersion string `json:"wardVersion"`
+	// Source is the file judged, as given ("-" is "(stdin)").
+	Source string `json:"source"`
+	judge.Report
+}
+
+func explainOne(env *Env, path string, p *policy.Policy, o judgeOptions, asJSON, diff bool) int {
+	t, st, err := judgeFile(env, path, p, o)
 	if err != nil {
-		return fail(env, status, err)
+		return fail(env, st, err)
 	}
 	report := t.verdict.Report(t.policy)
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
+		if err := enc.Encode(Document{WardVersion: version.Version(), Source: t.bundle.ConfigPath, Report: report}); err != nil {
 			return fail(env, ExitError, fmt.Errorf("writing report: %w", err))
 		}
 	} else {
-		printExplanation(env.Stdout, pos[0], &report, t.policy)
+		printExplanation(env.Stdout, path, &report, t.policy)
 	}
-	if *diff {
+	if diff {
 		after, err := specJSON(t.bundle.Spec)
 		if err != nil {
 			return fail(env, ExitError, err)
 		}
 		w := env.Stdout
-		if *asJSON {
+		if asJSON {
 			w = env.Stderr
 		}
 		fmt.Fprintln(w)

@@ -6,29 +6,39 @@ import (
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
 
 	"github.com/ward-runtime/ward/atomicfile"
 	"github.com/ward-runtime/ward/policy"
 )
 
-// runHarden implements `ward harden PATH -o OUT`: write the spec ward would
+// hardenCommand is `ward harden PATH -o OUT`: write the spec ward would
 // hand to the runtime. A rejected spec writes nothing.
-func runHarden(env *Env, args []string) int {
-	fs := newFlagSet(env, "harden", "[-o OUT] [--pod SANDBOX] [--policy FILE] BUNDLE|SPEC")
-	out := fs.String("o", "-", "where to write the rewritten spec (- for stdout)")
-	pod := fs.String("pod", "", "the pod's sandbox spec, to judge an app container in its pod's context")
-	policyPath := fs.String("policy", "", "node policy file (default: the embedded policy)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return ExitBadInput
+func hardenCommand(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "harden [flags] BUNDLE|SPEC|-",
+		Short: "write the spec ward would run",
+		Long: "Write the spec ward would hand to the runtime for a bundle or spec (\"-\" reads it from stdin).\n" +
+			"A rejected spec writes nothing and exits 3.",
+		Args: cobra.ExactArgs(1),
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return ExitBadInput
+	out := c.Flags().StringP("output", "o", "-", "where to write the rewritten spec (- for stdout)")
+	o := podFlags(c)
+	policyPath := policyFlag(c)
+	c.RunE = func(_ *cobra.Command, args []string) error {
+		return status(runHarden(env, args[0], *out, *policyPath, *o))
 	}
-	t, status, err := judgeFile(pos[0], *pod, *policyPath)
+	return c
+}
+
+func runHarden(env *Env, path, out, policyPath string, o judgeOptions) int {
+	p, err := policy.Load(policyPath)
 	if err != nil {
-		return fail(env, status, err)
+		return fail(env, ExitBadInput, err)
+	}
+	t, st, err := judgeFile(env, path, p, o)
+	if err != nil {
+		return fail(env, st, err)
 	}
 	v := &t.verdict
 	if v.Action == policy.Reject && !v.Audit {
@@ -39,10 +49,10 @@ func runHarden(env *Env, args []string) int {
 	if err != nil {
 		return fail(env, ExitError, err)
 	}
-	if *out == "-" {
+	if out == "-" {
 		_, err = env.Stdout.Write(data)
 	} else {
-		err = atomicfile.Write(*out, data, 0o644, true)
+		err = atomicfile.Write(out, data, 0o644, true)
 	}
 	if err != nil {
 		return fail(env, ExitError, fmt.Errorf("writing hardened spec: %w", err))

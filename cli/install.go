@@ -8,46 +8,65 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ward-runtime/ward/install"
 )
 
-// runInstall implements `ward install`: ward's binaries, configuration,
+// installOptions are `ward install`'s flags.
+type installOptions struct {
+	root, binDir, from, path string
+	runc, runsc, kata        string
+	containerdVersion        string
+	dryRun                   bool
+}
+
+// installCommand is `ward install`: ward's binaries, configuration,
 // default policy and containerd drop-in on this node (or the node mounted
 // at --root), recorded so that `ward uninstall` can revert exactly that.
-func runInstall(env *Env, args []string) int {
-	fs := newFlagSet(env, "install", "[--root DIR] [--dry-run] [--bin-dir DIR] [--from DIR]")
-	root := fs.String("root", "/", "the node's root directory (/host in ward's DaemonSet)")
-	dryRun := fs.Bool("dry-run", false, "print every change and write nothing")
-	binDir := fs.String("bin-dir", "/usr/local/bin", "host directory for ward's binaries")
-	from := fs.String("from", "", "directory holding the binaries to install (default: the running ward's directory)")
-	path := fs.String("path", "", "colon-separated host directories searched for runc, runsc and containerd-shim-kata-v2 (default: $PATH with --root /, else the usual sbin and bin directories)")
-	runc := fs.String("runc", "", "runc's host path, instead of searching")
-	runsc := fs.String("runsc", "", "runsc's host path, instead of searching")
-	kata := fs.String("kata-shim", "", "containerd-shim-kata-v2's host path, instead of searching")
-	pos, err := parse(fs, args)
-	if err != nil || len(pos) != 0 {
-		return ExitBadInput
+func installCommand(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "install [flags]",
+		Short: "put ward on this node: binaries, config, policy, containerd handlers",
+		Args:  cobra.NoArgs,
 	}
-	if *from == "" {
-		if *from, err = executableDir(); err != nil {
+	var o installOptions
+	f := c.Flags()
+	f.StringVar(&o.root, "root", "/", "the node's root directory (/host in ward's DaemonSet)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print every change and write nothing")
+	f.StringVar(&o.binDir, "bin-dir", "/usr/local/bin", "host directory for ward's binaries")
+	f.StringVar(&o.from, "from", "", "directory holding the binaries to install (default: the running ward's directory)")
+	f.StringVar(&o.path, "path", "", "colon-separated host directories searched for runc, runsc and containerd-shim-kata-v2 (default: $PATH with --root /, else the usual sbin and bin directories)")
+	f.StringVar(&o.runc, "runc", "", "runc's host path, instead of searching")
+	f.StringVar(&o.runsc, "runsc", "", "runsc's host path, instead of searching")
+	f.StringVar(&o.kata, "kata-shim", "", "containerd-shim-kata-v2's host path, instead of searching")
+	f.StringVar(&o.containerdVersion, "containerd-version", "", "the host containerd's version (e.g. 2.4), when its binary does not say (default: read from the containerd binary found on --path)")
+	c.RunE = func(*cobra.Command, []string) error { return status(runInstall(env, o)) }
+	return c
+}
+
+func runInstall(env *Env, o installOptions) int {
+	if o.from == "" {
+		var err error
+		if o.from, err = executableDir(); err != nil {
 			return fail(env, ExitError, err)
 		}
 	}
 	search := install.DefaultSearchPath()
 	switch {
-	case *path != "":
-		search = filepath.SplitList(*path)
-	case filepath.Clean(*root) == "/":
+	case o.path != "":
+		search = filepath.SplitList(o.path)
+	case filepath.Clean(o.root) == "/":
 		search = filepath.SplitList(os.Getenv("PATH"))
 	}
-	node := install.Node{Root: *root, BinDir: *binDir, From: *from, Path: search, Runc: *runc, Runsc: *runsc, KataShim: *kata}
+	node := install.Node{Root: o.root, BinDir: o.binDir, From: o.from, Path: search, Runc: o.runc, Runsc: o.runsc, KataShim: o.kata, ContainerdVersion: o.containerdVersion}
 	np, err := node.Build()
 	if err != nil {
 		return fail(env, ExitError, err)
 	}
-	in := &install.Installer{Root: *root}
+	in := &install.Installer{Root: o.root}
 	var changes []install.Change
-	if *dryRun {
+	if o.dryRun {
 		changes, err = in.Plan(np.Files)
 	} else {
 		changes, err = in.Apply(np.Files)
@@ -65,42 +84,51 @@ func runInstall(env *Env, args []string) int {
 	for _, h := range np.Handlers {
 		names = append(names, h.Name)
 	}
-	fmt.Fprintf(env.Stdout, "containerd handlers: %s (in %s)\n", strings.Join(names, ", "), install.DropInPath)
+	fmt.Fprintf(env.Stdout, "containerd handlers: %s (in %s)\n", strings.Join(names, ", "), np.Layout.DropIn())
+	// ward-deploy.sh reads this line to know what to restart.
+	fmt.Fprintf(env.Stdout, "containerd layout: %s (%s; restarted by: systemctl restart %s)\n",
+		np.Layout.Name, np.Layout.Config, strings.Join(np.Layout.Units, " or "))
 	for _, a := range np.Advice {
 		fmt.Fprintf(env.Stdout, "\nACTION NEEDED: %s\n", a)
 	}
 	switch {
-	case *dryRun:
+	case o.dryRun:
 		fmt.Fprintln(env.Stdout, "\ndry run: nothing was written")
 	default:
-		fmt.Fprintln(env.Stdout, "\nrestart containerd to load the handlers; `ward doctor` checks the node; `ward uninstall` reverts this")
+		fmt.Fprintf(env.Stdout, "\nrestart containerd (systemctl restart %s) to load the handlers; `ward doctor` checks the node; `ward uninstall` reverts this\n",
+			strings.Join(np.Layout.Units, " or "))
 	}
 	return ExitOK
 }
 
-// runUninstall implements `ward uninstall`: it removes what the install
+// uninstallCommand is `ward uninstall`: it removes what the install
 // manifest records and restores the files install backed up.
-func runUninstall(env *Env, args []string) int {
-	flags := newFlagSet(env, "uninstall", "[--root DIR] [--dry-run]")
-	root := flags.String("root", "/", "the node's root directory")
-	dryRun := flags.Bool("dry-run", false, "print every change and write nothing")
-	pos, err := parse(flags, args)
-	if err != nil || len(pos) != 0 {
-		return ExitBadInput
+func uninstallCommand(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "uninstall [--root DIR] [--dry-run]",
+		Short: "revert exactly what ward install wrote",
+		Args:  cobra.NoArgs,
 	}
-	manifest := filepath.Join(*root, install.ManifestPath)
+	root := c.Flags().String("root", "/", "the node's root directory")
+	dryRun := c.Flags().Bool("dry-run", false, "print every change and write nothing")
+	c.RunE = func(*cobra.Command, []string) error { return status(runUninstall(env, *root, *dryRun)) }
+	return c
+}
+
+func runUninstall(env *Env, root string, dryRun bool) int {
+	manifest := filepath.Join(root, install.ManifestPath)
 	if _, err := os.Stat(manifest); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(env.Stdout, "nothing to do: no install manifest at %s\n", manifest)
 		return ExitOK
 	}
-	changes, err := (&install.Installer{Root: *root}).Uninstall(*dryRun)
+	changes, err := (&install.Installer{Root: root}).Uninstall(dryRun)
 	for _, c := range changes {
 		fmt.Fprintln(env.Stdout, c)
 	}
 	if err != nil {
 		return fail(env, ExitError, err)
 	}
-	if *dryRun {
+	if dryRun {
 		fmt.Fprintln(env.Stdout, "\ndry run: nothing was changed")
 	} else {
 		fmt.Fprintln(env.Stdout, "\nrestart containerd so that it forgets ward's handlers; remove ward from Docker's daemon.json or Podman's containers.conf if you added it")

@@ -2,6 +2,7 @@ package decisionlog
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -55,5 +56,66 @@ func TestLinesStayWholeUnderConcurrency(t *testing.T) {
 	}
 	if n != 300 {
 		t.Errorf("%d lines, want 300", n)
+	}
+}
+
+// TestReopensAfterRotation: logrotate's default renames the file (or
+// removes it) and the next line must land in a new file at the path;
+// copytruncate truncates it in place.
+func TestReopensAfterRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "decisions.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	write := func(id string) {
+		t.Helper()
+		if err := l.Write(Entry{Door: "shim", Event: "create", ContainerID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := func(p string) []Entry {
+		t.Helper()
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []Entry
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			var e Entry
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	write("a")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write("b")
+	if got := lines(path + ".1"); len(got) != 1 || got[0].ContainerID != "a" {
+		t.Errorf("rotated file: %+v", got)
+	}
+	if got := lines(path); len(got) != 1 || got[0].ContainerID != "b" || got[0].WardVersion == "" {
+		t.Errorf("new file after rename: %+v", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	write("c")
+	if got := lines(path); len(got) != 1 || got[0].ContainerID != "c" {
+		t.Errorf("new file after removal: %+v", got)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	write("d")
+	if data, _ := os.ReadFile(path); len(data) == 0 || data[0] != '{' {
+		t.Errorf("after copytruncate the file starts %q, want a whole line", data[:min(len(data), 10)])
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ward-runtime/ward/install"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -63,7 +64,7 @@ func checkUsernsPool(n *Node) []Result {
 	case err != nil:
 		r.Status, r.Detail = Fail, fmt.Sprintf("reading the node's policy: %v", err)
 		return []Result{r}
-	case !p.Userns.Enabled:
+	case !bool(p.Userns.Enabled):
 		r.Status, r.Detail = Warn, "the node's policy turns user namespaces off: container root is host root"
 		return []Result{r}
 	}
@@ -272,7 +273,16 @@ func criRuntimes(doc map[string]any) (map[string]any, string) {
 }
 
 func readContainerdConfig(n *Node) (*containerdConfig, error) {
-	main := n.path("/etc/containerd/config.toml")
+	// The root file of the containerd this node runs: k3s's, RKE2's or
+	// k0s's when present, as `ward install` chooses it.
+	layout := install.Layouts()[len(install.Layouts())-1]
+	for _, l := range install.Layouts() {
+		if _, err := os.Stat(n.path(l.Config)); err == nil {
+			layout = l
+			break
+		}
+	}
+	main := n.path(layout.Config)
 	cfg := &containerdConfig{runtime: map[string]string{}}
 	var queue []string
 	if _, err := os.Stat(main); err == nil {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"path/filepath"
 	"text/tabwriter"
+
+	wardversion "github.com/ward-runtime/ward/version"
 )
 
 // Status is a check's outcome.
@@ -131,13 +133,19 @@ func WriteText(w io.Writer, results []Result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d passed, %d warnings, %d failed\n", pass, warn, fail)
+	_, err := fmt.Fprintf(w, "\n%d passed, %d warnings, %d failed (ward %s)\n", pass, warn, fail, wardversion.Version())
 	return err
 }
 
-// WriteJSON prints results as a JSON array.
+// Report is the JSON document `ward doctor --json` prints.
+type Report struct {
+	WardVersion string   `json:"wardVersion"`
+	Results     []Result `json:"results"`
+}
+
+// WriteJSON prints results as a Report.
 func WriteJSON(w io.Writer, results []Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(results)
+	return enc.Encode(Report{WardVersion: wardversion.Version(), Results: results})
 }

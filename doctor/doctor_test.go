@@ -204,3 +204,20 @@ func TestNodeConfigCheck(t *testing.T) {
 		t.Errorf("misspelt key: %+v", r)
 	}
 }
+
+// TestK3sHandler: on a k3s node the ward handler is looked for in k3s's
+// containerd configuration and its imports, not /etc/containerd.
+func TestK3sHandler(t *testing.T) {
+	root := t.TempDir()
+	const dir = "/var/lib/rancher/k3s/agent/etc/containerd"
+	writeFile(t, root, dir+"/config.toml", "version = 3\nimports = [\""+dir+"/config-v3.toml.d/*.toml\"]\n")
+	writeFile(t, root, dir+"/config-v3.toml.d/ward.toml", `version = 3
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.ward]
+  runtime_type = "io.containerd.runc.v2"
+  runtime_path = "/usr/local/bin/containerd-shim-ward-v2"
+`)
+	results := Run(&Node{Root: root, Path: t.TempDir(), Kernel: fakeKernel{abi: 7, cgroup: 2}})
+	if got := byID(results, "containerd.ward"); len(got) == 0 || got[0].Status != Pass {
+		t.Errorf("containerd.ward = %v", got)
+	}
+}

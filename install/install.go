@@ -237,7 +237,7 @@ func (in *Installer) Uninstall(dryRun bool) ([]Change, error) {
 		case err != nil:
 			return out, fmt.Errorf("reading %s: %w", e.Path, err)
 		case digest(have) != e.SHA256:
-			out = append(out, Change{Op: Leave, Path: e.Path, Detail: "changed since ward wrote it; remove it yourself"})
+			out = append(out, Change{Op: Leave, Path: e.Path, Detail: leaveAdvice(e)})
 			left = append(left, e)
 			continue
 		default:
@@ -269,6 +269,20 @@ func (in *Installer) Uninstall(dryRun bool) ([]Change, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// leaveAdvice says what to do about a file ward wrote that has changed
+// since. Never "remove it": /etc/subuid and /etc/subgid are shared with
+// useradd and the kubelet, and a file ward replaced is the operator's own.
+func leaveAdvice(e manifestEntry) string {
+	switch {
+	case e.Path == SubUIDPath || e.Path == SubGIDPath:
+		return fmt.Sprintf("changed since ward added its %q entry (other entries were added); kept as it is: the file is shared, never delete it; "+
+			"remove the line starting with %q by hand once no container runs with ward's IDs", PoolUser, PoolUser+":")
+	case e.Backup != "":
+		return "changed since ward wrote it; kept as it is, and the file it replaced is kept at " + e.Backup + ": merge them by hand"
+	}
+	return "changed since ward wrote it; kept as it is: remove it yourself once nothing needs it"
 }
 
 // writeFile creates path's directory and replaces the file atomically.

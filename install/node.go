@@ -39,7 +39,6 @@ const (
 	ContainerdConf  = "/etc/containerd/config.toml"
 	DropInDir       = "/etc/containerd/conf.d"
 	DropInPath      = "/etc/containerd/conf.d/ward.toml"
-	DropInImport    = "/etc/containerd/conf.d/*.toml"
 	RuncRoot        = "/run/containerd/runc-ward"
 	wardRuntimeType = "io.containerd.ward.v2"
 	runcRuntimeType = "io.containerd.runc.v2"
@@ -72,6 +71,9 @@ type Node struct {
 	// read (never written) to check its imports and cgroup driver; default
 	// ContainerdConf.
 	ContainerdConfig string
+	// ContainerdVersion is the host containerd's version ("2.4", "2.x");
+	// "" learns it from the containerd binary found on Path.
+	ContainerdVersion string
 }
 
 // Runtimes are the OCI runtimes and shims found on the node (host paths,
@@ -102,6 +104,9 @@ type NodePlan struct {
 	// Advice says what the operator must change by hand (ward never edits
 	// containerd's own config.toml); empty when nothing.
 	Advice []string
+	// Layout is where this node's containerd keeps its configuration
+	// (containerd's own, k3s, RKE2, k0s); the drop-in is Layout.DropIn().
+	Layout Layout
 }
 
 // Build works out every file for the node. It reads the node (binaries,
@@ -115,11 +120,8 @@ func (n Node) Build() (*NodePlan, error) {
 		return nil, err
 	}
 	np := &NodePlan{Runtimes: rt}
-	conf := n.ContainerdConfig
-	if conf == "" {
-		conf = ContainerdConf
-	}
-	np.SystemdCgroup, np.Advice, err = n.readContainerdConfig(conf)
+	np.Layout = n.layout()
+	np.SystemdCgroup, np.Advice, err = n.readContainerdConfig(np.Layout)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +177,7 @@ func (n Node) Build() (*NodePlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	np.Files = append(np.Files, File{Path: DropInPath, Data: dropIn, Mode: 0o644})
+	np.Files = append(np.Files, File{Path: np.Layout.DropIn(), Data: dropIn, Mode: 0o644})
 	return np, nil
 }
 
@@ -225,13 +227,22 @@ func (n Node) search(name string) string {
 // imports only from a config file that names them; a hand-written file
 // often does not), and the runc handler's cgroup driver, which ward's
 // handlers must share with the kubelet.
-func (n Node) readContainerdConfig(path string) (bool, []string, error) {
+func (n Node) readContainerdConfig(l Layout) (bool, []string, error) {
+	path, dropIn, pattern := l.Config, l.DropIn(), l.importPattern()
+	cv := n.containerdVersion()
 	data, err := os.ReadFile(filepath.Join(n.Root, path))
 	if errors.Is(err, fs.ErrNotExist) {
+		if err := checkConfigVersions(path, 3, cv); err != nil {
+			return false, nil, err
+		}
+		// containerd >= 2.2's built-in default names conf.d in its
+		// imports, but containerd resolves imports only from files it
+		// loads: with no config file it reads no drop-in (v2.4.2,
+		// cmd/containerd/command/main.go loads nothing then).
 		return false, []string{fmt.Sprintf(
-			"%s does not exist: containerd then runs on its built-in defaults and reads no drop-in. "+
+			"%s does not exist: containerd then runs on its built-in defaults and reads no drop-in (2.2 and later too: the default's imports are only read from a file). "+
 				"Create it with these two lines (containerd 2.x), then restart containerd:\n    version = 3\n    imports = [%q]",
-			path, DropInImport)}, nil
+			path, pattern)}, nil
 	}
 	if err != nil {
 		return false, nil, fmt.Errorf("reading containerd config: %w", err)
@@ -241,18 +252,24 @@ func (n Node) readContainerdConfig(path string) (bool, []string, error) {
 		return false, nil, fmt.Errorf("parsing containerd config %s: %w", path, err)
 	}
 	var advice []string
-	if !importsCover(doc["imports"], filepath.Dir(path), DropInPath) {
-		how := fmt.Sprintf("add this line at the top of the file, before the first [table]:\n    imports = [%q]", DropInImport)
+	if !importsCover(doc["imports"], filepath.Dir(path), dropIn) {
+		how := fmt.Sprintf("add this line at the top of the file, before the first [table]:\n    imports = [%q]", pattern)
 		if _, ok := doc["imports"]; ok {
-			how = fmt.Sprintf("add %q to its existing imports list", DropInImport)
+			how = fmt.Sprintf("add %q to its existing imports list", pattern)
+		}
+		if l.HowToImport != "" {
+			how = l.HowToImport
 		}
 		advice = append(advice, fmt.Sprintf(
 			"%s does not import %s, so containerd will not see ward's handlers. ward does not edit that file; %s\nthen restart containerd.",
-			path, DropInImport, how))
+			path, pattern, how))
 	}
-	if v, ok := doc["version"].(int64); !ok || v < 2 {
-		advice = append(advice, fmt.Sprintf(
-			"%s has no `version = 2` or `version = 3`: it is a containerd 1.x file; ward's drop-in is for containerd 2.x", path))
+	rootVersion, ok := doc["version"].(int64)
+	if !ok {
+		rootVersion = 1
+	}
+	if err := checkConfigVersions(path, rootVersion, cv); err != nil {
+		return false, nil, err
 	}
 	return systemdCgroup(doc), advice, nil
 }

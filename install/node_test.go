@@ -207,7 +207,6 @@ func TestContainerdConfigAdvice(t *testing.T) {
 		{"exact file", "version = 3\nimports = [\"/etc/containerd/conf.d/ward.toml\"]\n", "", false},
 		{"no imports", "version = 3\n[plugins]\n", "add this line at the top of the file", false},
 		{"other imports", "version = 2\nimports = [\"/etc/other/*.toml\"]\n", "to its existing imports list", false},
-		{"containerd 1.x", "imports = [\"/etc/containerd/conf.d/*.toml\"]\n", "containerd 1.x file", false},
 		{"systemd v3", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n" +
 			"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\nSystemdCgroup = true\n", "", true},
 		{"systemd v2", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n" +
@@ -215,6 +214,7 @@ func TestContainerdConfigAdvice(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := testNode(t, "/usr/sbin/runc")
+			n.ContainerdVersion = "2.4"
 			writeTestFile(t, filepath.Join(n.Root, ContainerdConf), tc.config, 0o644)
 			np, err := n.Build()
 			if err != nil {
@@ -357,5 +357,130 @@ func TestBuildSubIDPool(t *testing.T) {
 	}
 	if got := paths(np.Files); slices.Contains(got, SubUIDPath) || slices.Contains(got, SubGIDPath) {
 		t.Errorf("an operator's ward entry was replaced: %v", got)
+	}
+}
+
+// TestUninstallNeverAdvisesDeletingSubIDFiles: /etc/subuid changed after
+// install (useradd added a user) is left, and the advice is to remove
+// ward's line, not the file (it used to say "remove it yourself").
+func TestUninstallNeverAdvisesDeletingSubIDFiles(t *testing.T) {
+	n := testNode(t, "/usr/sbin/runc")
+	np, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &Installer{Root: n.Root}
+	if _, err := in.Apply(np.Files); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(n.Root, SubUIDPath)
+	f, err := os.OpenFile(sub, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("alice:100000:65536\n")
+	f.Close()
+	undo, err := in.Uninstall(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sub); err != nil {
+		t.Fatalf("%s: %v", SubUIDPath, err)
+	}
+	for _, c := range undo {
+		if c.Path != SubUIDPath {
+			continue
+		}
+		if c.Op != Leave || strings.Contains(c.Detail, "remove it yourself") || !strings.Contains(c.Detail, "never delete it") {
+			t.Errorf("%v", c)
+		}
+		return
+	}
+	t.Errorf("uninstall said nothing of %s: %v", SubUIDPath, undo)
+}
+
+// TestContainerdConfigVersions: ward's version 3 drop-in over a root file
+// containerd 1.x could be reading is refused, not written silently (a
+// containerd 1.x would then refuse to start); containerd 2.x migrates the
+// root file and merges the drop-in, so that is accepted.
+func TestContainerdConfigVersions(t *testing.T) {
+	const imports = "imports = [\"/etc/containerd/conf.d/*.toml\"]\n"
+	for _, tc := range []struct {
+		name, config, version, err string
+	}{
+		{"v3 root, version unknown", "version = 3\n" + imports, "", ""},
+		{"v2 root, containerd 2.4", "version = 2\n" + imports, "2.4.2", ""},
+		{"no version, containerd 2.x", imports, "2.x", ""},
+		{"v2 root, version unknown", "version = 2\n" + imports, "", "config version 2 (containerd 1.x's layout) and containerd's own version is unknown"},
+		{"no version, version unknown", imports, "", "config version 1"},
+		{"containerd 1.7", "version = 2\n" + imports, "1.7.27", "containerd 1.7 (--containerd-version) is 1.x"},
+		{"containerd 1.7 without a file", "", "1.7", "is 1.x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testNode(t, "/usr/sbin/runc")
+			n.ContainerdVersion = tc.version
+			if tc.config != "" {
+				writeTestFile(t, filepath.Join(n.Root, ContainerdConf), tc.config, 0o644)
+			}
+			_, err := n.Build()
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("Build: %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// TestContainerdVersionFromBinary reads the version from a real
+// containerd's build information, where one is installed.
+func TestContainerdVersionFromBinary(t *testing.T) {
+	for bin, major := range map[string]int{"/opt/ward-deps/bin/containerd": 2, "/usr/bin/containerd": 1} {
+		if _, err := os.Stat(bin); err != nil {
+			continue
+		}
+		n := Node{Root: "/", Path: []string{filepath.Dir(bin)}}
+		if v := n.containerdVersion(); v.Major != major || v.From != bin {
+			t.Errorf("%s: %+v, want major %d", bin, v, major)
+		}
+	}
+	n := testNode(t, "/usr/bin/containerd") // a shell script: not a Go binary
+	if v := n.containerdVersion(); v.Major != 0 {
+		t.Errorf("a script: %+v", v)
+	}
+}
+
+// TestLayouts: k3s, RKE2 and k0s keep containerd's configuration elsewhere;
+// the drop-in goes where each one's root file imports from, and the advice
+// is the distribution's own.
+func TestLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, body, dropIn, advice string
+	}{
+		{"k3s with imports", "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+			"version = 3\nimports = [\"/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/*.toml\"]\n",
+			"/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/ward.toml", ""},
+		{"older k3s", "/var/lib/rancher/k3s/agent/etc/containerd/config.toml", "version = 3\n",
+			"/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/ward.toml", "config-v3.toml.tmpl"},
+		{"rke2", "/var/lib/rancher/rke2/agent/etc/containerd/config.toml",
+			"version = 3\nimports = [\"/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.d/*.toml\"]\n",
+			"/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.d/ward.toml", ""},
+		{"k0s", "/etc/k0s/containerd.toml", "version = 3\nimports = [\"/etc/k0s/containerd.d/*.toml\"]\n", "/etc/k0s/containerd.d/ward.toml", ""},
+		{"containerd", ContainerdConf, "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n", DropInPath, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testNode(t, "/usr/sbin/runc")
+			writeTestFile(t, filepath.Join(n.Root, tc.config), tc.body, 0o644)
+			np, err := n.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if np.Layout.DropIn() != tc.dropIn || np.Layout.Config != tc.config {
+				t.Errorf("layout %+v", np.Layout)
+			}
+			fileData(t, np, tc.dropIn)
+			got := strings.Join(np.Advice, "\n")
+			if tc.advice == "" && got != "" || !strings.Contains(got, tc.advice) {
+				t.Errorf("advice %q, want %q", got, tc.advice)
+			}
+		})
 	}
 }

@@ -203,7 +203,7 @@ func corpusGolden(t *testing.T, dir string, withUserns bool) {
 	for _, c := range corpus(t) {
 		t.Run(c.name, func(t *testing.T) {
 			p := c.nodePolicy(t)
-			p.Userns.Enabled = withUserns
+			p.Userns.Enabled = policy.Bool(withUserns)
 			j, err := New(p, Options{Launcher: testLauncher, UsernsPool: []userns.Range{userns.Placeholder()}})
 			if err != nil {
 				t.Fatal(err)

@@ -71,6 +71,9 @@ const MaxPolicySize = 1 << 20
 type Policy struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
+	// Extends is "default" for a node file that states only its
+	// differences from the embedded default (see extend), or "".
+	Extends string `yaml:"extends"`
 	// Mode is enforce (default) or audit.
 	Mode Mode `yaml:"mode"`
 	// Node describes where this node keeps runtime-managed files.
@@ -198,29 +201,87 @@ func LoadFile(name string) (*Policy, error) {
 	return Parse(data, name)
 }
 
+// Read reads and validates a policy from r (`ward policy check -`), named
+// name in errors.
+func Read(r io.Reader, name string) (*Policy, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxPolicySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	if len(data) > MaxPolicySize {
+		return nil, fmt.Errorf("%s: over the %d-byte limit", name, MaxPolicySize)
+	}
+	return Parse(data, name)
+}
+
 // Parse decodes and validates a policy. Errors carry the file name and line.
 func Parse(data []byte, source string) (*Policy, error) {
+	p, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	tree := func() (*yaml.Node, error) { return parseTree(data) }
+	if p.Extends != "" {
+		if p.Extends != "default" {
+			return nil, locate(tree, source, errAt(fmt.Errorf("want default (the embedded policy) or nothing, got %q", p.Extends), "extends"))
+		}
+		merged, err := extend(defaultPolicy, data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: extending the default policy: %w", source, err)
+		}
+		if p, err = decode(merged); err != nil {
+			return nil, fmt.Errorf("%s: extending the default policy: %w", source, err)
+		}
+		p.Extends = "default"
+		tree = func() (*yaml.Node, error) { return extendTree(defaultPolicy, data) }
+	}
+	p.Source = source
+	if err := p.validate(); err != nil {
+		return nil, locate(tree, source, err)
+	}
+	return p, nil
+}
+
+// decode reads exactly one YAML document strictly: unknown fields refused,
+// booleans as booleans (Bool).
+func decode(data []byte) (*Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var p Policy
 	if err := dec.Decode(&p); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty policy", source)
+			return nil, errors.New("empty policy")
 		}
-		return nil, fmt.Errorf("%s: %w", source, err)
+		return nil, err
 	}
-	p.Source = source
-	if err := p.validate(); err != nil {
-		var fe *fieldError
-		// The document's nodes are parsed only to locate an error: a
-		// second parse of every valid policy is a shim start's cost.
-		var root yaml.Node
-		if errors.As(err, &fe) && yaml.Unmarshal(data, &root) == nil {
-			return nil, fmt.Errorf("%s: line %d: %s: %w", source, lineOf(&root, fe.keys...), fe.field(), fe.err)
-		}
-		return nil, fmt.Errorf("%s: %w", source, err)
+	if err := oneDocument(dec); err != nil {
+		return nil, err
 	}
 	return &p, nil
+}
+
+// locate adds the line of a validation error's field. The document's nodes
+// are parsed only to locate an error: a second parse of every valid policy
+// is a shim start's cost. For a node file that extends the default, the
+// tree is the merged one, whose nodes keep the lines of the file they came
+// from.
+func locate(tree func() (*yaml.Node, error), source string, err error) error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		if root, terr := tree(); terr == nil {
+			return fmt.Errorf("%s: line %d: %s: %w", source, lineOf(root, fe.keys...), fe.field(), fe.err)
+		}
+	}
+	return fmt.Errorf("%s: %w", source, err)
+}
+
+// parseTree is data's node tree.
+func parseTree(data []byte) (*yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	return &root, nil
 }
 
 // fieldError locates a validation error in the document.
@@ -299,6 +360,12 @@ func (p *Policy) validate() error {
 	}
 	if p.Node.KubeletRoot == "" {
 		p.Node.KubeletRoot = "/var/lib/kubelet"
+	}
+	if err := validGlobs(p.Untrusted.Namespaces, "a namespace", namespaceChars, "untrusted", "namespaces"); err != nil {
+		return err
+	}
+	if err := validGlobs(p.Untrusted.AllowedRegistries, "an image name", imageChars, "untrusted", "allowedRegistries"); err != nil {
+		return err
 	}
 	for i, d := range p.Node.RuntimeDirs {
 		if !strings.HasPrefix(d, "/") || hostPath(d) == "/" {
@@ -407,5 +474,8 @@ func (m *Match) validate(known map[string]bool) error {
 			return errAt(fmt.Errorf("unknown finding %q (see `ward checks`)", id), "findings", i)
 		}
 	}
-	return nil
+	if err := validGlobs(m.Namespaces, "a namespace", namespaceChars, "namespaces"); err != nil {
+		return err
+	}
+	return validGlobs(m.Images, "an image name", imageChars, "images")
 }

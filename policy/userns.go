@@ -25,7 +25,7 @@ const DefaultSubIDUser = "ward"
 // why.
 type Userns struct {
 	// Enabled turns the step on for every hardened container.
-	Enabled bool `yaml:"enabled"`
+	Enabled Bool `yaml:"enabled"`
 	// Pool names the subordinate ID entry (/etc/subuid, /etc/subgid) the
 	// front doors allocate from; "" means "ward".
 	Pool string `yaml:"pool"`

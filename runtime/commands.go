@@ -1,5 +1,11 @@
 package runtime
 
+import (
+	"fmt"
+
+	"github.com/ward-runtime/ward/version"
+)
+
 // command is one subcommand.
 type command struct {
 	name  string
@@ -84,8 +90,11 @@ func runState(c *ctx, cl cmdline) error {
 }
 
 // runVersion implements `--version`: runc's version lines, which callers
-// parse (docker info, podman info), so they come from the backend.
+// parse (docker info, podman info), so they come from the backend. ward's
+// own line comes first and holds no "version" word: Docker's parser takes
+// the last line that does, which stays runc's.
 func runVersion(c *ctx) error {
+	fmt.Fprintf(c.env.Stdout, "ward-runtime: %s\n", version.Version())
 	t := c.defaultTarget()
 	return c.env.Exec(t.path, []string{t.path, "--version"}, c.env.Environ)
 }

@@ -2,7 +2,9 @@ package shim
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task"
 	"github.com/containerd/containerd/v2/pkg/shim"
@@ -10,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
+
+	"github.com/ward-runtime/ward/version"
 )
 
 // Run is the shim binary's main: it registers ward's task service, in place
@@ -19,6 +23,10 @@ import (
 func Run(ctx context.Context) {
 	if rc, ok := WrapperMode(os.Args[1:]); ok {
 		os.Exit(rc)
+	}
+	if versionAsked(os.Args[1:]) {
+		fmt.Println(version.String(filepath.Base(os.Args[0])))
+		return
 	}
 	registry.Register(&plugin.Registration{
 		Type:     plugins.TTRPCPlugin,
@@ -45,4 +53,19 @@ func Run(ctx context.Context) {
 		},
 	})
 	shim.RunShim(ctx, NewManager(os.Args[1:]))
+}
+
+// versionAsked reports a lone `-v`/`--version` flag, as an operator types
+// it. containerd's shim library would answer it with containerd's own
+// version, not ward's; containerd itself never passes it, and its calls
+// carry other arguments.
+func versionAsked(args []string) bool {
+	if len(args) != 1 {
+		return false
+	}
+	switch args[0] {
+	case "-v", "--v", "-version", "--version":
+		return true
+	}
+	return false
 }

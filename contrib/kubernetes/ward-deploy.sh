@@ -1,10 +1,14 @@
 #!/bin/sh
-# ward-deploy.sh: what ward's DaemonSet (ward-deploy.yaml) runs on each node.
+# ward-deploy.sh: what ward's node DaemonSets run on each node.
 #
-#   ward-deploy.sh           install ward on the host, restart containerd,
-#                            label the node, then wait; on SIGTERM, clean up
-#   ward-deploy.sh cleanup   unlabel the node, uninstall, restart containerd
-#                            (the pod's preStop hook; safe to run twice)
+#   ward-deploy.sh install     (ward-deploy.yaml) install or upgrade ward on the
+#                              host, restart containerd only when its drop-in
+#                              changed, label the node, mark the pod ready, wait.
+#                              On SIGTERM it just exits: a rollout, an image
+#                              upgrade or a deleted pod leaves ward installed.
+#   ward-deploy.sh uninstall   (ward-cleanup.yaml, an explicit action) unlabel
+#                              the node, uninstall, restart containerd, mark
+#                              the pod ready, wait. Safe to run twice.
 #
 # The host's / is mounted at $WARD_HOST_ROOT (default /host); the pod runs
 # privileged with hostPID, so PID 1 is the host's init and nsenter into its
@@ -12,47 +16,109 @@
 set -eu
 
 HOST_ROOT=${WARD_HOST_ROOT:-/host}
-# Host directories searched for runc, runsc and Kata's shim.
+# Host directories searched for runc, runsc, Kata's shim and containerd.
 SEARCH_PATH=${WARD_SEARCH_PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/kata/bin}
 WARD=${WARD:-/opt/ward/bin/ward}
+# The readiness probe tests this file: it exists only once the node is
+# really ready (handlers in containerd's configuration, doctor passing).
+READY=${WARD_READY_FILE:-/tmp/ward-ready}
+# ward's drop-in in each containerd layout ward install knows (containerd,
+# k3s, RKE2, k0s): a change to any of them needs a restart.
+DROP_INS="$HOST_ROOT/etc/containerd/conf.d/ward.toml
+$HOST_ROOT/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/ward.toml
+$HOST_ROOT/var/lib/rancher/rke2/agent/etc/containerd/config-v3.toml.d/ward.toml
+$HOST_ROOT/etc/k0s/containerd.d/ward.toml"
+# The systemd units that restart containerd, from ward install's
+# "containerd layout:" line (k3s, RKE2 and k0s run containerd themselves).
+UNITS=containerd
 : "${NODE_NAME:?NODE_NAME must be set (the DaemonSet sets it from spec.nodeName)}"
 
 log() { printf 'ward-deploy: %s\n' "$*" >&2; }
+
+# SIGTERM (a rollout, a drain, a deleted pod) never undoes anything on the
+# host: a half-done install is finished by the next pod.
+trap 'exit 0' TERM INT
 
 # on_host runs a command in the host's namespaces (PID 1's).
 on_host() { nsenter --target 1 --mount --uts --ipc --net --pid -- "$@"; }
 
 restart_containerd() {
-	log "restarting containerd on the host"
+	# The first of the layout's units that is active (k3s or k3s-agent...).
+	unit=
+	for u in $UNITS; do
+		if on_host systemctl is-active --quiet "$u"; then unit=$u; break; fi
+	done
+	unit=${unit:-${UNITS%% *}}
+	log "restarting $unit on the host"
 	# Running containers and their shims survive a containerd restart.
-	on_host systemctl restart containerd
-	on_host systemctl is-active --quiet containerd || {
-		log "containerd is not active after the restart:"
-		on_host systemctl status --no-pager containerd >&2 || true
+	on_host systemctl restart "$unit"
+	on_host systemctl is-active --quiet "$unit" || {
+		log "$unit is not active after the restart:"
+		on_host systemctl status --no-pager "$unit" >&2 || true
 		return 1
 	}
 }
 
 label() { kubectl label node "$NODE_NAME" --overwrite "$@"; }
 
+digests() {
+	printf '%s\n' "$DROP_INS" | while read -r f; do
+		if [ -e "$f" ]; then sha256sum "$f"; fi
+	done
+}
+
+# wait_forever keeps the pod running; SIGTERM ends it without touching the
+# host (the wait is in the background so the signal is handled at once).
+wait_forever() {
+	sleeper=
+	trap 'if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi; exit 0' TERM INT
+	sleep infinity &
+	sleeper=$!
+	wait "$sleeper"
+}
+
 install_ward() {
+	rm -f "$READY"
+	before=$(digests)
 	out=$("$WARD" install --root "$HOST_ROOT" --path "$SEARCH_PATH") || {
 		printf '%s\n' "$out" >&2
-		log "ward install failed"
-		return 1
+		log "ward install failed; the pod stays unready"
+		return 0
 	}
 	printf '%s\n' "$out"
+	layout=$(printf '%s\n' "$out" | sed -n 's/^containerd layout: \([a-z0-9]*\) .*restarted by: systemctl restart \(.*\))$/\1:\2/p')
+	if [ -n "$layout" ]; then
+		UNITS=$(printf '%s' "${layout#*:}" | sed 's/ or / /g')
+	fi
 	if printf '%s\n' "$out" | grep -q '^ACTION NEEDED'; then
 		# containerd would not read the drop-in: the handlers would not
 		# exist, so the node must not say it has them.
-		log "containerd's own configuration needs the change above; not labelling $NODE_NAME"
+		log "containerd's own configuration needs the change above; $NODE_NAME stays unlabelled and the pod unready"
 		return 0
 	fi
-	restart_containerd
+	# An upgrade that changes only ward's binaries needs no restart: each
+	# new pod execs the new shim. Only a changed drop-in does.
+	if [ "$before" != "$(digests)" ]; then
+		restart_containerd
+	else
+		log "containerd's drop-in unchanged: containerd not restarted"
+	fi
+	# containerd's merged configuration (its root file and every import)
+	# must name ward's handler, or pods asking for it would fail. k3s, RKE2
+	# and k0s embed containerd and have no `containerd config dump`.
+	if [ "${layout%%:*}" != containerd ]; then
+		log "containerd layout ${layout%%:*}: its merged configuration cannot be dumped; relying on ward install's import check"
+	elif ! on_host containerd config dump 2>/dev/null | grep -q 'runtimes\.ward\]'; then
+		log "containerd's merged configuration has no ward handler; the pod stays unready"
+		return 0
+	fi
 	# doctor looks for runtimes on --path as given, so the host's
 	# directories are named as this pod sees them.
 	host_path=$(printf '%s' "$SEARCH_PATH" | sed "s|[^:][^:]*|$HOST_ROOT&|g")
-	"$WARD" doctor --root "$HOST_ROOT" --path "$host_path" || log "ward doctor reports problems (above); the node is labelled anyway"
+	if ! "$WARD" doctor --root "$HOST_ROOT" --path "$host_path"; then
+		log "ward doctor reports a FAIL (above); $NODE_NAME stays unlabelled and the pod unready"
+		return 0
+	fi
 	label ward.dev/installed=true
 	if [ -e "$HOST_ROOT/etc/ward/shim-gvisor.yaml" ]; then
 		label ward.dev/gvisor=true
@@ -60,33 +126,37 @@ install_ward() {
 	if [ -e "$HOST_ROOT/etc/ward/shim-kata.yaml" ]; then
 		label ward.dev/kata=true
 	fi
-	log "ward installed on $NODE_NAME"
+	touch "$READY"
+	log "ward $("$WARD" --version) installed on $NODE_NAME"
 }
 
-cleanup() {
-	# Unlabel first, so that the scheduler stops sending sandboxed pods here.
+uninstall_ward() {
+	rm -f "$READY"
+	# Unlabel first, so that the scheduler stops sending ward pods here.
 	kubectl label node "$NODE_NAME" ward.dev/installed- ward.dev/gvisor- ward.dev/kata- >/dev/null 2>&1 || true
 	if [ -e "$HOST_ROOT/var/lib/ward/install.json" ]; then
+		# Which units restart containerd on this node, as install saw it.
+		layout=$("$WARD" install --dry-run --root "$HOST_ROOT" --path "$SEARCH_PATH" 2>/dev/null |
+			sed -n 's/^containerd layout: .*restarted by: systemctl restart \(.*\))$/\1/p') || true
+		if [ -n "$layout" ]; then UNITS=$(printf '%s' "$layout" | sed 's/ or / /g'); fi
 		"$WARD" uninstall --root "$HOST_ROOT"
 		restart_containerd
 	fi
+	touch "$READY"
 	log "ward removed from $NODE_NAME"
 }
 
 case "${1:-install}" in
 install)
-	trap 'cleanup; exit 0' TERM INT
 	install_ward
-	# Wait in the background so that the trap runs as soon as the signal
-	# arrives (a foreground sleep would delay it).
-	sleep infinity &
-	wait $!
+	wait_forever
 	;;
-cleanup)
-	cleanup
+uninstall)
+	uninstall_ward
+	wait_forever
 	;;
 *)
-	log "usage: ward-deploy.sh [install|cleanup]"
+	log "usage: ward-deploy.sh [install|uninstall]"
 	exit 2
 	;;
 esac
