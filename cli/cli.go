@@ -13,6 +13,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -143,7 +144,8 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 	if err != nil {
 		return nil, ExitError, err
 	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload)}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload),
+		Node: nodefacts.Gather(b.Spec, b.Dir, j.Evaluator().Policy(), nodefacts.Options{})}
 	if podPath != "" {
 		sb, err := bundle.Load(podPath, 0)
 		if err != nil {
@@ -153,7 +155,8 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 			return nil, ExitBadInput, fmt.Errorf("%s is not a pod sandbox spec (annotation %s is %q)",
 				podPath, bundle.AnnotationContainerType, sb.Spec.Annotations[bundle.AnnotationContainerType])
 		}
-		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec)})
+		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec),
+			Node: nodefacts.Gather(sb.Spec, sb.Dir, j.Evaluator().Policy(), nodefacts.Options{})})
 		in.Pod = sd.PodContext()
 	}
 	v, err := j.Spec(in)

@@ -20,10 +20,12 @@ type UsernsOptions struct {
 	// container manager already made (a pod with hostUsers: false) must
 	// not reach into it, or two pods could share IDs.
 	Pool []userns.Range
-	// Managed reports whether a bind source is one of the runtime's own
-	// per-pod files (policy.Evaluator.Managed): those are reached through
-	// idmapped mounts, host paths are not.
-	Managed func(src, podUID string, hostPaths map[string]string) bool
+	// Own reports whether a bind source is provably the container's own
+	// (policy.Evaluator.Own): this pod's volumes, this sandbox's or
+	// container's runtime files, a manager's named volume. Only those are
+	// reached through idmapped mounts; everything else is a host path and
+	// stays unmapped, as in Kubernetes' hostUsers: false.
+	Own func(src string, in *policy.Input) bool
 }
 
 // ErrNoIDBlock is returned when a container is to get a user namespace
@@ -40,8 +42,9 @@ var ErrNoIDBlock = errors.New("no user-namespace ID block was allocated for this
 //   - A spec that already has one with mappings (a pod the kubelet runs
 //     with hostUsers: false, a rootless container) keeps it after
 //     verification: host ID 0 unmapped, nothing in ward's pool.
-//   - Bind mounts of runtime-managed volumes (hosts files, resolv.conf,
-//     emptyDirs, tokens) get runc's idmap option, so that their files keep
+//   - Bind mounts of the container's own volumes (its pod's hosts file,
+//     resolv.conf, emptyDirs, tokens; proved by pod UID, sandbox or
+//     container ID) get runc's idmap option, so that their files keep
 //     the owners they have on disk as seen from the container. Host paths
 //     do not: a host-root-owned file there stays out of container root's
 //     reach.
@@ -49,8 +52,8 @@ var ErrNoIDBlock = errors.New("no user-namespace ID block was allocated for this
 // The root filesystem is the front door's: it mounts it idmapped before
 // the runtime starts (see userns.IdmapRootfs).
 func NewUsernsStep(o UsernsOptions) (*Step, error) {
-	if o.Managed == nil {
-		return nil, errors.New("building userns step: no managed-volume test")
+	if o.Own == nil {
+		return nil, errors.New("building userns step: no own-volume test")
 	}
 	u := &usernsStep{o: o}
 	return &Step{Name: policy.StepUserns, Apply: u.apply}, nil
@@ -247,17 +250,15 @@ func fits(p *specs.Process, size uint32) error {
 // idmapVolumes adds runc's idmap option to bind mounts of runtime-managed
 // volumes.
 func (u *usernsStep) idmapVolumes(s *specs.Spec, rec *Record) {
-	var podUID string
-	var hostPaths map[string]string
-	if rec.In != nil {
-		podUID, hostPaths = rec.In.Workload.PodUID, rec.In.HostPaths
+	if rec.In == nil {
+		return
 	}
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
 		if !isBindMount(m) || slices.Contains(m.Options, "idmap") || slices.Contains(m.Options, "ridmap") {
 			continue
 		}
-		if !u.o.Managed(m.Source, podUID, hostPaths) {
+		if !u.o.Own(m.Source, rec.In) {
 			continue
 		}
 		opt := "idmap"

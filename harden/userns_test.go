@@ -13,7 +13,7 @@ import (
 
 func TestUsernsStep(t *testing.T) {
 	pool := []userns.Range{{Start: 1 << 30, Size: 100 * userns.BlockSize}}
-	st, err := NewUsernsStep(UsernsOptions{Pool: pool, Managed: func(src, _ string, _ map[string]string) bool {
+	st, err := NewUsernsStep(UsernsOptions{Pool: pool, Own: func(src string, _ *policy.Input) bool {
 		return strings.HasPrefix(src, "/var/lib/kubelet/pods/")
 	}})
 	if err != nil {

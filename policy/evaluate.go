@@ -28,6 +28,13 @@ type Input struct {
 	// on the host. Front doors fill it (bundle.ResolveHostPaths); without it
 	// checks are lexical.
 	HostPaths map[string]string
+	// Node are the facts about the host objects the spec names (package
+	// nodefacts gathers them); nil judges them by spelling alone.
+	Node *NodeFacts
+	// ContainerID is the ID the container manager gave the container,
+	// when the front door knows it: a runtime-managed directory named
+	// after it is the container's own.
+	ContainerID string
 	// Userns is the user namespace a front door established for the
 	// container (an allocated ID block, or the sandbox's namespace for a
 	// pod's app container); nil when none was, as for a front door with no
@@ -106,13 +113,17 @@ type Evaluator struct {
 	policy *Policy
 	checks []Check
 	byID   map[string]*Check
-	node   nodeFacts
+	node   nodeTables
 }
 
-// nodeFacts are the lookup tables checks use, built once per evaluator.
-type nodeFacts struct {
+// nodeTables are the lookup tables checks use, built once per evaluator.
+type nodeTables struct {
 	kubeletPods string
 	runtimeDirs []string
+	volumeDirs  []string
+	rootfsDirs  []string
+	hooks       []HookRule
+	listeners   []string
 	sockets     []string
 	sensitive   []sensitiveDir
 	baseline    capability.Set
@@ -121,35 +132,73 @@ type nodeFacts struct {
 	readonly    []string
 }
 
-// managed reports whether a bind source belongs to the kubelet's or a
-// container manager's own per-pod files. When the pod's UID is known, only
-// that pod's kubelet directory counts: a hostPath into another pod's
-// volumes (its secrets) is a host path like any other.
-func (n *nodeFacts) managed(src, podUID string) bool {
-	if within(src, n.kubeletPods) && src != n.kubeletPods {
-		rest := src[len(n.kubeletPods)+1:]
-		uid, below, _ := strings.Cut(rest, "/")
-		if below != "" && (podUID == "" || uid == podUID) {
-			return true
+// ownership says whose a bind source is.
+type ownership int
+
+const (
+	// hostOwned: a host path, whoever made it.
+	hostOwned ownership = iota
+	// podOwned: below this pod's kubelet directory or a runtime directory
+	// named after this sandbox or container.
+	podOwned
+	// volumeOwned: a container manager's named volume, made for
+	// containers and shared between them by design.
+	volumeOwned
+)
+
+// owner proves whose src (clean, resolved) is. Only this pod's UID and this
+// sandbox's or container's ID count: a directory of another pod or
+// container is a host path like any other, so that ward never idmaps, nor
+// waives a finding for, something it has not proved the container's own.
+func (n *nodeTables) owner(src string, in *Input) ownership {
+	below := func(dir, id string) bool {
+		if id == "" || id == "." || id == ".." || strings.Contains(id, "/") || !within(src, dir) || src == dir {
+			return false
 		}
+		first, rest, _ := strings.Cut(src[len(dir)+1:], "/")
+		return first == id && rest != ""
+	}
+	if below(n.kubeletPods, in.Workload.PodUID) {
+		return podOwned
 	}
 	for _, d := range n.runtimeDirs {
-		if within(src, d) && src != d {
-			return true
+		if below(d, in.Workload.SandboxID) || below(d, in.ContainerID) {
+			return podOwned
 		}
 	}
-	return false
+	for _, d := range n.volumeDirs {
+		if !within(src, d) || src == d {
+			continue
+		}
+		parts := strings.SplitN(src[len(d)+1:], "/", 3)
+		if len(parts) >= 2 && parts[1] == "_data" && parts[0] != "" && parts[0] != "." && parts[0] != ".." {
+			return volumeOwned
+		}
+	}
+	return hostOwned
 }
 
-// Managed reports whether a bind mount's source is one of the kubelet's or
-// a container manager's own per-pod files (hosts files, emptyDirs,
-// tokens) rather than a host path a user asked for. hostPaths is
-// Input.HostPaths.
-func (e *Evaluator) Managed(src, podUID string, hostPaths map[string]string) bool {
-	if real, ok := hostPaths[src]; ok && real != "" {
-		src = real
+// resolved is where a mount source leads on this node: the node facts'
+// resolution, else the symbolic-link map, else its spelling.
+func resolved(src string, in *Input) string {
+	if o, ok := in.Node.object(src); ok && o.Resolved != "" {
+		return o.Resolved
 	}
-	return e.node.managed(hostPath(src), podUID)
+	if real, ok := in.HostPaths[src]; ok && real != "" {
+		return real
+	}
+	return src
+}
+
+// Own reports whether a bind mount's source is provably the container's
+// own: one of this pod's kubelet volumes, a runtime file of this sandbox
+// or container, or a container manager's named volume. Only those may be
+// idmapped (harden's userns step); everything else is a host path.
+func (e *Evaluator) Own(src string, in *Input) bool {
+	if !path.IsAbs(src) {
+		return false
+	}
+	return e.node.owner(hostPath(resolved(src, in)), in) != hostOwned
 }
 
 // NewEvaluator prepares p for evaluation.
@@ -163,9 +212,13 @@ func NewEvaluator(p *Policy) *Evaluator {
 	for i, d := range p.Node.RuntimeDirs {
 		dirs[i] = hostPath(d)
 	}
-	e.node = nodeFacts{
+	e.node = nodeTables{
 		kubeletPods: hostPath(path.Join(p.Node.KubeletRoot, "pods")),
 		runtimeDirs: dirs,
+		volumeDirs:  cleanAll(p.Node.VolumeDirs),
+		rootfsDirs:  cleanAll(p.Node.RootfsDirs),
+		hooks:       p.Node.Hooks,
+		listeners:   cleanAll(p.Node.SeccompListeners),
 		sockets:     ContainerSockets(),
 		sensitive:   sensitiveDirs(),
 		baseline:    capability.SetOf(capability.Baseline()),
@@ -174,6 +227,14 @@ func NewEvaluator(p *Policy) *Evaluator {
 		readonly:    CoreReadonlyPaths(),
 	}
 	return e
+}
+
+func cleanAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = hostPath(p)
+	}
+	return out
 }
 
 // Policy returns the evaluator's policy.

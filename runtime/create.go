@@ -11,6 +11,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -115,7 +116,8 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, *Record,
 	if err != nil {
 		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec),
+		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{}), ContainerID: id}
 	var us *RecordUserns
 	if pool != nil {
 		a, err := c.cfg.Userns.Allocator(pool)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -166,7 +167,8 @@ func kataRoute(params *bootapi.BootstrapParams) (kata string, undo func(), err e
 		}
 		return "", nil, nil
 	}
-	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
+	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec),
+		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{})})
 	if d.Audit || d.Action != policy.Sandbox || d.Backend != policy.Kata {
 		return "", nil, nil
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -51,6 +52,9 @@ type Service struct {
 	mu sync.Mutex
 	// pods maps a sandbox id to the decision its app containers inherit.
 	pods map[string]*policy.PodContext
+	// sandboxPIDs maps a sandbox id to its init process: a pod's app
+	// container must join that process's namespaces.
+	sandboxPIDs map[string]uint32
 	// containers maps a container id to its decision, for Exec.
 	containers map[string]*container
 	// userns maps a sandbox id (or a pod-less container's) to its user
@@ -73,6 +77,7 @@ func NewService(inner taskAPI.TTRPCTaskService, p events.Publisher) *Service {
 		TTRPCTaskService: inner,
 		envs:             newEnvCache(p),
 		pods:             make(map[string]*policy.PodContext),
+		sandboxPIDs:      make(map[string]uint32),
 		containers:       make(map[string]*container),
 		userns:           make(map[string]*podUserns),
 	}
@@ -107,6 +112,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	s.containers[r.ID] = c
 	if c.kind == bundle.Sandbox {
 		s.pods[r.ID] = c.decision.PodContext()
+		s.sandboxPIDs[r.ID] = resp.Pid
 	}
 	s.mu.Unlock()
 	if c.kind == bundle.Sandbox {
@@ -164,6 +170,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	c := s.containers[r.ID]
 	delete(s.containers, r.ID)
 	delete(s.pods, r.ID)
+	delete(s.sandboxPIDs, r.ID)
 	s.mu.Unlock()
 	s.releaseUserns(ctx, r.ID)
 	if c != nil && c.decision.Action == policy.Sandbox && c.decision.Backend == policy.GVisor {
@@ -223,10 +230,12 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
 		return nil, fmt.Errorf("ward refused container %s: %v: %w", r.ID, err, errdefs.ErrInvalidArgument)
 	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
+	var sandboxPID int
 	if b.Workload.Kind == bundle.PodContainer {
 		s.mu.Lock()
 		in.Pod = s.pods[b.Workload.SandboxID]
+		sandboxPID = int(s.sandboxPIDs[b.Workload.SandboxID])
 		s.mu.Unlock()
 		if in.Pod == nil {
 			err := fmt.Errorf("ward has no decision for the pod sandbox %s of container %s; refusing to run it", b.Workload.SandboxID, r.ID)
@@ -234,6 +243,7 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 			return nil, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 		}
 	}
+	in.Node = nodefacts.Gather(b.Spec, b.Dir, env.policy, nodefacts.Options{SandboxPID: sandboxPID})
 	in.Userns, err = s.usernsInput(env, b, r.ID)
 	if err != nil {
 		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})

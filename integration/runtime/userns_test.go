@@ -113,7 +113,7 @@ func waitFile(t *testing.T, p string) string {
 func TestUsernsDirect(t *testing.T) {
 	e, state := usernsEnv(t)
 	root := filepath.Join(e.dir, "root")
-	vol := filepath.Join(e.dir, "managed", "c1", "vol")
+	vol := filepath.Join(e.dir, "managed", "u1", "vol")
 	host := filepath.Join(e.dir, "hostdir")
 	writeFile(t, filepath.Join(host, "rootfile"), "host root's\n", 0o644)
 	if err := os.MkdirAll(filepath.Join(host, "open"), 0o777); err != nil {
