@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -104,7 +105,9 @@ func (u *usernsStep) apply(s *specs.Spec, rec *Record) error {
 		rec.Add("linux.namespaces", what)
 	}
 	u.idmapVolumes(s, rec)
-	foreignNetns(s, rec)
+	if err := foreignNetns(s, rec); err != nil {
+		return err
+	}
 	clampPingGroups(s, in.Size, rec)
 	return nil
 }
@@ -154,10 +157,10 @@ func clampPingGroups(s *specs.Spec, size uint32, rec *Record) {
 //   - container root may not write that namespace's net.* sysctls, so they
 //     leave the spec and the front door sets them in the namespace itself
 //     (userns.SetNetSysctls) before the container starts.
-func foreignNetns(s *specs.Spec, rec *Record) {
+func foreignNetns(s *specs.Spec, rec *Record) error {
 	i := slices.IndexFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.NetworkNamespace })
 	if i >= 0 && s.Linux.Namespaces[i].Path == "" {
-		return
+		return nil
 	}
 	var moved []string
 	for k := range s.Linux.Sysctl {
@@ -166,6 +169,16 @@ func foreignNetns(s *specs.Spec, rec *Record) {
 		}
 	}
 	if len(moved) > 0 {
+		// ward sets these itself, as root: only in a namespace proved the
+		// pod's own, the one the container manager made for a sandbox.
+		if i < 0 || rec.In == nil || rec.In.Workload.Kind != bundle.Sandbox {
+			return fmt.Errorf("linux.sysctl: %s for a network namespace ward has not proved the container's own (only a pod sandbox's is): refusing to set them", strings.Join(moved, ", "))
+		}
+		if f := rec.In.Node; f != nil {
+			if o, ok := f.Objects[s.Linux.Namespaces[i].Path]; ok && o.Kind == policy.KindNamespace && o.ID == f.HostNamespaces[specs.NetworkNamespace] {
+				return fmt.Errorf("linux.namespaces[%d].path: %s is the host's network namespace: refusing to set sysctls in it", i, s.Linux.Namespaces[i].Path)
+			}
+		}
 		slices.Sort(moved)
 		sysctl := make(map[string]string, len(s.Linux.Sysctl))
 		for k, v := range s.Linux.Sysctl {
@@ -184,6 +197,7 @@ func foreignNetns(s *specs.Spec, rec *Record) {
 		*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "ro", "rro", "nosuid", "nodev", "noexec"}}
 		rec.Add("mounts["+strconv.Itoa(j)+"]", "sysfs at "+m.Destination+" is a recursively read-only bind of the host's /sys: a user namespace cannot mount sysfs for a network namespace it does not own")
 	}
+	return nil
 }
 
 // ours reports whether the user namespace at i is the one this step

@@ -288,7 +288,36 @@ func (e *Evaluator) Evaluate(in Input) Decision {
 		// One pod runs in one sandbox: the pod's backend wins.
 		d.Backend = in.Pod.Backend
 	}
+	if d.Action == Sandbox {
+		sandboxHostObjects(&d)
+	}
 	return d
+}
+
+// RuleSandboxHostObjects names the built-in rule that refuses to send host
+// objects into a sandbox.
+const RuleSandboxHostObjects = "sandbox-host-objects"
+
+// sandboxHostObjects rejects a sandboxed container that is handed a
+// sensitive host directory or a host socket, read-only included. gVisor's
+// gofer and Kata's file daemon open host files on the host with their own
+// privileges: the sandbox stands between the workload and the kernel, not
+// between the workload and the files it was given, and on the hardened
+// route container root is an unprivileged host ID that root-only files
+// keep out. Asking for more privilege must not buy more host access.
+func sandboxHostObjects(d *Decision) {
+	for _, f := range d.Findings {
+		if f.Waived != "" {
+			continue
+		}
+		switch f.Check.ID {
+		case IDSensitiveHostPath, IDHostSocketMount:
+			d.Action, d.Backend, d.Rule = Reject, Runc, RuleSandboxHostObjects
+			d.Reason = "a sandbox's file proxy reads host files with its own privileges: " + f.Check.ID + " at " + f.Path + " is refused on the sandbox route"
+			d.Matched = append(d.Matched, RuleSandboxHostObjects)
+			return
+		}
+	}
 }
 
 // trust adds the untrusted-workload finding.

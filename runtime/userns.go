@@ -86,6 +86,11 @@ func (c *ctx) idmapRootfs(p *policy.Policy, b *bundle.Bundle, u *RecordUserns, v
 		v.Changes = append(v.Changes, harden.Change{Step: policy.StepUserns, Path: "root.path",
 			Detail: "root filesystem reached through idmapped mounts at " + rf.Path + " (" + rf.How + ")"})
 		return nil
+	case errors.Is(err, userns.ErrNotIdmappable) && p.Userns.OnUnidmappable == policy.UnidmappableChown &&
+		slices.ContainsFunc(v.Findings, func(f policy.Finding) bool { return f.Check.ID == policy.IDRootfsUnproven }):
+		// chown changes files for good: only in a root ward has proved a
+		// container's (docs/threat-model.md).
+		return fmt.Errorf("%w; policy userns.onUnidmappable is chown, but root.path %s is not proved a container root filesystem (rootfs-unproven): refusing to chown it", err, root)
 	case errors.Is(err, userns.ErrNotIdmappable) && p.Userns.OnUnidmappable == policy.UnidmappableChown:
 		n, cerr := userns.ChownTree(root, u.Block)
 		if cerr != nil {
