@@ -220,13 +220,23 @@ func NewEvaluator(p *Policy) *Evaluator {
 		hooks:       p.Node.Hooks,
 		listeners:   cleanAll(p.Node.SeccompListeners),
 		sockets:     ContainerSockets(),
-		sensitive:   sensitiveDirs(),
+		sensitive:   nodeSensitive(p),
 		baseline:    capability.SetOf(capability.Baseline()),
 		dangerous:   dangerousCaps(),
 		masked:      CoreMaskedPaths(),
 		readonly:    CoreReadonlyPaths(),
 	}
 	return e
+}
+
+// nodeSensitive is the sensitive set with this node's kubelet root, where
+// the policy moved it: another pod's volumes are below it.
+func nodeSensitive(p *Policy) []sensitiveDir {
+	dirs := sensitiveDirs()
+	if k := hostPath(p.Node.KubeletRoot); k != "/var/lib/kubelet" {
+		dirs = append(dirs, sensitiveDir{k, true})
+	}
+	return dirs
 }
 
 func cleanAll(ps []string) []string {
