@@ -1,7 +1,6 @@
 package judge
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path"
@@ -126,7 +125,10 @@ func (c *adversarialCase) facts(p *policy.Policy) *policy.NodeFacts {
 // and checks the expected decision; the reports are golden files in
 // testdata/golden-adversarial (go test ./judge -update).
 func TestAdversarialCorpus(t *testing.T) {
-	dirs, err := filepath.Glob("../testdata/adversarial/*")
+	dirs, err := filepath.Glob("../testdata/adversarial/*/case.json")
+	for i := range dirs {
+		dirs[i] = filepath.Dir(dirs[i])
+	}
 	if err != nil || len(dirs) < 50 {
 		t.Fatalf("adversarial corpus: %d cases, want at least 50 (%v)", len(dirs), err)
 	}
@@ -199,24 +201,7 @@ func TestAdversarialCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, '\n')
-			golden := filepath.Join("testdata", "golden-adversarial", name+".json")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./judge -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the golden file; run go test ./judge -update and review the diff", golden)
-			}
+			checkGolden(t, filepath.Join("testdata", "golden-adversarial", name+".json"), append(got, '\n'))
 		})
 	}
 	t.Logf("%d adversarial cases: %v", len(dirs), counts)

@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -72,7 +73,7 @@ func Gather(s *specs.Spec, bundleDir string, p *policy.Policy, o Options) *polic
 					add(v)
 				}
 			}
-		case filepath.IsAbs(m.Source) || isBind(&m):
+		case filepath.IsAbs(m.Source) || bundle.IsBindMount(&m):
 			add(m.Source)
 		}
 	}
@@ -115,18 +116,6 @@ func Gather(s *specs.Spec, bundleDir string, p *policy.Policy, o Options) *polic
 		f.SandboxNamespaces = namespaces(filepath.Join(proc, strconv.Itoa(o.SandboxPID)))
 	}
 	return f
-}
-
-func isBind(m *specs.Mount) bool {
-	if m.Type == "bind" || m.Type == "rbind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // object stats p as the kernel reaches it (following every link, magic
