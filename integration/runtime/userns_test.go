@@ -389,6 +389,20 @@ func TestUsernsUnidmappable(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, pol, string(data)+"  onUnidmappable: chown\n", 0o644)
+	// A root outside the bundle and node.rootfsDirs is not proved a
+	// container's: ward never chowns it.
+	_, stderr, code = e.wardRun(root, "run", "--bundle", b, "r2")
+	if code == 0 || !strings.Contains(stderr, "rootfs-unproven") {
+		t.Errorf("chown of an unproven root filesystem: exit %d: %s", code, stderr)
+	}
+	if harness.FileUID(t, filepath.Join(ram, "bin", "busybox")) != 0 {
+		t.Fatal("an unproven root filesystem was chowned")
+	}
+	data, err = os.ReadFile(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pol, strings.Replace(string(data), "node:\n", "node:\n  rootfsDirs: ["+e.dir+"]\n", 1), 0o644)
 	stdout, stderr, code := e.wardRun(root, "run", "--bundle", b, "r2")
 	if code != 0 {
 		t.Fatalf("ramfs root filesystem under chown: exit %d: %s", code, stderr)
