@@ -111,7 +111,13 @@ func Gather(s *specs.Spec, bundleDir string, p *policy.Policy, o Options) *polic
 			f.Hooks = append(f.Hooks, policy.HookObject{Path: h.Path, ID: id})
 		}
 	}
+	// PID 1's namespaces are the node's; a front door that may not read
+	// them (no ptrace access to PID 1) runs in the node's own, as shims
+	// and runtimes do.
 	f.HostNamespaces = namespaces(filepath.Join(proc, "1"))
+	if f.HostNamespaces == nil {
+		f.HostNamespaces = namespaces(filepath.Join(proc, "self"))
+	}
 	if o.SandboxPID > 0 {
 		f.SandboxNamespaces = namespaces(filepath.Join(proc, strconv.Itoa(o.SandboxPID)))
 	}

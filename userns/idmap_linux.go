@@ -217,18 +217,23 @@ func SetNetSysctls(netns string, kv map[string]string) error {
 	return <-done
 }
 
-// notHostNetns refuses a namespace that is the host's (PID 1's) or ward's
-// own, under whatever path the spec named it: ward never changes the
-// node's settings for a container.
+// notHostNetns refuses a namespace that is ward's own (a front door runs
+// in the node's network namespace) or PID 1's, under whatever path the
+// spec named it: ward never changes the node's settings for a container.
+// PID 1's may be out of reach (a shim without ptrace access to it); ward's
+// own never is.
 func notHostNetns(ns *os.File, name string) error {
 	var got unix.Stat_t
 	if err := unix.Fstat(int(ns.Fd()), &got); err != nil {
 		return fmt.Errorf("inspecting network namespace %s: %w", name, err)
 	}
-	for _, host := range []string{"/proc/1/ns/net", "/proc/self/ns/net"} {
+	for _, host := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
 		var st unix.Stat_t
 		if err := unix.Stat(host, &st); err != nil {
-			return fmt.Errorf("inspecting %s: %w", host, err)
+			if host == "/proc/self/ns/net" {
+				return fmt.Errorf("inspecting %s: %w", host, err)
+			}
+			continue
 		}
 		if st.Dev == got.Dev && st.Ino == got.Ino {
 			return fmt.Errorf("network namespace %s is the host's (%s): refusing to set sysctls in it", name, host)
