@@ -145,7 +145,7 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 		return nil, ExitError, err
 	}
 	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload),
-		Node: nodefacts.Gather(b.Spec, b.Dir, j.Evaluator().Policy(), nodefacts.Options{})}
+		Node: nodefacts.Gather(b.Spec, b.Dir, j.Evaluator().Policy(), nodefacts.Options{Node: nodefacts.OwnNamespaces()})}
 	if podPath != "" {
 		sb, err := bundle.Load(podPath, 0)
 		if err != nil {
@@ -156,7 +156,7 @@ func judgeFile(path, podPath, policyPath string) (*target, int, error) {
 				podPath, bundle.AnnotationContainerType, sb.Spec.Annotations[bundle.AnnotationContainerType])
 		}
 		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec),
-			Node: nodefacts.Gather(sb.Spec, sb.Dir, j.Evaluator().Policy(), nodefacts.Options{})})
+			Node: nodefacts.Gather(sb.Spec, sb.Dir, j.Evaluator().Policy(), nodefacts.Options{Node: nodefacts.OwnNamespaces()})})
 		in.Pod = sd.PodContext()
 	}
 	v, err := j.Spec(in)

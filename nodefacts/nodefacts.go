@@ -26,6 +26,16 @@ type Options struct {
 	SandboxPID int
 	// Proc is procfs's mount point; "" is /proc. Tests point it elsewhere.
 	Proc string
+	// Node are the node's namespaces as the front door found its own at
+	// start (OwnNamespaces), for when PID 1's cannot be read.
+	Node map[specs.LinuxNamespaceType]policy.ObjectID
+}
+
+// OwnNamespaces returns the calling process's namespaces. A front door
+// calls it when it starts, before any thread of it enters a container's
+// namespace: shims and runtimes start in the node's.
+func OwnNamespaces() map[specs.LinuxNamespaceType]policy.ObjectID {
+	return namespaces("/proc/self")
 }
 
 // maxDepth bounds a walk up the directory tree.
@@ -111,12 +121,12 @@ func Gather(s *specs.Spec, bundleDir string, p *policy.Policy, o Options) *polic
 			f.Hooks = append(f.Hooks, policy.HookObject{Path: h.Path, ID: id})
 		}
 	}
-	// PID 1's namespaces are the node's; a front door that may not read
-	// them (no ptrace access to PID 1) runs in the node's own, as shims
-	// and runtimes do.
+	// PID 1's namespaces are the node's. A front door that may not read
+	// them (no ptrace access to PID 1) gives its own, taken when it
+	// started: later, a thread of it may have entered a pod's namespace.
 	f.HostNamespaces = namespaces(filepath.Join(proc, "1"))
 	if f.HostNamespaces == nil {
-		f.HostNamespaces = namespaces(filepath.Join(proc, "self"))
+		f.HostNamespaces = o.Node
 	}
 	if o.SandboxPID > 0 {
 		f.SandboxNamespaces = namespaces(filepath.Join(proc, strconv.Itoa(o.SandboxPID)))

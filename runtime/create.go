@@ -117,7 +117,7 @@ func (c *ctx) decide(id, dir string, entry *decisionlog.Entry) (target, *Record,
 		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}
 	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec),
-		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{}), ContainerID: id}
+		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{Node: nodefacts.OwnNamespaces()}), ContainerID: id}
 	var us *RecordUserns
 	if pool != nil {
 		a, err := c.cfg.Userns.Allocator(pool)

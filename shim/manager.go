@@ -168,7 +168,7 @@ func kataRoute(params *bootapi.BootstrapParams) (kata string, undo func(), err e
 		return "", nil, nil
 	}
 	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec),
-		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{})})
+		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{Node: nodefacts.OwnNamespaces()})})
 	if d.Audit || d.Action != policy.Sandbox || d.Backend != policy.Kata {
 		return "", nil, nil
 	}

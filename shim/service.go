@@ -55,6 +55,8 @@ type Service struct {
 	// sandboxPIDs maps a sandbox id to its init process: a pod's app
 	// container must join that process's namespaces.
 	sandboxPIDs map[string]uint32
+	// nodeNS are the shim's namespaces when it started, the node's.
+	nodeNS map[specs.LinuxNamespaceType]policy.ObjectID
 	// containers maps a container id to its decision, for Exec.
 	containers map[string]*container
 	// userns maps a sandbox id (or a pod-less container's) to its user
@@ -78,6 +80,7 @@ func NewService(inner taskAPI.TTRPCTaskService, p events.Publisher) *Service {
 		envs:             newEnvCache(p),
 		pods:             make(map[string]*policy.PodContext),
 		sandboxPIDs:      make(map[string]uint32),
+		nodeNS:           nodefacts.OwnNamespaces(),
 		containers:       make(map[string]*container),
 		userns:           make(map[string]*podUserns),
 	}
@@ -243,7 +246,7 @@ func (s *Service) admit(ctx context.Context, r *taskAPI.CreateTaskRequest) (*con
 			return nil, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 		}
 	}
-	in.Node = nodefacts.Gather(b.Spec, b.Dir, env.policy, nodefacts.Options{SandboxPID: sandboxPID})
+	in.Node = nodefacts.Gather(b.Spec, b.Dir, env.policy, nodefacts.Options{SandboxPID: sandboxPID, Node: s.nodeNS})
 	in.Userns, err = s.usernsInput(env, b, r.ID)
 	if err != nil {
 		env.record(ctx, decisionlog.Entry{Door: "shim", Event: "create", ContainerID: r.ID, Bundle: r.Bundle, Error: err.Error()})
