@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
@@ -59,6 +61,11 @@ type Options struct {
 	// NoPool leaves the user-namespace pool unread: `ward explain` shows
 	// a placeholder block instead of allocating one.
 	NoPool bool
+	// NodeNamespaces are the node's namespaces as the front door found
+	// its own when it started (nodefacts.OwnNamespaces), before any of its
+	// threads entered a container's: host namespaces are known by these
+	// when PID 1's cannot be read.
+	NodeNamespaces map[specs.LinuxNamespaceType]policy.ObjectID
 	// FilterDir is where compiled seccomp filters are kept
 	// (seccompbpf.DefaultDir in the front doors): with a launcher,
 	// ward-init installs ward's baseline, stacked on a container's own

@@ -11,6 +11,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -123,7 +124,8 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 		return nil, fail(InvalidSpec, err)
 	}
 	ad := &Admission{ID: r.ID, Bundle: b}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
+	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
 	if b.Workload.Kind == bundle.PodContainer {
 		pod, err := a.pods.Read(b.Workload.SandboxID)
 		if errors.Is(err, ErrNoPod) {
@@ -136,7 +138,13 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 			return nil, fail(Failed, err)
 		}
 		ad.Pod = pod
+		// A namespace the container joins by path must be its pod's:
+		// the sandbox's process says which those are.
+		if facts.SandboxPID, err = pod.sandboxPID(r.SandboxPID); err != nil {
+			return nil, fail(Failed, err)
+		}
 	}
+	in.Node = nodefacts.Gather(b.Spec, b.Dir, a.policy, facts)
 	if ad.Lease, err = a.lease(&r, b, ad.Pod); err != nil {
 		return nil, fail(Failed, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/nodeconfig"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -45,7 +46,8 @@ func ShimRoute(cfg nodeconfig.Config, bundleDir string) (rt *backend.Runtime, un
 		r, err := PodShim(cfg, b.Workload.SandboxID)
 		return r, nil, err
 	}
-	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec)})
+	d := policy.NewEvaluator(p).Evaluate(policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec),
+		Node: nodefacts.Gather(b.Spec, b.Dir, p, nodefacts.Options{})})
 	if d.Audit || d.Action != policy.Sandbox || table[d.Backend].Kind != backend.ContainerdShim {
 		return nil, nil, nil
 	}

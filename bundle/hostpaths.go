@@ -16,7 +16,7 @@ func HostPaths(s *specs.Spec) map[string]string {
 	var out map[string]string
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		if !filepath.IsAbs(m.Source) || !isBindMount(m) {
+		if !filepath.IsAbs(m.Source) || !IsBindMount(m) {
 			continue
 		}
 		real, err := filepath.EvalSymlinks(m.Source)
@@ -31,7 +31,9 @@ func HostPaths(s *specs.Spec) map[string]string {
 	return out
 }
 
-func isBindMount(m *specs.Mount) bool {
+// IsBindMount reports whether m is a bind mount, by type or option, as runc
+// reads it.
+func IsBindMount(m *specs.Mount) bool {
 	if m.Type == "bind" || m.Type == "rbind" {
 		return true
 	}

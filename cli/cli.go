@@ -14,6 +14,7 @@ import (
 
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 	"github.com/ward-runtime/ward/version"
@@ -185,7 +186,8 @@ func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target
 	if err != nil {
 		return nil, ExitError, err
 	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload)}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload),
+		Node: nodefacts.Gather(b.Spec, b.Dir, j.Evaluator().Policy(), nodefacts.Options{Node: nodefacts.OwnNamespaces()})}
 	switch {
 	case o.pod != "":
 		sb, err := bundle.Load(o.pod, 0)
@@ -195,7 +197,8 @@ func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target
 		if err := samePod(b, sb, o.pod); err != nil {
 			return nil, ExitBadInput, err
 		}
-		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec)})
+		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec),
+			Node: nodefacts.Gather(sb.Spec, sb.Dir, j.Evaluator().Policy(), nodefacts.Options{Node: nodefacts.OwnNamespaces()})})
 		in.Pod = sd.PodContext()
 	case b.Workload.Kind == bundle.PodContainer && !o.withoutPod:
 		return nil, ExitBadInput, fmt.Errorf("%s: %w: it is an app container of pod %s/%s (sandbox %s), whose host namespaces and sysctls only the sandbox's spec shows; "+

@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
@@ -20,10 +21,12 @@ type UsernsOptions struct {
 	// container manager already made (a pod with hostUsers: false) must
 	// not reach into it, or two pods could share IDs.
 	Pool []userns.Range
-	// Managed reports whether a bind source is one of the runtime's own
-	// per-pod files (policy.Evaluator.Managed): those are reached through
-	// idmapped mounts, host paths are not.
-	Managed func(src, podUID string, hostPaths map[string]string) bool
+	// Own reports whether a bind source is provably the container's own
+	// (policy.Evaluator.Own): this pod's volumes, this sandbox's or
+	// container's runtime files, a manager's named volume. Only those are
+	// reached through idmapped mounts; everything else is a host path and
+	// stays unmapped, as in Kubernetes' hostUsers: false.
+	Own func(src string, in *policy.Input) bool
 }
 
 // ErrNoIDBlock is returned when a container is to get a user namespace
@@ -40,8 +43,9 @@ var ErrNoIDBlock = errors.New("no user-namespace ID block was allocated for this
 //   - A spec that already has one with mappings (a pod the kubelet runs
 //     with hostUsers: false, a rootless container) keeps it after
 //     verification: host ID 0 unmapped, nothing in ward's pool.
-//   - Bind mounts of runtime-managed volumes (hosts files, resolv.conf,
-//     emptyDirs, tokens) get runc's idmap option, so that their files keep
+//   - Bind mounts of the container's own volumes (its pod's hosts file,
+//     resolv.conf, emptyDirs, tokens; proved by pod UID, sandbox or
+//     container ID) get runc's idmap option, so that their files keep
 //     the owners they have on disk as seen from the container. Host paths
 //     do not: a host-root-owned file there stays out of container root's
 //     reach.
@@ -49,8 +53,8 @@ var ErrNoIDBlock = errors.New("no user-namespace ID block was allocated for this
 // The root filesystem is the front door's: it mounts it idmapped before
 // the runtime starts (see userns.IdmapRootfs).
 func NewUsernsStep(o UsernsOptions) (*Step, error) {
-	if o.Managed == nil {
-		return nil, errors.New("building userns step: no managed-volume test")
+	if o.Own == nil {
+		return nil, errors.New("building userns step: no own-volume test")
 	}
 	u := &usernsStep{o: o}
 	return &Step{Name: policy.StepUserns, Apply: u.apply}, nil
@@ -101,7 +105,9 @@ func (u *usernsStep) apply(s *specs.Spec, rec *Record) error {
 		rec.Add("linux.namespaces", what)
 	}
 	u.idmapVolumes(s, rec)
-	foreignNetns(s, rec)
+	if err := foreignNetns(s, rec); err != nil {
+		return err
+	}
 	clampPingGroups(s, in.Size, rec)
 	return nil
 }
@@ -151,10 +157,10 @@ func clampPingGroups(s *specs.Spec, size uint32, rec *Record) {
 //   - container root may not write that namespace's net.* sysctls, so they
 //     leave the spec and the front door sets them in the namespace itself
 //     (userns.SetNetSysctls) before the container starts.
-func foreignNetns(s *specs.Spec, rec *Record) {
+func foreignNetns(s *specs.Spec, rec *Record) error {
 	i := slices.IndexFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.NetworkNamespace })
 	if i >= 0 && s.Linux.Namespaces[i].Path == "" {
-		return
+		return nil
 	}
 	var moved []string
 	for k := range s.Linux.Sysctl {
@@ -163,6 +169,16 @@ func foreignNetns(s *specs.Spec, rec *Record) {
 		}
 	}
 	if len(moved) > 0 {
+		// ward sets these itself, as root: only in a namespace proved the
+		// pod's own, the one the container manager made for a sandbox.
+		if i < 0 || rec.In == nil || rec.In.Workload.Kind != bundle.Sandbox {
+			return fmt.Errorf("linux.sysctl: %s for a network namespace ward has not proved the container's own (only a pod sandbox's is): refusing to set them", strings.Join(moved, ", "))
+		}
+		if f := rec.In.Node; f != nil {
+			if o, ok := f.Objects[s.Linux.Namespaces[i].Path]; ok && o.Kind == policy.KindNamespace && o.ID == f.HostNamespaces[specs.NetworkNamespace] {
+				return fmt.Errorf("linux.namespaces[%d].path: %s is the host's network namespace: refusing to set sysctls in it", i, s.Linux.Namespaces[i].Path)
+			}
+		}
 		slices.Sort(moved)
 		sysctl := make(map[string]string, len(s.Linux.Sysctl))
 		for k, v := range s.Linux.Sysctl {
@@ -181,6 +197,7 @@ func foreignNetns(s *specs.Spec, rec *Record) {
 		*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "ro", "rro", "nosuid", "nodev", "noexec"}}
 		rec.Add("mounts["+strconv.Itoa(j)+"]", "sysfs at "+m.Destination+" is a recursively read-only bind of the host's /sys: a user namespace cannot mount sysfs for a network namespace it does not own")
 	}
+	return nil
 }
 
 // ours reports whether the user namespace at i is the one this step
@@ -247,17 +264,15 @@ func fits(p *specs.Process, size uint32) error {
 // idmapVolumes adds runc's idmap option to bind mounts of runtime-managed
 // volumes.
 func (u *usernsStep) idmapVolumes(s *specs.Spec, rec *Record) {
-	var podUID string
-	var hostPaths map[string]string
-	if rec.In != nil {
-		podUID, hostPaths = rec.In.Workload.PodUID, rec.In.HostPaths
+	if rec.In == nil {
+		return
 	}
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
 		if !isBindMount(m) || slices.Contains(m.Options, "idmap") || slices.Contains(m.Options, "ridmap") {
 			continue
 		}
-		if !u.o.Managed(m.Source, podUID, hostPaths) {
+		if !u.o.Own(m.Source, rec.In) {
 			continue
 		}
 		opt := "idmap"

@@ -7,13 +7,14 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
 )
 
 func TestUsernsStep(t *testing.T) {
 	pool := []userns.Range{{Start: 1 << 30, Size: 100 * userns.BlockSize}}
-	st, err := NewUsernsStep(UsernsOptions{Pool: pool, Managed: func(src, _ string, _ map[string]string) bool {
+	st, err := NewUsernsStep(UsernsOptions{Pool: pool, Own: func(src string, _ *policy.Input) bool {
 		return strings.HasPrefix(src, "/var/lib/kubelet/pods/")
 	}})
 	if err != nil {
@@ -69,6 +70,7 @@ func TestUsernsStep(t *testing.T) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/var/run/netns/cni-1"})
 			s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647", "kernel.shm_rmid_forced": "1"}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro"}})
+			s.Annotations = map[string]string{bundle.AnnotationContainerType: "sandbox"}
 			return s
 		}(), in: block, changes: 4, check: func(t *testing.T, s *specs.Spec) {
 			if _, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok || s.Linux.Sysctl["kernel.shm_rmid_forced"] != "1" {
@@ -78,6 +80,19 @@ func TestUsernsStep(t *testing.T) {
 				t.Errorf("sysfs mount %+v, want a recursively read-only bind of /sys", m)
 			}
 		}},
+		{name: "net sysctls for a joined namespace that is not a sandbox's", spec: func() *specs.Spec {
+			s := base()
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/4242/ns/net"})
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+			return s
+		}(), in: block, want: "has not proved the container's own"},
+		{name: "net sysctls for the host's namespace under another name", spec: func() *specs.Spec {
+			s := base()
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/run/netns/innocent"})
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+			s.Annotations = map[string]string{bundle.AnnotationContainerType: "sandbox"}
+			return s
+		}(), in: block, want: "is the host's network namespace"},
 		{name: "own network namespace: ping groups narrowed", spec: func() *specs.Spec {
 			s := base()
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
@@ -108,7 +123,12 @@ func TestUsernsStep(t *testing.T) {
 			if tt.name == "new namespace without mappings" {
 				tt.spec.Linux.UIDMappings = nil
 			}
-			rec := Record{In: &policy.Input{Spec: tt.spec, Userns: tt.in}, step: st.Name}
+			hostNet := policy.ObjectID{Dev: 4, Ino: 4026531840}
+			facts := &policy.NodeFacts{
+				Objects:        map[string]policy.HostObject{"/run/netns/innocent": {Kind: policy.KindNamespace, ID: hostNet}},
+				HostNamespaces: map[specs.LinuxNamespaceType]policy.ObjectID{specs.NetworkNamespace: hostNet},
+			}
+			rec := Record{In: &policy.Input{Spec: tt.spec, Userns: tt.in, Workload: bundle.WorkloadOf(tt.spec), Node: facts}, step: st.Name}
 			err := st.Apply(tt.spec, &rec)
 			if tt.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {

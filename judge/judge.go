@@ -98,7 +98,7 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 	eval := policy.NewEvaluator(p)
 	var us *harden.Step
 	if p.Userns.Enabled {
-		us, err = harden.NewUsernsStep(harden.UsernsOptions{Pool: o.UsernsPool, Managed: eval.Managed})
+		us, err = harden.NewUsernsStep(harden.UsernsOptions{Pool: o.UsernsPool, Own: eval.Own})
 		if err != nil {
 			return nil, fmt.Errorf("building judge: %w", err)
 		}

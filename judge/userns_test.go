@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/harden"
 	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/userns"
@@ -33,7 +34,7 @@ rules:
 exemptions:
   - name: legacy-uids
     reason: its image writes files as host root on a shared disk
-    match: {annotations: {example.com/legacy: "true"}}
+    match: {namespaces: [legacy]}
     skip: [userns]
 `), "test")
 	if err != nil {
@@ -59,7 +60,7 @@ exemptions:
 		if edit != nil {
 			edit(b.Spec)
 		}
-		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Userns: in})
+		v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: bundle.WorkloadOf(b.Spec), Userns: in})
 		return v, b.Spec, err
 	}
 
@@ -71,7 +72,9 @@ exemptions:
 		t.Errorf("mappings %v", s.Linux.UIDMappings)
 	}
 
-	v, _, err = run(func(s *specs.Spec) { s.Annotations = map[string]string{"example.com/legacy": "true"} }, block)
+	v, _, err = run(func(s *specs.Spec) {
+		s.Annotations = map[string]string{bundle.AnnotationSandboxNamespace: "legacy"}
+	}, block)
 	if err != nil || changed(v) || finding(v, policy.IDHostUser) != "reported" {
 		t.Errorf("exempted: %v, changes %v, host-user %q", err, v.Changes, finding(v, policy.IDHostUser))
 	}

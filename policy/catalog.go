@@ -45,6 +45,22 @@ const (
 	IDNoMemoryLimit             = "no-memory-limit"
 	IDNoPidsLimit               = "no-pids-limit"
 	IDUntrustedWorkload         = "untrusted-workload"
+	IDHostMount                 = "host-mount-ns"
+	IDNamespaceForeign          = "namespace-foreign"
+	IDHostSocketMount           = "host-socket-mount"
+	IDKernelFSMount             = "kernel-fs-mount"
+	IDBlockDeviceMount          = "block-device-mount"
+	IDMountPropagationShared    = "mount-propagation-shared"
+	IDRootfsHost                = "rootfs-host"
+	IDRootfsUnproven            = "rootfs-unproven"
+	IDHookNotAllowed            = "hook-not-allowed"
+	IDHostDiskDevice            = "host-disk-device"
+	IDNetDeviceMoved            = "net-device-moved"
+	IDMappingHostRoot           = "id-mapping-host-root"
+	IDSeccompHandoff            = "seccomp-handoff"
+	IDRealtimePriority          = "realtime-priority"
+	IDIntelRdt                  = "intel-rdt"
+	IDSelinuxUnconfined         = "selinux-unconfined"
 )
 
 // Harden step names, as Check.FixedBy and exemptions' skip lists use them.
@@ -69,25 +85,29 @@ func Steps() []string {
 }
 
 const (
-	attackEscape      = "T1611"     // Escape to Host
-	attackDeploy      = "T1610"     // Deploy Container
-	attackPrivEsc     = "T1068"     // Exploitation for Privilege Escalation
-	attackSetuid      = "T1548.001" // Abuse Elevation Control Mechanism: Setuid and Setgid
-	attackProcDisc    = "T1057"     // Process Discovery
-	attackInjection   = "T1055"     // Process Injection
-	attackSniffing    = "T1040"     // Network Sniffing
-	attackAiTM        = "T1557"     // Adversary-in-the-Middle
-	attackCredFiles   = "T1552.001" // Unsecured Credentials: Credentials In Files
-	attackRootkit     = "T1014"     // Rootkit
-	attackImpair      = "T1562.001" // Impair Defenses: Disable or Modify Tools
-	attackShutdown    = "T1529"     // System Shutdown/Reboot
-	attackSysInfo     = "T1082"     // System Information Discovery
-	attackHijack      = "T1496"     // Resource Hijacking
-	attackDoS         = "T1499"     // Endpoint Denial of Service
-	attackIngressTool = "T1105"     // Ingress Tool Transfer
-	attackValidAcct   = "T1078"     // Valid Accounts
-	attackImplant     = "T1525"     // Implant Internal Image
-	attackUserExec    = "T1204.003" // User Execution: Malicious Image
+	attackEscape         = "T1611"     // Escape to Host
+	attackDeploy         = "T1610"     // Deploy Container
+	attackPrivEsc        = "T1068"     // Exploitation for Privilege Escalation
+	attackSetuid         = "T1548.001" // Abuse Elevation Control Mechanism: Setuid and Setgid
+	attackProcDisc       = "T1057"     // Process Discovery
+	attackInjection      = "T1055"     // Process Injection
+	attackSniffing       = "T1040"     // Network Sniffing
+	attackAiTM           = "T1557"     // Adversary-in-the-Middle
+	attackCredFiles      = "T1552.001" // Unsecured Credentials: Credentials In Files
+	attackRootkit        = "T1014"     // Rootkit
+	attackImpair         = "T1562.001" // Impair Defenses: Disable or Modify Tools
+	attackShutdown       = "T1529"     // System Shutdown/Reboot
+	attackSysInfo        = "T1082"     // System Information Discovery
+	attackHijack         = "T1496"     // Resource Hijacking
+	attackDoS            = "T1499"     // Endpoint Denial of Service
+	attackIngressTool    = "T1105"     // Ingress Tool Transfer
+	attackValidAcct      = "T1078"     // Valid Accounts
+	attackImplant        = "T1525"     // Implant Internal Image
+	attackUserExec       = "T1204.003" // User Execution: Malicious Image
+	attackContainerAdmin = "T1609"     // Container Administration Command
+	attackHijackFlow     = "T1574"     // Hijack Execution Flow
+	attackDiskWipe       = "T1561"     // Disk Wipe
+	attackDirectVol      = "T1006"     // Direct Volume Access
 
 	pssPrivileged = "baseline: Privileged Containers"
 	pssHostNS     = "baseline: Host Namespaces"
@@ -293,6 +313,68 @@ func catalog() []Check {
 			Summary: "no pids limit: a fork bomb can exhaust the node's process table",
 			Attack:  []string{attackHijack, attackDoS},
 			Refs:    References{CISDocker: "5.28"}},
+		{ID: IDHostMount, Severity: Critical,
+			Summary: "shares the host's mount namespace: the container sees and changes the node's mount table",
+			Attack:  []string{attackEscape},
+			Refs:    References{PSS: pssHostNS, CISDocker: "5.19", Kyverno: "disallow-host-namespaces"}},
+		{ID: IDNamespaceForeign, Severity: Critical,
+			Summary: "a pod's container joins a namespace that is not its pod sandbox's: another pod's network, IPC or PID namespace",
+			Attack:  []string{attackEscape, attackInjection},
+			Refs:    References{PSS: pssHostNS, CISKubernetes: "5.2.3", Kyverno: "disallow-host-namespaces"}},
+		{ID: IDHostSocketMount, Severity: Medium,
+			Summary: "a host unix socket is mounted in: whatever listens on it acts for the container with its own privileges",
+			Attack:  []string{attackEscape, attackContainerAdmin},
+			Refs:    References{PSS: pssHostPath, CISDocker: "5.31", CISKubernetes: "5.2.12", Kyverno: "disallow-host-path"}},
+		{ID: IDKernelFSMount, Severity: Critical,
+			Summary: "a kernel filesystem is mounted (a second proc or sysfs, debugfs, devtmpfs, bpf, securityfs...): masking and read-only /proc and /sys do not cover it",
+			Attack:  []string{attackEscape},
+			Refs:    References{PSS: pssProcMount, CISDocker: "5.4", Kyverno: "disallow-proc-mount"}},
+		{ID: IDBlockDeviceMount, Severity: Critical,
+			Summary: "a host block device is mounted: the node's disk is read and written below every file permission",
+			Attack:  []string{attackEscape, attackDirectVol, attackDiskWipe},
+			Refs:    References{PSS: pssPrivileged, CISDocker: "5.17"}},
+		{ID: IDMountPropagationShared, Severity: Medium,
+			Summary: "shared mount propagation: mounts made in the container appear on the host",
+			Attack:  []string{attackEscape},
+			Refs:    References{CISDocker: "5.20", CISKubernetes: "5.2.12"}},
+		{ID: IDRootfsHost, Severity: Critical,
+			Summary: "the root filesystem is the host's / or a sensitive host directory: the container runs on the node's own files",
+			Attack:  []string{attackEscape, attackCredFiles},
+			Refs:    References{PSS: pssHostPath, CISDocker: "5.5", Kyverno: "disallow-host-path"}},
+		{ID: IDRootfsUnproven, Severity: Low,
+			Summary: "the root filesystem is outside the bundle and the container managers' rootfs directories: ward does not chown it",
+			Attack:  []string{attackImplant}},
+		{ID: IDHookNotAllowed, Severity: Critical,
+			Summary: "an OCI hook not on the node's allow-list: hooks run on the host as root, whatever the backend",
+			Attack:  []string{attackEscape, attackHijackFlow, attackDeploy},
+			Refs:    References{CISDocker: "5.4"}},
+		{ID: IDHostDiskDevice, Severity: Critical,
+			Summary: "a host disk or memory device (any block device, /dev/mem, /dev/port, raw SCSI, MSRs) is passed in or allowed by the device cgroup",
+			Attack:  []string{attackEscape, attackDirectVol, attackDiskWipe},
+			Refs:    References{PSS: pssPrivileged, CISDocker: "5.17"}},
+		{ID: IDNetDeviceMoved, Severity: High,
+			Summary: "a host network interface is moved into the container: the node loses it and the container owns its traffic",
+			Attack:  []string{attackSniffing, attackAiTM, attackDoS},
+			Refs:    References{PSS: pssHostNS, CISDocker: "5.9"}},
+		{ID: IDMappingHostRoot, Severity: Medium,
+			Summary: "an ID mapping makes host ID 0 an ID of the container: container root, or the files it writes, are host root's",
+			Attack:  []string{attackEscape, attackPrivEsc},
+			Refs:    References{CISDocker: "5.30"}},
+		{ID: IDSeccompHandoff, Severity: High,
+			Summary: "the seccomp profile hands system calls to a listener or tracer outside the node's own agents, which answers them with its own privileges",
+			Attack:  []string{attackEscape, attackImpair},
+			Refs:    References{PSS: pssSeccomp, CISDocker: "5.21", Kyverno: "restrict-seccomp-strict"}},
+		{ID: IDRealtimePriority, Severity: Low,
+			Summary: "real-time scheduling or I/O priority: the container can starve the node's own processes",
+			Attack:  []string{attackDoS},
+			Refs:    References{CISDocker: "5.11"}},
+		{ID: IDIntelRdt, Severity: Low,
+			Summary: "an Intel RDT class is named or reshaped: cache and memory bandwidth shared with, or taken from, the node",
+			Attack:  []string{attackDoS}},
+		{ID: IDSelinuxUnconfined, Severity: Low,
+			Summary: "SELinux runs the container as an unconfined type (spc_t, unconfined_t)",
+			Attack:  []string{attackImpair},
+			Refs:    References{PSS: "baseline: SELinux", CISDocker: "5.2", Kyverno: "disallow-selinux"}},
 		{ID: IDUntrustedWorkload, Severity: Medium,
 			Summary: "the workload is marked untrusted by the node policy (annotation, namespace or image registry)",
 			Attack:  []string{attackUserExec, attackDeploy}},

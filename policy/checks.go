@@ -19,7 +19,7 @@ import (
 // policy, and the findings so far.
 type scan struct {
 	in       *Input
-	node     *nodeFacts
+	node     *nodeTables
 	checks   map[string]*Check
 	findings []Finding
 }
@@ -37,7 +37,10 @@ func (s *scan) runChecks() {
 	if p := spec.Process; p != nil {
 		s.checkProcess(p)
 	}
-	if !spec.Root.Readonly {
+	s.checkRoot()
+	s.checkHooks()
+	s.checkScheduling()
+	if spec.Root != nil && !spec.Root.Readonly {
 		s.emit(IDWritableRootfs, "root.readonly", "root filesystem is mounted read-write")
 	}
 	s.checkLinux()
@@ -68,6 +71,7 @@ func (s *scan) checkNamespaces() {
 		{specs.UTSNamespace, IDHostUTS, "no uts namespace: the host's is used"},
 		{specs.UserNamespace, IDHostUser, "no user namespace: the host's is used"},
 		{specs.CgroupNamespace, IDHostCgroup, "no cgroup namespace: the host's is used"},
+		{specs.MountNamespace, IDHostMount, "no mount namespace: the host's mount table is used"},
 	}
 	var nss []specs.LinuxNamespace
 	if spec.Linux != nil {
@@ -85,6 +89,9 @@ func (s *scan) checkNamespaces() {
 			continue
 		}
 		field := "linux.namespaces[" + strconv.Itoa(i) + "].path"
+		if s.checkNamespaceObject(field, nss[i], h.id) {
+			continue
+		}
 		switch {
 		case isInitNamespace(p):
 			s.emit(h.id, field, "joins "+p+", the host's initial "+string(h.typ)+" namespace")
@@ -146,6 +153,7 @@ func isReadonly(m *specs.Mount) bool {
 func (s *scan) checkMounts() {
 	for i := range s.in.Spec.Mounts {
 		m := &s.in.Spec.Mounts[i]
+		s.checkMountObject(i, m)
 		switch {
 		case m.Type == "sysfs" || (m.Destination == "/sys" && isBind(m) && path.Clean(m.Source) == "/sys"):
 			if !isReadonly(m) && path.Clean(m.Destination) == "/sys" {
@@ -156,8 +164,13 @@ func (s *scan) checkMounts() {
 				s.emit(IDCgroupfsWritable, mountField(i, "options"), m.Type+" mounted at "+m.Destination+" without ro")
 			}
 		}
-		if !isBind(m) || !path.IsAbs(m.Source) {
-			// Relative bind sources stay inside the bundle.
+		if !isBind(m) {
+			continue
+		}
+		if !path.IsAbs(m.Source) {
+			// A relative source is the bundle's, unless what it leads to
+			// on this node says otherwise.
+			s.checkBindObject(i, m, false)
 			continue
 		}
 		s.checkBind(i, m)
@@ -166,17 +179,17 @@ func (s *scan) checkMounts() {
 
 func (s *scan) checkBind(i int, m *specs.Mount) {
 	src := hostPath(m.Source)
-	resolved := ""
-	if real, ok := s.in.HostPaths[m.Source]; ok && real != "" {
+	via := ""
+	if real := resolved(m.Source, s.in); real != m.Source {
 		if r := hostPath(real); r != src {
-			src, resolved = r, real
+			src, via = r, real
 		}
 	}
 	// Strings are built only for findings: most binds of a pod are the
 	// kubelet's and containerd's own, and this runs on every container.
 	what := func() string {
-		if resolved != "" {
-			return m.Source + " (resolves to " + resolved + ") at " + m.Destination
+		if via != "" {
+			return m.Source + " (resolves to " + via + ") at " + m.Destination
 		}
 		return m.Source + " at " + m.Destination
 	}
@@ -187,7 +200,9 @@ func (s *scan) checkBind(i int, m *specs.Mount) {
 		}
 		s.emit(IDContainerSocketMount, mountField(i, "source"), detail)
 	}
-	if s.node.managed(src, s.in.Workload.PodUID) || isLauncherMount(m, src) {
+	own := s.node.owner(src, s.in) != hostOwned
+	s.checkBindObject(i, m, own)
+	if own || isLauncherMount(m, src) {
 		return
 	}
 	if dir := sensitiveExposed(src, s.node.sensitive); dir != "" {
@@ -224,7 +239,7 @@ func processCaps(c *specs.LinuxCapabilities) capability.Set {
 	if c == nil {
 		return 0
 	}
-	return capability.SetOf(c.Bounding, c.Effective, c.Permitted, c.Ambient)
+	return capability.SetOf(c.Bounding, c.Effective, c.Permitted, c.Ambient, c.Inheritable)
 }
 
 func (s *scan) checkProcess(p *specs.Process) {
@@ -252,6 +267,7 @@ func (s *scan) checkProcess(p *specs.Process) {
 	if p.ApparmorProfile == "unconfined" {
 		s.emit(IDApparmorUnconfined, "process.apparmorProfile", "unconfined")
 	}
+	s.checkSelinux(p)
 }
 
 // IsProcFD reports whether dir is a file-descriptor directory of /proc, or
@@ -304,12 +320,8 @@ func (s *scan) checkLinux() {
 	if missing := missingPaths(l.ReadonlyPaths, s.node.readonly); len(l.ReadonlyPaths) == 0 || missing != "" {
 		s.emit(IDReadonlyPathsEmptied, "linux.readonlyPaths", describeMissing(len(l.ReadonlyPaths), missing))
 	}
-	if n := hostDevices(l.Devices); n > 0 {
-		s.emit(IDHostDevices, "linux.devices", fmt.Sprintf("%d device node(s) beyond the runtime defaults, e.g. %s", n, firstHostDevice(l.Devices)))
-	}
-	if l.Resources != nil && allowsAllDevices(l.Resources.Devices) {
-		s.emit(IDDeviceCgroupAllowAll, "linux.resources.devices", "a rule allows rwm on every device")
-	}
+	s.checkDevices(l)
+	s.checkLinuxExtras(l)
 	s.checkSysctls(l.Sysctl)
 	r := l.Resources
 	if r == nil || r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit <= 0 {
@@ -346,47 +358,6 @@ func describeMissing(n int, missing string) string {
 		return "empty"
 	}
 	return "missing " + missing
-}
-
-// defaultDevices are the nodes every runtime creates; listing them hands
-// over nothing of the host's.
-func isDefaultDevice(p string) bool {
-	switch p {
-	case "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/console":
-		return true
-	}
-	return false
-}
-
-func hostDevices(devs []specs.LinuxDevice) int {
-	n := 0
-	for _, d := range devs {
-		if !isDefaultDevice(d.Path) {
-			n++
-		}
-	}
-	return n
-}
-
-func firstHostDevice(devs []specs.LinuxDevice) string {
-	for _, d := range devs {
-		if !isDefaultDevice(d.Path) {
-			return d.Path
-		}
-	}
-	return ""
-}
-
-// allowsAllDevices reports whether the device cgroup rules end up allowing
-// every device: an allow-all rule that no later deny-all rule undoes.
-func allowsAllDevices(rules []specs.LinuxDeviceCgroup) bool {
-	all := false
-	for _, r := range rules {
-		if (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil {
-			all = r.Allow
-		}
-	}
-	return all
 }
 
 // safeSysctls is the Pod Security Standards baseline allow-list
@@ -454,7 +425,7 @@ func (s *scan) checkPrivileged() {
 	if slices.ContainsFunc(s.findings, func(f Finding) bool { return f.Check.ID == IDSysfsWritable }) {
 		signals = append(signals, "writable /sys")
 	}
-	if hostDevices(l.Devices) > 0 || (l.Resources != nil && allowsAllDevices(l.Resources.Devices)) {
+	if n, _ := hostDevices(l.Devices); n > 0 || slices.ContainsFunc(s.findings, func(f Finding) bool { return f.Check.ID == IDDeviceCgroupAllowAll }) {
 		signals = append(signals, "host devices")
 	}
 	if len(signals) >= 2 {

@@ -104,13 +104,13 @@ func TestChecks(t *testing.T) {
 		{"docker.sock", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/var/run/docker.sock", "/var/run/docker.sock")) },
 			[]string{IDContainerSocketMount, IDHostPathMount}, "mounts[4].source"},
 		{"containerd socket dir", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/run/containerd", "/c", "ro")) },
-			[]string{IDContainerSocketMount, IDHostPathMount}, "mounts[4].source"},
+			[]string{IDContainerSocketMount, IDSensitiveHostPath, IDHostPathMount}, "mounts[4].source"},
 		{"crio socket", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/var/run/crio/crio.sock", "/s")) },
-			[]string{IDContainerSocketMount, IDHostPathMount}, "mounts[4].source"},
+			[]string{IDContainerSocketMount, IDSensitiveHostPathWritable, IDHostPathMount}, "mounts[4].source"},
 		{"cri-dockerd socket", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/run/cri-dockerd.sock", "/s")) },
 			[]string{IDContainerSocketMount, IDHostPathMount}, "mounts[4].source"},
 		{"podman socket", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/run/podman/podman.sock", "/s")) },
-			[]string{IDContainerSocketMount, IDHostPathMount}, "mounts[4].source"},
+			[]string{IDContainerSocketMount, IDSensitiveHostPathWritable, IDHostPathMount}, "mounts[4].source"},
 		{"rootless podman socket", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/run/user/1000/podman/podman.sock", "/s")) },
 			[]string{IDContainerSocketMount, IDHostPathMount}, "mounts[4].source"},
 		{"/var/run writable", func(s *specs.Spec) { s.Mounts = append(s.Mounts, bind("/var/run", "/hostrun")) },
@@ -157,7 +157,10 @@ func TestChecks(t *testing.T) {
 			s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_SYS_TIME", "CAP_IPC_LOCK")
 		},
 			[]string{IDCapNotBaseline}, "process.capabilities"},
-		{"inheritable alone grants nothing", func(s *specs.Spec) { s.Process.Capabilities.Inheritable = []string{"CAP_SYS_ADMIN"} }, nil, ""},
+		// The inheritable set survives a bounding set without the
+		// capability: exec of a file whose inheritable bit is set (the
+		// image author sets those) grants it.
+		{"inheritable counts", func(s *specs.Spec) { s.Process.Capabilities.Inheritable = []string{"CAP_SYS_ADMIN"} }, []string{IDCapSysAdmin}, "process.capabilities"},
 		{"seccomp missing", func(s *specs.Spec) { s.Linux.Seccomp = nil }, []string{IDSeccompUnconfined}, "linux.seccomp"},
 		{"seccomp default allow", func(s *specs.Spec) { s.Linux.Seccomp.DefaultAction = specs.ActAllow }, []string{IDSeccompDefaultAllow}, "linux.seccomp.defaultAction"},
 		{"seccomp empty", func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{} }, []string{IDSeccompUnconfined}, "linux.seccomp"},
@@ -173,9 +176,19 @@ func TestChecks(t *testing.T) {
 		{"cgroup2 rw", func(s *specs.Spec) { s.Mounts[2].Type = "cgroup2"; s.Mounts[2].Options = []string{"rw"} }, []string{IDCgroupfsWritable}, "mounts[2].options"},
 		{"host device", func(s *specs.Spec) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null"}, {Path: "/dev/sda", Type: "b", Major: 8}}
-		}, []string{IDHostDevices}, "linux.devices"},
+		}, []string{IDHostDevices, IDHostDiskDevice}, "linux.devices"},
 		{"default devices only", func(s *specs.Spec) {
-			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null"}, {Path: "/dev/urandom"}}
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null", Type: "c", Major: 1, Minor: 3}, {Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9}}
+		}, nil, ""},
+		{"a disk named like /dev/null", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null", Type: "b", Major: 8, Minor: 0}}
+		}, []string{IDHostDevices, IDHostDiskDevice}, "linux.devices"},
+		{"every block device allowed by -1", func(s *specs.Spec) {
+			minus := int64(-1)
+			s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "b", Major: &minus, Access: "rw"}}
+		}, []string{IDDeviceCgroupAllowAll}, "linux.resources.devices"},
+		{"mknod on everything opens nothing", func(s *specs.Spec) {
+			s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Access: "m"}, {Allow: true, Type: "b", Access: "m"}}
 		}, nil, ""},
 		{"device cgroup allow all", func(s *specs.Spec) {
 			s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Access: "rwm"}}

@@ -28,6 +28,13 @@ type Input struct {
 	// on the host. Front doors fill it (bundle.ResolveHostPaths); without it
 	// checks are lexical.
 	HostPaths map[string]string
+	// Node are the facts about the host objects the spec names (package
+	// nodefacts gathers them); nil judges them by spelling alone.
+	Node *NodeFacts
+	// ContainerID is the ID the container manager gave the container,
+	// when the front door knows it: a runtime-managed directory named
+	// after it is the container's own.
+	ContainerID string
 	// Userns is the user namespace a front door established for the
 	// container (an allocated ID block, or the sandbox's namespace for a
 	// pod's app container); nil when none was, as for a front door with no
@@ -111,13 +118,17 @@ type Evaluator struct {
 	policy *Policy
 	checks []Check
 	byID   map[string]*Check
-	node   nodeFacts
+	node   nodeTables
 }
 
-// nodeFacts are the lookup tables checks use, built once per evaluator.
-type nodeFacts struct {
+// nodeTables are the lookup tables checks use, built once per evaluator.
+type nodeTables struct {
 	kubeletPods string
 	runtimeDirs []string
+	volumeDirs  []string
+	rootfsDirs  []string
+	hooks       []HookRule
+	listeners   []string
 	sockets     []string
 	sensitive   []sensitiveDir
 	baseline    capability.Set
@@ -126,35 +137,73 @@ type nodeFacts struct {
 	readonly    []string
 }
 
-// managed reports whether a bind source belongs to the kubelet's or a
-// container manager's own per-pod files. When the pod's UID is known, only
-// that pod's kubelet directory counts: a hostPath into another pod's
-// volumes (its secrets) is a host path like any other.
-func (n *nodeFacts) managed(src, podUID string) bool {
-	if within(src, n.kubeletPods) && src != n.kubeletPods {
-		rest := src[len(n.kubeletPods)+1:]
-		uid, below, _ := strings.Cut(rest, "/")
-		if below != "" && (podUID == "" || uid == podUID) {
-			return true
+// ownership says whose a bind source is.
+type ownership int
+
+const (
+	// hostOwned: a host path, whoever made it.
+	hostOwned ownership = iota
+	// podOwned: below this pod's kubelet directory or a runtime directory
+	// named after this sandbox or container.
+	podOwned
+	// volumeOwned: a container manager's named volume, made for
+	// containers and shared between them by design.
+	volumeOwned
+)
+
+// owner proves whose src (clean, resolved) is. Only this pod's UID and this
+// sandbox's or container's ID count: a directory of another pod or
+// container is a host path like any other, so that ward never idmaps, nor
+// waives a finding for, something it has not proved the container's own.
+func (n *nodeTables) owner(src string, in *Input) ownership {
+	below := func(dir, id string) bool {
+		if id == "" || id == "." || id == ".." || strings.Contains(id, "/") || !within(src, dir) || src == dir {
+			return false
 		}
+		first, rest, _ := strings.Cut(src[len(dir)+1:], "/")
+		return first == id && rest != ""
+	}
+	if below(n.kubeletPods, in.Workload.PodUID) {
+		return podOwned
 	}
 	for _, d := range n.runtimeDirs {
-		if within(src, d) && src != d {
-			return true
+		if below(d, in.Workload.SandboxID) || below(d, in.ContainerID) {
+			return podOwned
 		}
 	}
-	return false
+	for _, d := range n.volumeDirs {
+		if !within(src, d) || src == d {
+			continue
+		}
+		parts := strings.SplitN(src[len(d)+1:], "/", 3)
+		if len(parts) >= 2 && parts[1] == "_data" && parts[0] != "" && parts[0] != "." && parts[0] != ".." {
+			return volumeOwned
+		}
+	}
+	return hostOwned
 }
 
-// Managed reports whether a bind mount's source is one of the kubelet's or
-// a container manager's own per-pod files (hosts files, emptyDirs,
-// tokens) rather than a host path a user asked for. hostPaths is
-// Input.HostPaths.
-func (e *Evaluator) Managed(src, podUID string, hostPaths map[string]string) bool {
-	if real, ok := hostPaths[src]; ok && real != "" {
-		src = real
+// resolved is where a mount source leads on this node: the node facts'
+// resolution, else the symbolic-link map, else its spelling.
+func resolved(src string, in *Input) string {
+	if o, ok := in.Node.object(src); ok && o.Resolved != "" {
+		return o.Resolved
 	}
-	return e.node.managed(hostPath(src), podUID)
+	if real, ok := in.HostPaths[src]; ok && real != "" {
+		return real
+	}
+	return src
+}
+
+// Own reports whether a bind mount's source is provably the container's
+// own: one of this pod's kubelet volumes, a runtime file of this sandbox
+// or container, or a container manager's named volume. Only those may be
+// idmapped (harden's userns step); everything else is a host path.
+func (e *Evaluator) Own(src string, in *Input) bool {
+	if !path.IsAbs(src) {
+		return false
+	}
+	return e.node.owner(hostPath(resolved(src, in)), in) != hostOwned
 }
 
 // NewEvaluator prepares p for evaluation.
@@ -168,17 +217,39 @@ func NewEvaluator(p *Policy) *Evaluator {
 	for i, d := range p.Node.RuntimeDirs {
 		dirs[i] = hostPath(d)
 	}
-	e.node = nodeFacts{
+	e.node = nodeTables{
 		kubeletPods: hostPath(path.Join(p.Node.KubeletRoot, "pods")),
 		runtimeDirs: dirs,
+		volumeDirs:  cleanAll(p.Node.VolumeDirs),
+		rootfsDirs:  cleanAll(p.Node.RootfsDirs),
+		hooks:       p.Node.Hooks,
+		listeners:   cleanAll(p.Node.SeccompListeners),
 		sockets:     ContainerSockets(),
-		sensitive:   sensitiveDirs(),
+		sensitive:   nodeSensitive(p),
 		baseline:    capability.SetOf(capability.Baseline()),
 		dangerous:   dangerousCaps(),
 		masked:      CoreMaskedPaths(),
 		readonly:    CoreReadonlyPaths(),
 	}
 	return e
+}
+
+// nodeSensitive is the sensitive set with this node's kubelet root, where
+// the policy moved it: another pod's volumes are below it.
+func nodeSensitive(p *Policy) []sensitiveDir {
+	dirs := sensitiveDirs()
+	if k := hostPath(p.Node.KubeletRoot); k != "/var/lib/kubelet" {
+		dirs = append(dirs, sensitiveDir{k, true})
+	}
+	return dirs
+}
+
+func cleanAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = hostPath(p)
+	}
+	return out
 }
 
 // Policy returns the evaluator's policy.
@@ -234,6 +305,9 @@ func (e *Evaluator) Evaluate(in Input) Decision {
 		// One pod runs in one sandbox: the pod's backend wins.
 		d.Backend = in.Pod.Backend
 	}
+	if d.Action == Sandbox {
+		sandboxHostObjects(&d)
+	}
 	return d
 }
 
@@ -252,6 +326,32 @@ func deciding(fs []Finding, ids []string, pod bool) []string {
 		}
 	}
 	return out
+}
+
+// RuleSandboxHostObjects names the built-in rule that refuses to send host
+// objects into a sandbox.
+const RuleSandboxHostObjects = "sandbox-host-objects"
+
+// sandboxHostObjects rejects a sandboxed container that is handed a
+// sensitive host directory or a host socket, read-only included. gVisor's
+// gofer and Kata's file daemon open host files on the host with their own
+// privileges: the sandbox stands between the workload and the kernel, not
+// between the workload and the files it was given, and on the hardened
+// route container root is an unprivileged host ID that root-only files
+// keep out. Asking for more privilege must not buy more host access.
+func sandboxHostObjects(d *Decision) {
+	for _, f := range d.Findings {
+		if f.Waived != "" {
+			continue
+		}
+		switch f.Check.ID {
+		case IDSensitiveHostPath, IDHostSocketMount:
+			d.Action, d.Backend, d.Rule = Reject, Runc, RuleSandboxHostObjects
+			d.Reason = "a sandbox's file proxy reads host files with its own privileges: " + f.Check.ID + " at " + f.Path + " is refused on the sandbox route"
+			d.Matched = append(d.Matched, RuleSandboxHostObjects)
+			return
+		}
+	}
 }
 
 // trust adds the untrusted-workload finding.

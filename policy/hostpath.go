@@ -88,8 +88,13 @@ func sensitiveDirs() []sensitiveDir {
 		{"/var/lib/containerd", true},
 		{"/var/lib/docker", true},
 		{"/var/lib/containers", true},
+		{"/var/lib/etcd", true},
 		{"/var/log", false},
 		{"/run", false},
+		{"/run/containerd", true},
+		{"/run/docker", true},
+		{"/run/crio", true},
+		{"/run/podman", true},
 	}
 }
 

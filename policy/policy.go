@@ -105,6 +105,31 @@ type Node struct {
 	// RuntimeDirs are container managers' own directories (containerd root
 	// and state, Docker's containers/ and volumes/, Podman's storage).
 	RuntimeDirs []string `yaml:"runtimeDirs"`
+	// VolumeDirs are container managers' named-volume directories
+	// (Docker's and Podman's volumes/): <dir>/<name>/_data is a volume
+	// the manager made for containers, shared between them by design, not
+	// a host directory.
+	VolumeDirs []string `yaml:"volumeDirs"`
+	// RootfsDirs are where container managers keep root filesystems
+	// outside the bundle (Docker's and Podman's overlay mounts). A root
+	// below one of them, or inside the bundle, is a container's own.
+	RootfsDirs []string `yaml:"rootfsDirs"`
+	// Hooks are the OCI hooks this node's own tooling adds (Docker's
+	// libnetwork hook, the NVIDIA hook): hooks run on the host as root,
+	// so any other hook is refused.
+	Hooks []HookRule `yaml:"hooks"`
+	// SeccompListeners are the seccomp user-notification sockets of this
+	// node's own agents; a profile that hands system calls to any other
+	// listener is refused.
+	SeccompListeners []string `yaml:"seccompListeners"`
+}
+
+// HookRule allows one hook binary, compared by identity (the file it
+// resolves to on the node), optionally only with a given first argument:
+// dockerd runs every one of its helpers by argv[0].
+type HookRule struct {
+	Path string `yaml:"path"`
+	Arg0 string `yaml:"arg0"`
 }
 
 // Trust marks workloads as untrusted; each mark produces the
@@ -372,6 +397,21 @@ func (p *Policy) validate() error {
 			return errAt(fmt.Errorf("%q is not an absolute directory below /", d), "node", "runtimeDirs", i)
 		}
 	}
+	for _, l := range []struct {
+		name string
+		dirs []string
+	}{{"volumeDirs", p.Node.VolumeDirs}, {"rootfsDirs", p.Node.RootfsDirs}, {"seccompListeners", p.Node.SeccompListeners}} {
+		for i, d := range l.dirs {
+			if !strings.HasPrefix(d, "/") || hostPath(d) == "/" {
+				return errAt(fmt.Errorf("%q is not an absolute path below /", d), "node", l.name, i)
+			}
+		}
+	}
+	for i, h := range p.Node.Hooks {
+		if !strings.HasPrefix(h.Path, "/") || hostPath(h.Path) == "/" {
+			return errAt(fmt.Errorf("%q is not an absolute file path", h.Path), "node", "hooks", i, "path")
+		}
+	}
 	for i, c := range p.Harden.Capabilities {
 		if !capability.Known(c) {
 			return errAt(fmt.Errorf("unknown capability %q", c), "harden", "capabilities", i)
@@ -429,6 +469,9 @@ func (p *Policy) validate() error {
 		}
 		if e.Reason == "" {
 			return errAt(errors.New("missing: every exemption says why"), "exemptions", i, "reason")
+		}
+		if len(e.Match.Annotations) > 0 {
+			return errAt(errors.New("an exemption cannot match annotations: a pod author sets them, and annotations may only tighten a decision (docs/threat-model.md); match namespaces or images"), "exemptions", i, "match", "annotations")
 		}
 		if len(e.Match.Findings) > 0 || e.Match.Severity != nil {
 			return errAt(errors.New("exemptions match workloads (namespaces, images, annotations), not findings; list findings under waive"), "exemptions", i, "match")

@@ -224,7 +224,7 @@ exemptions:
 	e := NewEvaluator(p)
 	s := cleanSpec()
 	removeNS(s, specs.NetworkNamespace)
-	d := e.Evaluate(Input{Spec: s, Workload: bundle.Workload{Namespace: "kube-system"}})
+	d := e.Evaluate(Input{Spec: s, Workload: bundle.Workload{Namespace: "kube-system", PodUID: "u-1"}})
 	if d.Action != Harden {
 		t.Fatalf("exempted workload: %s by %s", d.Action, d.Rule)
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
+	"slices"
 
 	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/bounded"
@@ -53,6 +55,11 @@ func (m runtimeRootfs) MapRootfs(b *bundle.Bundle, l *admission.Lease, v *judge.
 		v.Changes = append(v.Changes, harden.Change{Step: policy.StepUserns, Path: "root.path",
 			Detail: "root filesystem reached through idmapped mounts at " + rf.Path + " (" + rf.How + ")"})
 		return nil
+	case errors.Is(err, userns.ErrNotIdmappable) && m.policy.Userns.OnUnidmappable == policy.UnidmappableChown &&
+		slices.ContainsFunc(v.Findings, func(f policy.Finding) bool { return f.Check.ID == policy.IDRootfsUnproven }):
+		// chown changes files for good: only in a root ward has proved a
+		// container's (docs/threat-model.md).
+		return fmt.Errorf("%w; policy userns.onUnidmappable is chown, but root.path %s is not proved a container root filesystem (rootfs-unproven): refusing to chown it", err, root)
 	case errors.Is(err, userns.ErrNotIdmappable) && m.policy.Userns.OnUnidmappable == policy.UnidmappableChown:
 		n, cerr := userns.ChownTree(root, l.Block)
 		if cerr != nil {
@@ -78,6 +85,12 @@ func (c *ctx) sandboxPID(id string) (int, error) {
 		return 0, err
 	}
 	data, err := bounded.ReadFile(filepath.Join(t.root, id, "state.json"), 1<<22)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The sandbox is not running under this root: there is no
+		// process whose namespaces to compare (the app container cannot
+		// join them either), and the checks decide without them.
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("reading the state of sandbox %s: %w", id, err)
 	}

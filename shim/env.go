@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/atomicfile"
@@ -22,6 +23,7 @@ import (
 	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/judge"
 	"github.com/ward-runtime/ward/nodeconfig"
+	"github.com/ward-runtime/ward/policy"
 	"github.com/ward-runtime/ward/seccompbpf"
 )
 
@@ -43,6 +45,7 @@ type admitters struct {
 	byFile  map[string]*loaded
 	retired []*admission.Admitter
 	events  events.Publisher
+	nodeNS  map[specs.LinuxNamespaceType]policy.ObjectID
 	// pending counts decision events still being built and sent, which
 	// the shim waits for before it exits.
 	pending sync.WaitGroup
@@ -53,8 +56,8 @@ type loaded struct {
 	stamp string
 }
 
-func newAdmitters(p events.Publisher) *admitters {
-	return &admitters{byFile: make(map[string]*loaded), events: p}
+func newAdmitters(p events.Publisher, nodeNS map[specs.LinuxNamespaceType]policy.ObjectID) *admitters {
+	return &admitters{byFile: make(map[string]*loaded), events: p, nodeNS: nodeNS}
 }
 
 // get returns the Admitter for the handler's configuration.
@@ -97,10 +100,11 @@ func (c *admitters) build(ctx context.Context, handler string) (*admission.Admit
 		log.G(ctx).Warn("ward: " + n)
 	}
 	return admission.New(cfg, admission.Options{
-		Door:      admission.DoorShim,
-		Launcher:  judge.Launcher(),
-		FilterDir: seccompbpf.DefaultDir,
-		Publish:   func(e decisionlog.Entry) { c.publish(ctx, e) },
+		Door:           admission.DoorShim,
+		Launcher:       judge.Launcher(),
+		FilterDir:      seccompbpf.DefaultDir,
+		NodeNamespaces: c.nodeNS,
+		Publish:        func(e decisionlog.Entry) { c.publish(ctx, e) },
 	})
 }
 

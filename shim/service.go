@@ -36,6 +36,7 @@ import (
 	"github.com/ward-runtime/ward/admission"
 	"github.com/ward-runtime/ward/backend"
 	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/nodefacts"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -71,8 +72,10 @@ type container struct {
 func NewService(inner taskAPI.TTRPCTaskService, p events.Publisher) *Service {
 	return &Service{
 		TTRPCTaskService: inner,
-		admitters:        newAdmitters(p),
-		containers:       make(map[string]*container),
+		// The node's namespaces, taken before any thread of the shim
+		// enters a pod's (nodefacts.OwnNamespaces).
+		admitters:  newAdmitters(p, nodefacts.OwnNamespaces()),
+		containers: make(map[string]*container),
 	}
 }
 

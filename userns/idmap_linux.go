@@ -193,6 +193,9 @@ func SetNetSysctls(netns string, kv map[string]string) error {
 		return fmt.Errorf("opening network namespace: %w", err)
 	}
 	defer ns.Close()
+	if err := notHostNetns(ns, netns); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread ends with the goroutine, still in
@@ -212,6 +215,31 @@ func SetNetSysctls(netns string, kv map[string]string) error {
 		done <- nil
 	}()
 	return <-done
+}
+
+// notHostNetns refuses a namespace that is ward's own (a front door runs
+// in the node's network namespace) or PID 1's, under whatever path the
+// spec named it: ward never changes the node's settings for a container.
+// PID 1's may be out of reach (a shim without ptrace access to it); ward's
+// own never is.
+func notHostNetns(ns *os.File, name string) error {
+	var got unix.Stat_t
+	if err := unix.Fstat(int(ns.Fd()), &got); err != nil {
+		return fmt.Errorf("inspecting network namespace %s: %w", name, err)
+	}
+	for _, host := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+		var st unix.Stat_t
+		if err := unix.Stat(host, &st); err != nil {
+			if host == "/proc/self/ns/net" {
+				return fmt.Errorf("inspecting %s: %w", host, err)
+			}
+			continue
+		}
+		if st.Dev == got.Dev && st.Ino == got.Ino {
+			return fmt.Errorf("network namespace %s is the host's (%s): refusing to set sysctls in it", name, host)
+		}
+	}
+	return nil
 }
 
 // ApplyMovedNetSysctls sets in s's network namespace the net.* sysctls

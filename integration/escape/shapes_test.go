@@ -22,6 +22,11 @@ type shape struct {
 type fixtures struct {
 	// DockerSock is the stand-in for a container manager's socket.
 	DockerSock string
+	// RenamedSock is a world-writable socket at an unfamiliar path whose
+	// listener is a process named dockerd.
+	RenamedSock string
+	// RootAlias is the host's / bind-mounted at an unfamiliar path.
+	RootAlias string
 }
 
 // nonRootUID is the non-root shape's runAsUser.
@@ -38,6 +43,12 @@ func shapes() []shape {
 		}},
 		{ID: "hostpath-root", OnRunc: map[string]probes.Result{"host-fs-writable": probes.Escaped}, Title: "hostPath / at /host (read-write)", pod: func(p *harness.Pod, _ fixtures) {
 			p.Mounts = append(p.Mounts, harness.Mount{Host: "/", Container: "/host"})
+		}},
+		{ID: "renamed-socket", OnRunc: map[string]probes.Result{"runtime-socket": probes.Escaped}, Title: "a world-writable socket at an unfamiliar path, listened on by dockerd", pod: func(p *harness.Pod, f fixtures) {
+			p.Mounts = append(p.Mounts, harness.Mount{Host: f.RenamedSock, Container: "/run/app/api.sock"})
+		}},
+		{ID: "hostpath-root-alias", OnRunc: map[string]probes.Result{"host-fs-writable": probes.Escaped}, Title: "hostPath of the host's / under an unfamiliar name (a bind alias)", pod: func(p *harness.Pod, f fixtures) {
+			p.Mounts = append(p.Mounts, harness.Mount{Host: f.RootAlias, Container: "/data"})
 		}},
 		{ID: "cap-sys-admin", OnRunc: map[string]probes.Result{"mount": probes.Reachable}, Title: "capabilities.add: [SYS_ADMIN]", pod: func(p *harness.Pod, _ fixtures) { p.AddCaps = []string{"SYS_ADMIN"} }},
 		{ID: "nonroot-setuid", OnRunc: map[string]probes.Result{"setuid-escalation": probes.Reachable}, Title: "runAsUser: 1000, image with a setuid-root binary", pod: func(p *harness.Pod, _ fixtures) {

@@ -118,7 +118,7 @@ func waitFile(t *testing.T, p string) string {
 func TestUsernsDirect(t *testing.T) {
 	e, state := usernsEnv(t)
 	root := filepath.Join(e.dir, "root")
-	vol := filepath.Join(e.dir, "managed", "c1", "vol")
+	vol := filepath.Join(e.dir, "managed", "u1", "vol")
 	host := filepath.Join(e.dir, "hostdir")
 	writeFile(t, filepath.Join(host, "rootfile"), "host root's\n", 0o644)
 	if err := os.MkdirAll(filepath.Join(host, "open"), 0o777); err != nil {
@@ -394,6 +394,20 @@ func TestUsernsUnidmappable(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, pol, string(data)+"  onUnidmappable: chown\n", 0o644)
+	// A root outside the bundle and node.rootfsDirs is not proved a
+	// container's: ward never chowns it.
+	_, stderr, code = e.wardRun(root, "run", "--bundle", b, "r2")
+	if code == 0 || !strings.Contains(stderr, "rootfs-unproven") {
+		t.Errorf("chown of an unproven root filesystem: exit %d: %s", code, stderr)
+	}
+	if harness.FileUID(t, filepath.Join(ram, "bin", "busybox")) != 0 {
+		t.Fatal("an unproven root filesystem was chowned")
+	}
+	data, err = os.ReadFile(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pol, strings.Replace(string(data), "node:\n", "node:\n  rootfsDirs: ["+e.dir+"]\n", 1), 0o644)
 	stdout, stderr, code := e.wardRun(root, "run", "--bundle", b, "r2")
 	if code != 0 {
 		t.Fatalf("ramfs root filesystem under chown: exit %d: %s", code, stderr)
