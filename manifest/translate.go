@@ -772,6 +772,10 @@ func (p *Pod) FieldOf(c *Container, id, ociPath string, fromPod bool) string {
 		return o.Field("hostNetwork")
 	case policy.IDHostUser:
 		return o.Field("hostUsers")
+	case policy.IDHostCgroup:
+		// containerd gives no pod a cgroup namespace on cgroup v1 hosts;
+		// no manifest field asks for one.
+		return c.Field
 	case policy.IDUntrustedWorkload:
 		if strings.Contains(ociPath, bundle.AnnotationSandboxNamespace) {
 			return "metadata.namespace"
