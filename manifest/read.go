@@ -146,13 +146,10 @@ func child(n *yaml.Node, tok string) *yaml.Node {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == tok {
-			v := n.Content[i+1]
-			if v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode {
-				// Point at the key: "privileged: true" reads better
-				// than its value's column, and the line is the same.
-				return keyed{n.Content[i], v}.node()
-			}
-			return v
+			// Positions are the key's: "privileged: true" and
+			// "securityContext:" read better than where their values
+			// start.
+			return keyed{n.Content[i], n.Content[i+1]}.node()
 		}
 	}
 	return nil
@@ -319,7 +316,12 @@ func scalar(m *yaml.Node, key string) string {
 // helmSource finds helm template's "# Source: path" comment above a
 // document.
 func helmSource(root, body *yaml.Node) string {
-	for _, c := range []string{root.HeadComment, body.HeadComment} {
+	comments := []string{root.HeadComment, body.HeadComment}
+	if len(body.Content) > 0 {
+		// yaml.v3 gives a comment above the first key to that key.
+		comments = append(comments, body.Content[0].HeadComment)
+	}
+	for _, c := range comments {
 		for _, line := range strings.Split(c, "\n") {
 			if s, ok := strings.CutPrefix(strings.TrimSpace(line), "# Source:"); ok {
 				return strings.TrimSpace(s)
@@ -389,6 +391,12 @@ func decodeObject(file string, doc int, root, body *yaml.Node) (*Object, error) 
 			return nil, typeErr(err)
 		}
 		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
+		// The controller adds a volume per claim template to each pod.
+		for _, t := range d.Spec.VolumeClaimTemplates {
+			o.Template.Spec.Volumes = append(o.Template.Spec.Volumes, corev1.Volume{Name: t.Name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Name + "-" + d.Name},
+			}})
+		}
 	case "DaemonSet":
 		var d appsv1.DaemonSet
 		if err := json.Unmarshal(js, &d); err != nil {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -34,12 +36,9 @@ type prSummary struct {
 	Skip  int `json:"skip"`
 }
 
-type prObjectReference struct {
-	APIVersion string `json:"apiVersion,omitempty"`
-	Kind       string `json:"kind"`
-	Name       string `json:"name"`
-	Namespace  string `json:"namespace,omitempty"`
-}
+// prObjectReference is the CRD's resources[] item, a core/v1
+// ObjectReference.
+type prObjectReference = corev1.ObjectReference
 
 type prResult struct {
 	Source     string              `json:"source"`

@@ -24,7 +24,6 @@ func (r *Report) SARIF() (*sarif.Report, error) {
 			if run.GetRuleIndex(f.ID) < 0 {
 				addRule(run, eval.Check(f.ID))
 			}
-			run.AddDistinctArtifact(res.File)
 			msg := fmt.Sprintf("%s %s container %s: %s (%s). ward: %s; decision %s.", res.Kind, res.Name, res.Container, f.Detail, f.Field, f.Ward, decisionOf(&res))
 			result := run.CreateResultForRule(f.ID).
 				WithLevel(level(f)).
