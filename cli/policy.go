@@ -10,7 +10,10 @@ import (
 // starting point for a node file) and `ward policy check FILE` (validate a
 // node file the way every front door will).
 func runPolicy(env *Env, args []string) int {
-	fs := newFlagSet(env, "policy", "default | check FILE")
+	if len(args) > 0 && args[0] == "export" {
+		return runPolicyExport(env, args[1:])
+	}
+	fs := newFlagSet(env, "policy", "default | check FILE | export --format validatingadmissionpolicy")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return ExitBadInput

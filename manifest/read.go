@@ -437,3 +437,13 @@ func decodeObject(file string, doc int, root, body *yaml.Node) (*Object, error) 
 	}
 	return o, nil
 }
+
+// Unstructured returns the object as the API server's generic form (maps,
+// lists, strings, int64, float64, bool), as admission policies see it.
+func (o *Object) Unstructured() (map[string]any, error) {
+	var m map[string]any
+	if err := o.root.Decode(&m); err != nil {
+		return nil, &Error{File: o.File, Line: o.Line, Err: err}
+	}
+	return m, nil
+}

@@ -57,6 +57,8 @@ type Result struct {
 	Audit   bool           `json:"audit"`
 	Rule    string         `json:"rule,omitempty"`
 	Reason  string         `json:"reason"`
+	// Matched lists every rule that matched, the deciding one included.
+	Matched []string `json:"matchedRules,omitempty"`
 	// Findings are the judge's, each with the manifest field and line
 	// that causes it.
 	Findings []Finding `json:"findings"`
@@ -122,7 +124,7 @@ func (s *Scanner) Object(o *manifest.Object) ([]Result, error) {
 		r := Result{
 			File: o.File, Line: o.Line, Source: o.Source, Kind: o.Kind, Name: o.Name, Namespace: o.Namespace,
 			Container: c.Name, Init: c.Init, Image: c.Image, Action: v.Action, Backend: v.Backend, Audit: v.Audit,
-			Rule: v.Rule, Reason: v.Reason, Assumptions: slices.Clone(c.Assumptions), Notes: v.Notes, ContainerLine: cl,
+			Rule: v.Rule, Reason: v.Reason, Matched: v.Matched, Assumptions: slices.Clone(c.Assumptions), Notes: v.Notes, ContainerLine: cl,
 		}
 		if assumeNS {
 			r.Assumptions = append(r.Assumptions, manifest.Assumption{ID: manifest.AssumeNamespace, Field: "metadata.namespace",
