@@ -27,7 +27,7 @@ func runPolicyExport(env *Env, args []string) int {
 	if err != nil {
 		return fail(env, ExitBadInput, err)
 	}
-	v, err := policyexport.NewExporter(p, manifest.DefaultNode(p).PodAnnotations).ValidatingAdmissionPolicy()
+	v, err := policyexport.NewExporter(p, manifest.DefaultNode(p)).ValidatingAdmissionPolicy()
 	if err != nil {
 		return fail(env, ExitError, err)
 	}

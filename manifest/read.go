@@ -373,63 +373,58 @@ func decodeObject(file string, doc int, root, body *yaml.Node) (*Object, error) 
 	}
 	switch kind {
 	case "Pod":
-		var p corev1.Pod
-		if err := json.Unmarshal(js, &p); err != nil {
-			return nil, typeErr(err)
+		var p *corev1.Pod
+		if p, err = decodeAs[corev1.Pod](js); err == nil {
+			o.Name, o.Namespace = p.Name, p.Namespace
+			o.Template = corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
 		}
-		o.Name, o.Namespace = p.Name, p.Namespace
-		o.Template = corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
 	case "Deployment":
-		var d appsv1.Deployment
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
+		var d *appsv1.Deployment
+		if d, err = decodeAs[appsv1.Deployment](js); err == nil {
+			o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 		}
-		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 	case "StatefulSet":
-		var d appsv1.StatefulSet
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
-		}
-		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
-		// The controller adds a volume per claim template to each pod.
-		for _, t := range d.Spec.VolumeClaimTemplates {
-			o.Template.Spec.Volumes = append(o.Template.Spec.Volumes, corev1.Volume{Name: t.Name, VolumeSource: corev1.VolumeSource{
-				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Name + "-" + d.Name},
-			}})
+		var d *appsv1.StatefulSet
+		if d, err = decodeAs[appsv1.StatefulSet](js); err == nil {
+			o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
+			// The controller adds a volume per claim template to each pod.
+			for _, t := range d.Spec.VolumeClaimTemplates {
+				o.Template.Spec.Volumes = append(o.Template.Spec.Volumes, corev1.Volume{Name: t.Name, VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Name + "-" + d.Name},
+				}})
+			}
 		}
 	case "DaemonSet":
-		var d appsv1.DaemonSet
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
+		var d *appsv1.DaemonSet
+		if d, err = decodeAs[appsv1.DaemonSet](js); err == nil {
+			o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 		}
-		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 	case "ReplicaSet":
-		var d appsv1.ReplicaSet
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
+		var d *appsv1.ReplicaSet
+		if d, err = decodeAs[appsv1.ReplicaSet](js); err == nil {
+			o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 		}
-		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 	case "ReplicationController":
-		var d corev1.ReplicationController
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
-		}
-		o.Name, o.Namespace = d.Name, d.Namespace
-		if d.Spec.Template != nil {
-			o.Template = *d.Spec.Template
+		var d *corev1.ReplicationController
+		if d, err = decodeAs[corev1.ReplicationController](js); err == nil {
+			o.Name, o.Namespace = d.Name, d.Namespace
+			if d.Spec.Template != nil {
+				o.Template = *d.Spec.Template
+			}
 		}
 	case "Job":
-		var d batchv1.Job
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
+		var d *batchv1.Job
+		if d, err = decodeAs[batchv1.Job](js); err == nil {
+			o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 		}
-		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.Template
 	case "CronJob":
-		var d batchv1.CronJob
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, typeErr(err)
+		var d *batchv1.CronJob
+		if d, err = decodeAs[batchv1.CronJob](js); err == nil {
+			o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.JobTemplate.Spec.Template
 		}
-		o.Name, o.Namespace, o.Template = d.Name, d.Namespace, d.Spec.JobTemplate.Spec.Template
+	}
+	if err != nil {
+		return nil, typeErr(err)
 	}
 	if len(o.Template.Spec.Containers) == 0 {
 		line, _ := o.Position(o.Field("containers"))
@@ -446,4 +441,12 @@ func (o *Object) Unstructured() (map[string]any, error) {
 		return nil, &Error{File: o.File, Line: o.Line, Err: err}
 	}
 	return m, nil
+}
+
+func decodeAs[T any](js []byte) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(js, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -146,8 +146,9 @@ const (
 	podUsernsHost = 65536 * 16
 )
 
-// Default capability set of containerd's CRI plugin, in its order.
-func defaultCaps() []string {
+// DefaultCapabilities is the capability set containerd's CRI plugin gives
+// a container that asks for no change, in its order.
+func DefaultCapabilities() []string {
 	return []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
 		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
 		"CAP_KILL", "CAP_AUDIT_WRITE"}
@@ -184,7 +185,7 @@ func Translate(o *Object, n Node) (*Pod, error) {
 	}
 	pod := &Pod{Object: o, UID: uid}
 	sandboxID := "scan-" + name
-	podAnn := passedAnnotations(o.Template.Annotations, n.PodAnnotations)
+	podAnn := passedAnnotations(o.Template.Annotations, n)
 	privilegedPod := slices.ContainsFunc(allContainers(ps), func(c containerRef) bool { return isPrivileged(c.c) })
 
 	sb := &pod.Sandbox
@@ -260,16 +261,25 @@ func fieldKey(base, key string) string {
 	return base + "[" + strconv.Quote(key) + "]"
 }
 
+// Passes reports whether containerd copies the pod annotation key into
+// the specs: whether it matches one of the handler's pod_annotations
+// (exact keys, or a prefix ending in '*', as containerd reads them).
+func (n Node) Passes(key string) bool {
+	for _, g := range n.PodAnnotations {
+		if g == key || (strings.HasSuffix(g, "*") && strings.HasPrefix(key, strings.TrimSuffix(g, "*"))) {
+			return true
+		}
+	}
+	return false
+}
+
 // passedAnnotations are the pod annotations containerd copies into the
-// specs: those matching the handler's pod_annotations.
-func passedAnnotations(ann map[string]string, globs []string) map[string]string {
+// specs.
+func passedAnnotations(ann map[string]string, n Node) map[string]string {
 	out := map[string]string{}
 	for k, v := range ann {
-		for _, g := range globs {
-			if ok, _ := path.Match(g, k); ok || g == k || (strings.HasSuffix(g, "*") && strings.HasPrefix(k, strings.TrimSuffix(g, "*"))) {
-				out[k] = v
-				break
-			}
+		if n.Passes(k) {
+			out[k] = v
 		}
 	}
 	return out
@@ -321,7 +331,7 @@ func sandboxSpec(o *Object, n Node, uid, sandboxID, name, ns string, podAnn map[
 			User:            specs.User{UID: 65535, GID: 65535},
 			Args:            []string{"/pause"},
 			Cwd:             "/",
-			Capabilities:    caps(defaultCaps()),
+			Capabilities:    caps(DefaultCapabilities()),
 			NoNewPrivileges: true,
 		},
 		Root:        &specs.Root{Path: "rootfs", Readonly: true},
@@ -477,7 +487,7 @@ func containerSpec(o *Object, n Node, ref containerRef, uid, sandboxID, podName,
 		p.Capabilities = caps(capability.All())
 		out.origin("process.capabilities", cf+".securityContext.privileged")
 	} else {
-		set := defaultCaps()
+		set := DefaultCapabilities()
 		capField := cf + ".securityContext.capabilities"
 		if sc.Capabilities != nil {
 			add, drop := capNames(sc.Capabilities.Add), capNames(sc.Capabilities.Drop)
@@ -634,13 +644,17 @@ func apparmorUnconfined(sc *corev1.SecurityContext, psc *corev1.PodSecurityConte
 func capNames(cs []corev1.Capability) []string {
 	out := make([]string, 0, len(cs))
 	for _, c := range cs {
-		n := strings.ToUpper(string(c))
-		if !strings.HasPrefix(n, "CAP_") {
-			n = "CAP_" + n
-		}
-		out = append(out, n)
+		out = append(out, "CAP_"+CapabilityName(string(c)))
 	}
 	return out
+}
+
+// CapabilityName is a manifest's capability name as ward reads it:
+// "sys_admin" and "CAP_SYS_ADMIN" are both SYS_ADMIN. (containerd itself
+// would prefix the latter once more and runc refuse it: either way the
+// container does not run with less.)
+func CapabilityName(c string) string {
+	return strings.TrimPrefix(strings.ToUpper(c), "CAP_")
 }
 
 // kubeletPluginDir names the kubelet's directory for a volume's plugin.

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/manifest"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -114,8 +115,7 @@ func sensitive() string {
 
 func readOnly() string { return "m.?readOnly.orValue(false)" }
 
-// capName normalises a capability name of the manifest ("sys_admin",
-// "CAP_SYS_ADMIN") to "SYS_ADMIN".
+// capName is manifest.CapabilityName in CEL.
 func capName(a string) string {
 	return "(" + a + ".upperAscii().startsWith('CAP_') ? " + a + ".upperAscii().substring(4) : " + a + ".upperAscii())"
 }
@@ -128,18 +128,10 @@ func hasCap(name string) string {
 	short := strings.TrimPrefix(name, "CAP_")
 	in := func(f, n string) string { return capList(f) + ".exists(a, " + capName("a") + " == " + quote(n) + ")" }
 	def := "false"
-	if slices.Contains(defaultCaps(), name) {
+	if slices.Contains(manifest.DefaultCapabilities(), name) {
 		def = "true"
 	}
 	return "(" + priv() + " || (!" + in("drop", short) + " && (" + in("add", short) + " || (!" + in("drop", "ALL") + " && (" + in("add", "ALL") + " || " + def + ")))))"
-}
-
-// defaultCaps is containerd's default set: CAP_NET_RAW is the one beyond
-// ward's baseline.
-func defaultCaps() []string {
-	return []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-		"CAP_KILL", "CAP_AUDIT_WRITE"}
 }
 
 var dangerousCaps = map[string]string{
@@ -218,15 +210,14 @@ func registry() string {
 // Exporter builds expressions for one policy.
 type Exporter struct {
 	p *policy.Policy
-	// passed are the globs of pod annotations the node's handler copies
-	// into specs; a rule can match only those.
-	passed []string
+	// node says which pod annotations reach the specs; a rule can match
+	// only those.
+	node manifest.Node
 }
 
-// NewExporter prepares p; passed are the runtime handler's
-// pod_annotations globs (manifest.Node.PodAnnotations).
-func NewExporter(p *policy.Policy, passed []string) *Exporter {
-	return &Exporter{p: p, passed: passed}
+// NewExporter prepares p for nodes like n.
+func NewExporter(p *policy.Policy, n manifest.Node) *Exporter {
+	return &Exporter{p: p, node: n}
 }
 
 // finding is the CEL, over container c and the variables, that is true when
@@ -299,7 +290,7 @@ func (x *Exporter) finding(id string) (string, error) {
 func (x *Exporter) untrusted() string {
 	t := &x.p.Untrusted
 	ors := []string{"false"}
-	if t.Annotation != "" && x.passes(t.Annotation) {
+	if t.Annotation != "" && x.node.Passes(t.Annotation) {
 		ors = append(ors, annotation(t.Annotation)+".orValue('') == 'true'")
 	}
 	if len(t.Namespaces) > 0 {
@@ -309,17 +300,6 @@ func (x *Exporter) untrusted() string {
 		ors = append(ors, "!("+matchAny(registry(), t.AllowedRegistries)+" || "+matchAny("c.image", t.AllowedRegistries)+")")
 	}
 	return "(" + strings.Join(ors, " || ") + ")"
-}
-
-// passes reports whether the node's handler copies pod annotation key into
-// the specs.
-func (x *Exporter) passes(key string) bool {
-	for _, g := range x.passed {
-		if g == key || (strings.HasSuffix(g, "*") && strings.HasPrefix(key, strings.TrimSuffix(g, "*"))) {
-			return true
-		}
-	}
-	return false
 }
 
 // filters is the CEL for a rule's or exemption's namespaces, images and
@@ -338,7 +318,7 @@ func (x *Exporter) filters(m *policy.Match) string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !x.passes(k) {
+		if !x.node.Passes(k) {
 			// The node never sees it: the rule cannot match there.
 			return "false"
 		}

@@ -115,7 +115,7 @@ func TestVAPAgreesWithScan(t *testing.T) {
 				t.Fatal(err)
 			}
 			node := manifest.DefaultNode(p)
-			v, err := NewExporter(p, node.PodAnnotations).ValidatingAdmissionPolicy()
+			v, err := NewExporter(p, node).ValidatingAdmissionPolicy()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +182,7 @@ func TestVAPGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := NewExporter(p, manifest.DefaultNode(p).PodAnnotations).ValidatingAdmissionPolicy()
+	v, err := NewExporter(p, manifest.DefaultNode(p)).ValidatingAdmissionPolicy()
 	if err != nil {
 		t.Fatal(err)
 	}
