@@ -43,6 +43,7 @@ func commands() []command {
 		{"explain", "judge a bundle or spec and explain the decision", runExplain},
 		{"harden", "write the spec ward would run", runHarden},
 		{"scan", "judge Kubernetes manifests as the node would, for CI", runScan},
+		{"attack", "write an ATT&CK Navigator layer of what ward covers", runAttack},
 		{"checks", "list every check with its references", runChecks},
 		{"policy", "print the default policy or validate a policy file", runPolicy},
 		{"doctor", "check this node's kernel, runtimes and container manager", runDoctor},
