@@ -224,3 +224,31 @@ func TestVAPGolden(t *testing.T) {
 		t.Error("the reject binding does not deny")
 	}
 }
+
+// TestKyvernoCarriesTheSameCEL: the ClusterPolicy holds exactly the
+// expressions TestVAPAgreesWithScan evaluates. (Kyverno's own CLI is not
+// built here; its CEL engine is the same cel-go with the same layout.)
+func TestKyvernoCarriesTheSameCEL(t *testing.T) {
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewExporter(p, manifest.DefaultNode(p)).ValidatingAdmissionPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := v.Kyverno().(kyvernoPolicy)
+	if len(k.Spec.Rules) != 2 || k.Spec.Rules[0].Validate.FailureAction != "Enforce" || k.Spec.Rules[1].Validate.FailureAction != "Audit" {
+		t.Fatalf("rules %+v", k.Spec.Rules)
+	}
+	for i, src := range []*admissionv1.ValidatingAdmissionPolicy{&v.Reject, &v.Sandbox} {
+		cel := k.Spec.Rules[i].Validate.CEL
+		if !slices.Equal(cel.Variables, src.Spec.Variables) || len(cel.Expressions) != len(src.Spec.Validations) {
+			t.Errorf("rule %d differs from %s", i, src.Name)
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteYAML(&b, []any{v.Kyverno()}); err != nil || !strings.Contains(b.String(), "kind: ClusterPolicy") {
+		t.Errorf("%v\n%.300s", err, b.String())
+	}
+}
