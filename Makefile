@@ -10,7 +10,7 @@ PKGS     := ./...
 # Binaries: one folder each under cmd/.
 CMDS     := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build test test-integration escape-report check bench fuzz demo lint deps clean
+.PHONY: all build test test-integration test-admission escape-report check bench fuzz demo lint deps clean
 
 all: build
 
@@ -34,6 +34,11 @@ test:
 test-integration: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 \
 		$(GO) test -count=1 -p 1 -timeout 60m -v ./integration/...
+
+## test-admission: ward's exported ValidatingAdmissionPolicy in a real kube-apiserver and etcd (built once into /var/tmp/ward-k8s-v1.37.2, about 12 minutes; no root)
+test-admission:
+	bin=$$(integration/admission/build.sh) && WARD_K8S_BIN=$$bin \
+		$(GO) test -count=1 -v -timeout 20m -run TestAPIServerAgreesWithScan ./integration/admission
 
 ## escape-report: run the escape suite (integration/escape) and write docs/security-matrix.md from it (root)
 escape-report: build
