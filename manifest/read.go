@@ -173,14 +173,19 @@ type Skipped struct {
 	Kind string
 }
 
-// Error is a manifest that cannot be read, with the file and line.
+// Error is a manifest that cannot be read, with the file, line and (when
+// known) column.
 type Error struct {
-	File string
-	Line int
-	Err  error
+	File   string
+	Line   int
+	Column int
+	Err    error
 }
 
 func (e *Error) Error() string {
+	if e.Line > 0 && e.Column > 0 {
+		return fmt.Sprintf("%s:%d:%d: %v", e.File, e.Line, e.Column, e.Err)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
 	}
@@ -366,8 +371,8 @@ func decodeObject(file string, doc int, root, body *yaml.Node) (*Object, error) 
 	typeErr := func(err error) error {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			line, _ := o.Position(te.Field)
-			return &Error{File: file, Line: line, Err: fmt.Errorf("%s: field %s: cannot read %s as %s", kind, te.Field, te.Value, te.Type)}
+			line, col := o.Position(te.Field)
+			return &Error{File: file, Line: line, Column: col, Err: fmt.Errorf("%s: field %s: cannot read %s as %s", kind, te.Field, te.Value, te.Type)}
 		}
 		return errAt(err)
 	}
@@ -427,8 +432,8 @@ func decodeObject(file string, doc int, root, body *yaml.Node) (*Object, error) 
 		return nil, typeErr(err)
 	}
 	if len(o.Template.Spec.Containers) == 0 {
-		line, _ := o.Position(o.Field("containers"))
-		return nil, &Error{File: file, Line: line, Err: fmt.Errorf("%s %s: %s has no containers", kind, o.Name, o.Field("containers"))}
+		line, col := o.Position(o.Field("containers"))
+		return nil, &Error{File: file, Line: line, Column: col, Err: fmt.Errorf("%s %s: %s has no containers", kind, o.Name, o.Field("containers"))}
 	}
 	return o, nil
 }

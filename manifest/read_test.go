@@ -11,8 +11,8 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		name, doc, want string
 	}{
 		{"yaml", "apiVersion: v1\nkind: Pod\nmetadata: [\n", "bad.yaml: document 1"},
-		{"type", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: \"yes\"\n  containers: [{name: a, image: b}]\n", "bad.yaml:5: Pod: field spec.hostPID"},
-		{"no containers", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec: {}\n", "bad.yaml:6: Deployment d: spec.template.spec.containers has no containers"},
+		{"type", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: \"yes\"\n  containers: [{name: a, image: b}]\n", "bad.yaml:5:3: Pod: field spec.hostPID"},
+		{"no containers", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec: {}\n", "bad.yaml:6:5: Deployment d: spec.template.spec.containers has no containers"},
 		{"not a mapping", "- a\n- b\n", "bad.yaml:1: document 1 is not a mapping"},
 	}
 	for _, tt := range tests {
@@ -89,4 +89,30 @@ func TestReadStdin(t *testing.T) {
 	if err != nil || len(objs) != 1 || objs[0].File != "-" {
 		t.Fatalf("%v %+v", err, objs)
 	}
+}
+
+// FuzzParse: no input makes reading or translating a manifest panic.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n",
+		"kind: Deployment\nspec: {template: {spec: {hostPID: true, volumes: [{name: v, hostPath: {path: /}}], containers: [{name: a, volumeMounts: [{name: v, mountPath: /h, subPath: x}], securityContext: {privileged: true, capabilities: {add: [ALL], drop: [ALL]}}}]}}}\n",
+		"kind: CronJob\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{name: a}]}}}}}\n---\n---\n# c\n",
+		"kind: StatefulSet\nspec: {volumeClaimTemplates: [{metadata: {name: d}}], template: {spec: {containers: [{name: a, volumeMounts: [{name: d, mountPath: /d}]}]}}}\n",
+		"&a {kind: Pod, spec: *a}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, _, err := Parse("f.yaml", data)
+		if err != nil {
+			return
+		}
+		for i := range objs {
+			o := &objs[i]
+			o.Position(o.Field("containers[0].securityContext.privileged"))
+			if _, err := Translate(o, Node{KubeletRoot: "/var/lib/kubelet", PodAnnotations: []string{"ward.dev/*"}}); err != nil {
+				continue
+			}
+		}
+	})
 }
