@@ -136,13 +136,7 @@ func TestVAPAgreesWithScan(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantDeny := slices.ContainsFunc(rs, func(r scan.Result) bool { return r.Rejected() })
-				wantWarn := slices.ContainsFunc(rs, func(r scan.Result) bool {
-					return slices.ContainsFunc(r.Matched, func(name string) bool {
-						i := slices.IndexFunc(p.Rules, func(r policy.Rule) bool { return r.Name == name })
-						return p.Rules[i].Action == policy.Sandbox
-					})
-				})
+				wantDeny, wantWarn := scan.Admission(p, rs)
 				u, err := o.Unstructured()
 				if err != nil {
 					t.Fatal(err)

@@ -174,3 +174,18 @@ func Version() string {
 	}
 	return bi.Main.Version
 }
+
+// Admission is what an admission policy exported from p should do with
+// the object whose container results are rs: deny it when a container is
+// rejected, warn when a container matches a sandbox rule (whatever the
+// stricter decision).
+func Admission(p *policy.Policy, rs []Result) (deny, warn bool) {
+	for _, r := range rs {
+		deny = deny || r.Rejected()
+		for _, name := range r.Matched {
+			i := slices.IndexFunc(p.Rules, func(rule policy.Rule) bool { return rule.Name == name })
+			warn = warn || (i >= 0 && p.Rules[i].Action == policy.Sandbox)
+		}
+	}
+	return deny, warn
+}
