@@ -14,7 +14,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/ward-runtime/ward/version.stamped=$(VERSION)
 
-.PHONY: all build test test-integration escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man
+.PHONY: all build test test-integration test-admission escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man
 
 all: build
 
@@ -83,6 +83,10 @@ test-integration: build
 test-workloads: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_WORKLOADS=1 \
 		$(GO) test -count=1 -timeout 60m -v -run '^TestWorkloadsDocker$$' ./integration/workloads
+## test-admission: ward's exported ValidatingAdmissionPolicy in a real kube-apiserver and etcd (built once into /var/tmp/ward-k8s-v1.37.2, about 12 minutes; no root)
+test-admission:
+	bin=$$(integration/admission/build.sh) && WARD_K8S_BIN=$$bin \
+		$(GO) test -count=1 -v -timeout 20m -run TestAPIServerAgreesWithScan ./integration/admission
 
 ## escape-report: run the escape suite (integration/escape) and write docs/security-matrix.md from it (root)
 escape-report: build
@@ -115,6 +119,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzLandlockSection$$' -fuzztime $(FUZZTIME) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./landlock
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./manifest
 
 ## demo: ward's main job on its embedded default policy
 demo: build

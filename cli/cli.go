@@ -39,6 +39,8 @@ func commands(env *Env) []*cobra.Command {
 	return []*cobra.Command{
 		explainCommand(env),
 		hardenCommand(env),
+		scanCommand(env),
+		attackCommand(env),
 		checksCommand(env),
 		policyCommand(env),
 		doctorCommand(env),

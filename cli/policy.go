@@ -36,7 +36,7 @@ func policyCommand(env *Env) *cobra.Command {
 			}
 			return status(worst)
 		},
-	})
+	}, policyExportCommand(env))
 	return c
 }
 

@@ -360,25 +360,9 @@ func describeMissing(n int, missing string) string {
 	return "missing " + missing
 }
 
-// safeSysctls is the Pod Security Standards baseline allow-list
-// (Kubernetes 1.32), in dotted form.
+// isSafeSysctl reports whether a sysctl is in SafeSysctls.
 func isSafeSysctl(name string) bool {
-	switch strings.ReplaceAll(name, "/", ".") {
-	case "kernel.shm_rmid_forced",
-		"net.ipv4.ip_local_port_range",
-		"net.ipv4.ip_unprivileged_port_start",
-		"net.ipv4.tcp_syncookies",
-		"net.ipv4.ping_group_range",
-		"net.ipv4.ip_local_reserved_ports",
-		"net.ipv4.tcp_keepalive_time",
-		"net.ipv4.tcp_fin_timeout",
-		"net.ipv4.tcp_keepalive_intvl",
-		"net.ipv4.tcp_keepalive_probes",
-		"net.ipv4.tcp_rmem",
-		"net.ipv4.tcp_wmem":
-		return true
-	}
-	return false
+	return slices.Contains(SafeSysctls(), strings.ReplaceAll(name, "/", "."))
 }
 
 func (s *scan) checkSysctls(sysctls map[string]string) {
