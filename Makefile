@@ -12,7 +12,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # VERSION is stamped into every binary (package version); `ward version`
 # prints it, and every JSON document and decision-log entry carries it.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-LDFLAGS  := -X github.com/ward-runtime/ward/version.stamped=$(VERSION)
+LDFLAGS  := -X github.com/ward-runtime/ward/internal/version.stamped=$(VERSION)
 
 .PHONY: all build test test-integration test-admission escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man
 
@@ -109,17 +109,17 @@ bench-e2e: build
 
 ## bench: the hot-path benchmarks
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./judge ./bundle ./profiles ./seccompbpf
+	$(GO) test -run '^$$' -bench . -benchmem -count=5 ./internal/judge ./bundle ./internal/profiles ./internal/seccompbpf
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bundle
-	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZTIME) ./judge
+	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZTIME) ./internal/judge
 	$(GO) test -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzLandlockSection$$' -fuzztime $(FUZZTIME) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./landlock
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/landlock
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/manifest
 
 ## demo: ward's main job on its embedded default policy
 demo: build

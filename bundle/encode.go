@@ -11,7 +11,7 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/ward-runtime/ward/atomicfile"
+	"github.com/ward-runtime/ward/internal/atomicfile"
 )
 
 // encodeOptions write a spec as runc's encoding/json would (omitempty

@@ -9,9 +9,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/userns"
 	"github.com/ward-runtime/ward/policy"
-	"github.com/ward-runtime/ward/userns"
 )
 
 // Encode must give what encoding/json (the library runc decodes with) reads

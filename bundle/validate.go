@@ -8,7 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/internal/capability"
 )
 
 // Validate checks what decoding cannot: fields that must be present, names

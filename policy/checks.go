@@ -10,9 +10,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/capability"
-	"github.com/ward-runtime/ward/landlock"
-	"github.com/ward-runtime/ward/profiles"
+	"github.com/ward-runtime/ward/internal/capability"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/profiles"
 )
 
 // scan holds one evaluation's state: the input, the node facts from the

@@ -7,7 +7,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/internal/capability"
 )
 
 // cleanSpec is a spec with no findings at all: every namespace of its own,

@@ -14,7 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/internal/capability"
 )
 
 // Input is what one evaluation looks at.

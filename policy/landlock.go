@@ -8,8 +8,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/landlock"
-	"github.com/ward-runtime/ward/profiles"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/profiles"
 )
 
 // ProfileNone, as landlock.profile, turns the Landlock step off for every

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ward-runtime/ward/landlock"
+	"github.com/ward-runtime/ward/internal/landlock"
 )
 
 func TestLandlockSectionErrors(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ward-runtime/ward/bounded"
-	"github.com/ward-runtime/ward/capability"
+	"github.com/ward-runtime/ward/internal/bounded"
+	"github.com/ward-runtime/ward/internal/capability"
 )
 
 // Action is what ward does with a container. Exactly one is chosen.

@@ -5,7 +5,7 @@ package main
 import (
 	"context"
 
-	"github.com/ward-runtime/ward/shim"
+	"github.com/ward-runtime/ward/internal/shim"
 )
 
 func main() {

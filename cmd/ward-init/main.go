@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ward-runtime/ward/landlock"
-	"github.com/ward-runtime/ward/version"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/version"
 )
 
 func main() {

@@ -6,9 +6,9 @@ package main
 import (
 	"os"
 
-	"github.com/ward-runtime/ward/runtime"
+	"github.com/ward-runtime/ward/internal/wardruntime"
 )
 
 func main() {
-	os.Exit(runtime.Run(os.Args[1:]))
+	os.Exit(wardruntime.Run(os.Args[1:]))
 }

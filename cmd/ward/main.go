@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/ward-runtime/ward/cli"
+	"github.com/ward-runtime/ward/internal/cli"
 )
 
 func main() {

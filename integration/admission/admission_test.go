@@ -34,10 +34,10 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
-	"github.com/ward-runtime/ward/manifest"
+	"github.com/ward-runtime/ward/internal/manifest"
+	"github.com/ward-runtime/ward/internal/policyexport"
+	"github.com/ward-runtime/ward/internal/scan"
 	"github.com/ward-runtime/ward/policy"
-	"github.com/ward-runtime/ward/policyexport"
-	"github.com/ward-runtime/ward/scan"
 )
 
 func freePort(t *testing.T) int {

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
-	"github.com/ward-runtime/ward/nodeconfig"
+	"github.com/ward-runtime/ward/internal/nodeconfig"
 )
 
 // skip are specs that need images, plugins or host setup this machine does

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ward-runtime/ward/install"
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/internal/install"
 )
 
 // stubs are the stand-ins: each logs its arguments to calls.log.

@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ward-runtime/ward/decisionlog"
-	"github.com/ward-runtime/ward/install"
 	"github.com/ward-runtime/ward/integration/escape/probes"
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/internal/decisionlog"
+	"github.com/ward-runtime/ward/internal/install"
 	"github.com/ward-runtime/ward/policy"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/integration/escape/probes"
-	"github.com/ward-runtime/ward/judge"
+	"github.com/ward-runtime/ward/internal/decisionlog"
+	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/policy"
 )
 

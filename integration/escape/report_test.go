@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ward-runtime/ward/decisionlog"
 	"github.com/ward-runtime/ward/integration/escape/probes"
+	"github.com/ward-runtime/ward/internal/decisionlog"
 	"github.com/ward-runtime/ward/policy"
 )
 

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ward-runtime/ward/install"
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/internal/install"
 )
 
 func ward(t *testing.T, args ...string) string {

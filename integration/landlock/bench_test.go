@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
-	"github.com/ward-runtime/ward/landlock"
+	"github.com/ward-runtime/ward/internal/landlock"
 )
 
 // TestLauncherStartOverhead measures what ward-init adds to a container's

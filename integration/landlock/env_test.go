@@ -16,10 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/bundle"
-	"github.com/ward-runtime/ward/judge"
-	"github.com/ward-runtime/ward/landlock"
+	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/seccompbpf"
 	"github.com/ward-runtime/ward/policy"
-	"github.com/ward-runtime/ward/seccompbpf"
 )
 
 // env is what every test here needs: runc, ward-init, the probe helper and

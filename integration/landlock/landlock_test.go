@@ -15,8 +15,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/ward-runtime/ward/harden"
-	"github.com/ward-runtime/ward/landlock"
+	"github.com/ward-runtime/ward/internal/harden"
+	"github.com/ward-runtime/ward/internal/landlock"
 )
 
 // dropAndRun copies a binary into a writable place and runs it: the

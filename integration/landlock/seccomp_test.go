@@ -7,7 +7,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/ward-runtime/ward/landlock"
+	"github.com/ward-runtime/ward/internal/landlock"
 )
 
 // seccompScript asks for a user namespace (ward's baseline refuses it with

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
-	"github.com/ward-runtime/ward/landlock"
-	"github.com/ward-runtime/ward/profiles"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/profiles"
 )
 
 // TestBenchmarkRun measures what ward-runtime adds to `run` of a busybox

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
-	"github.com/ward-runtime/ward/userns"
+	"github.com/ward-runtime/ward/internal/userns"
 )
 
 // usernsPoolStart is the test pool's first host ID: 100 blocks of 65536

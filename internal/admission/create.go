@@ -1,0 +1,268 @@
+package admission
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/backend"
+	"github.com/ward-runtime/ward/internal/decisionlog"
+	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/nodefacts"
+	"github.com/ward-runtime/ward/internal/userns"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// Request is one container to admit.
+type Request struct {
+	// ID is the container's ID.
+	ID string
+	// BundleDir is the bundle: config.json is read from it and, when the
+	// container is hardened, rewritten in it.
+	BundleDir string
+	// Owner names the container's ID block in the node-wide allocator
+	// when it gets one of its own; it must be unique on the node.
+	Owner string
+	// BlockPerLayer gives the block to the container's writable layer
+	// instead, when its root filesystem is already an overlay with one
+	// (Docker, Podman): stop and start (delete, then create on the same
+	// layer), a daemon restart or a reboot then give it the IDs its files
+	// were written with.
+	BlockPerLayer bool
+	// Rootfs maps the root filesystem for a container that gets ward's
+	// user namespace; nil fails such a container closed.
+	Rootfs RootfsMapper
+	// SandboxPID finds a pod sandbox's process when its record does not
+	// have it yet (ward-runtime, which is gone once the sandbox runs);
+	// nil when the front door always records it.
+	SandboxPID func(sandboxID string) (int, error)
+}
+
+// Admission is an admitted container: how it is to run.
+type Admission struct {
+	ID     string
+	Bundle *bundle.Bundle
+	// Verdict is the decision and what hardening changed.
+	Verdict judge.Verdict
+	// Runtime is the backend the container runs on (runc in audit mode).
+	Runtime backend.Runtime
+	// Lease is the container's user namespace; nil without one.
+	Lease *Lease
+	// Pod is the record of the container's pod (the one Admit wrote for a
+	// sandbox); nil outside a pod.
+	Pod *PodRecord
+	// Entry is the decision-log entry Admit wrote.
+	Entry decisionlog.Entry
+}
+
+// Sandbox reports whether the container is a pod's sandbox.
+func (ad *Admission) Sandbox() bool { return ad.Bundle.Workload.Kind == bundle.Sandbox }
+
+// Undo gives back what Admit took for a container the front door then
+// failed to create: its lease and, for a sandbox, its pod record. No delete
+// will come for it.
+func (a *Admitter) Undo(ad *Admission) error {
+	var errs []error
+	if ad.Lease.Owns() {
+		errs = append(errs, a.Release(ad.Lease))
+	}
+	if ad.Sandbox() {
+		errs = append(errs, a.pods.Remove(ad.ID))
+	}
+	return errors.Join(errs...)
+}
+
+// Forget gives back what a deleted container held: the lease, and for a
+// sandbox its pod's record.
+func (a *Admitter) Forget(id string, sandbox bool, l *Lease) error {
+	var errs []error
+	if l.Owns() || l != nil && l.Rootfs != nil {
+		errs = append(errs, a.Release(l))
+	}
+	if sandbox {
+		errs = append(errs, a.pods.Remove(id))
+	}
+	return errors.Join(errs...)
+}
+
+// Admit judges the container in r's bundle and prepares it to run: the
+// rewritten config.json, the user-namespace lease, the backend, the pod
+// record and the decision-log entry, all written before it returns. An
+// error is a *Rejection or an *Error, and the container must not run;
+// everything Admit took is given back then.
+func (a *Admitter) Admit(r Request) (*Admission, error) {
+	entry := decisionlog.Entry{Event: "create", ContainerID: r.ID, Bundle: r.BundleDir}
+	ad, err := a.admit(r, &entry)
+	if err == nil && ad.Verdict.Action == policy.Reject && !ad.Verdict.Audit {
+		err = &Rejection{ContainerID: r.ID, Rule: ad.Verdict.Rule, Reason: ad.Verdict.Reason, Findings: ad.Verdict.Deciding}
+	}
+	var fe *Error
+	if errors.As(err, &fe) {
+		entry.Error = err.Error()
+	}
+	if lerr := a.record(&entry); lerr != nil && err == nil {
+		err = &Error{ContainerID: r.ID, Err: lerr}
+	}
+	if err != nil {
+		if ad != nil {
+			a.Undo(ad)
+		}
+		return nil, err
+	}
+	ad.Entry = entry
+	return ad, nil
+}
+
+// admit does Admit's work; entry gets the report once there is one.
+func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error) {
+	fail := func(kind ErrorKind, err error) error { return &Error{Kind: kind, ContainerID: r.ID, Err: err} }
+	b, err := bundle.LoadOriginal(r.BundleDir, 0)
+	if err != nil {
+		return nil, fail(InvalidSpec, err)
+	}
+	ad := &Admission{ID: r.ID, Bundle: b}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
+	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
+	if b.Workload.Kind == bundle.PodContainer {
+		pod, err := a.pods.Read(b.Workload.SandboxID)
+		if errors.Is(err, ErrNoPod) {
+			return nil, fail(UnknownPod, fmt.Errorf("ward has no decision for its pod sandbox %s; refusing to run it", b.Workload.SandboxID))
+		}
+		if err != nil {
+			return nil, fail(Failed, err)
+		}
+		if in.Pod, err = pod.context(a.judge.Evaluator()); err != nil {
+			return nil, fail(Failed, err)
+		}
+		ad.Pod = pod
+		// A namespace the container joins by path must be its pod's:
+		// the sandbox's process says which those are.
+		if facts.SandboxPID, err = pod.sandboxPID(r.SandboxPID); err != nil {
+			return nil, fail(Failed, err)
+		}
+	}
+	in.Node = nodefacts.Gather(b.Spec, b.Dir, a.policy, facts)
+	if ad.Lease, err = a.lease(&r, b, ad.Pod); err != nil {
+		return nil, fail(Failed, err)
+	}
+	if ad.Lease != nil {
+		in.Userns = ad.Lease.input()
+	}
+	var sysctl map[string]string
+	if b.Spec.Linux != nil {
+		sysctl = maps.Clone(b.Spec.Linux.Sysctl)
+	}
+	v, err := a.judge.Spec(in)
+	if err == nil && usesUserns(&v) {
+		err = userns.ApplyMovedNetSysctls(sysctl, b.Spec)
+		if err == nil && r.Rootfs == nil {
+			err = errors.New("this front door cannot map a root filesystem")
+		}
+		if err == nil {
+			err = r.Rootfs.MapRootfs(b, ad.Lease, &v)
+		}
+		if err != nil {
+			err = fmt.Errorf("user namespace: %w", err)
+		}
+	}
+	if !usesUserns(&v) && ad.Lease != nil {
+		// Rejected, sandboxed, audited, exempted, or its manager made one:
+		// the block goes back now.
+		if ad.Lease.Owns() {
+			if rerr := a.Release(ad.Lease); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		ad.Lease = nil
+	}
+	ad.Verdict = v
+	entry.Report = v.Report(a.policy)
+	if err != nil {
+		return ad, fail(Failed, fmt.Errorf("hardening the spec: %w", err))
+	}
+	if v.Action == policy.Reject && !v.Audit {
+		return ad, nil
+	}
+	if err := a.route(ad, in.Pod); err != nil {
+		return ad, fail(Failed, err)
+	}
+	if ad.Sandbox() {
+		pc := v.Decision.PodContext()
+		ad.Pod = newPodRecord(pc, r.BundleDir, a.opts.Door, ad.Lease)
+		if err := a.pods.Write(ad.Pod); err != nil {
+			return ad, fail(Failed, err)
+		}
+	}
+	return ad, nil
+}
+
+// route resolves the backend and writes the spec the backend will read.
+func (a *Admitter) route(ad *Admission, pod *policy.PodContext) error {
+	v := &ad.Verdict
+	name := policy.Runc
+	if v.Action == policy.Sandbox && !v.Audit {
+		name = v.Backend
+	}
+	rt, err := a.backends.Resolve(name, v.Rule)
+	if err != nil {
+		return err
+	}
+	if rt.Shim() && ad.Bundle.Workload.Kind != bundle.Sandbox {
+		// A pod decided for a shim backend at its sandbox never reaches
+		// ward's task service: Start hands it to that shim. Getting here
+		// means a container asked for more than its pod runs in.
+		return fmt.Errorf("container needs backend %s (%s), but its pod runs on %s; a pod cannot move to another shim: give the pod the %s runtime class or annotation",
+			rt.Name, backend.RuleName(v.Rule), podBackend(pod), rt.Name)
+	}
+	if rt.Shim() {
+		return fmt.Errorf("%s chose backend %s, a containerd shim, which only ward's containerd shim (containerd-shim-ward-v2) can start for a whole pod; refusing to run the container elsewhere",
+			backend.RuleName(v.Rule), rt.Name)
+	}
+	ad.Runtime = rt
+	rewrite := v.Rewritten()
+	if rt.Sandbox && pod != nil && pod.Backend != rt.Name {
+		// The pod's sandbox runs elsewhere, so there is no sandbox of this
+		// backend to join: the container gets its own, in the pod's network
+		// namespace.
+		isolate(ad.Bundle.Spec, ad.ID)
+		rewrite = true
+	}
+	if rewrite {
+		if err := bundle.WriteSpec(ad.Bundle); err != nil {
+			return fmt.Errorf("writing the hardened spec: %w", err)
+		}
+	}
+	return nil
+}
+
+func podBackend(pod *policy.PodContext) string {
+	if pod == nil {
+		return string(policy.Runc)
+	}
+	return string(pod.Backend)
+}
+
+// isolate turns a pod's app container into the root container of its own
+// sandbox: runsc reads the CRI annotations to decide whether to start a
+// sandbox or join one, and the pause container's PID, IPC and UTS
+// namespaces, named by path, belong to a container it cannot join. The
+// network namespace stays, so the pod's IP and ports still work.
+func isolate(s *specs.Spec, id string) {
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[bundle.AnnotationContainerType] = "sandbox"
+	s.Annotations[bundle.AnnotationSandboxID] = id
+	if s.Linux == nil {
+		return
+	}
+	for i := range s.Linux.Namespaces {
+		ns := &s.Linux.Namespaces[i]
+		if ns.Type != specs.NetworkNamespace {
+			ns.Path = ""
+		}
+	}
+}

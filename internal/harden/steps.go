@@ -1,0 +1,251 @@
+package harden
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/internal/capability"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/profiles"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// errProcFDCwd is returned for a working directory under /proc/<pid>/fd.
+var errProcFDCwd = errors.New("process.cwd is under /proc/<pid>/fd, the CVE-2024-21626 escape shape; refusing to run it")
+
+// refuseProcFDCwd cannot be fixed by rewriting (the workload asked for that
+// directory), so it refuses. The policy normally rejects the shape first;
+// this step keeps the refusal when a policy forgets to.
+func refuseProcFDCwd(s *specs.Spec, _ *Record) error {
+	if s.Process != nil && policy.IsProcFD(s.Process.Cwd) {
+		return errProcFDCwd
+	}
+	return nil
+}
+
+func capabilitiesStep(allow []string) func(*specs.Spec, *Record) error {
+	allowed := capability.SetOf(allow)
+	return func(s *specs.Spec, rec *Record) error {
+		if s.Process == nil || s.Process.Capabilities == nil {
+			return nil
+		}
+		c := s.Process.Capabilities
+		var dropped capability.Set
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable, &c.Ambient} {
+			before := capability.SetOf(*set)
+			if before&^allowed == 0 {
+				continue
+			}
+			dropped |= before &^ allowed
+			// A new slice, not slices.DeleteFunc: the sets of one spec
+			// may share a backing array, and compacting one in place
+			// would corrupt the others.
+			kept := make([]string, 0, len(*set))
+			for _, name := range *set {
+				if allowed.Has(name) {
+					kept = append(kept, name)
+				}
+			}
+			*set = kept
+		}
+		if dropped != 0 {
+			rec.Add("process.capabilities", "dropped "+strings.Join(dropped.Names(), ", "))
+		}
+		return nil
+	}
+}
+
+func noNewPrivileges(s *specs.Spec, rec *Record) error {
+	if s.Process != nil && !s.Process.NoNewPrivileges {
+		s.Process.NoNewPrivileges = true
+		rec.Add("process.noNewPrivileges", "set to true")
+	}
+	return nil
+}
+
+// MaskedPaths is what ward masks: the union of runc's and containerd's
+// defaults. Masking a path that does not exist is a no-op for runc.
+func MaskedPaths() []string {
+	return []string{
+		"/proc/acpi",
+		"/proc/asound",
+		"/proc/interrupts",
+		"/proc/kcore",
+		"/proc/keys",
+		"/proc/latency_stats",
+		"/proc/sched_debug",
+		"/proc/scsi",
+		"/proc/timer_list",
+		"/proc/timer_stats",
+		"/sys/devices/virtual/powercap",
+		"/sys/firmware",
+	}
+}
+
+// ReadonlyPaths is what ward mounts read-only.
+func ReadonlyPaths() []string {
+	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+}
+
+func maskedPathsStep(want []string) func(*specs.Spec, *Record) error {
+	return func(s *specs.Spec, rec *Record) error {
+		l := linux(s)
+		if added := addMissing(&l.MaskedPaths, want); added != "" {
+			rec.Add("linux.maskedPaths", "added "+added)
+		}
+		return nil
+	}
+}
+
+func readonlyPathsStep(want []string) func(*specs.Spec, *Record) error {
+	return func(s *specs.Spec, rec *Record) error {
+		l := linux(s)
+		if added := addMissing(&l.ReadonlyPaths, want); added != "" {
+			rec.Add("linux.readonlyPaths", "added "+added)
+		}
+		return nil
+	}
+}
+
+// addMissing appends the entries of want that list lacks and returns them,
+// comma-separated.
+func addMissing(list *[]string, want []string) string {
+	var added []string
+	// Clip so that appending copies instead of writing into an array the
+	// list may share with another.
+	*list = slices.Clip(*list)
+	for _, w := range want {
+		if !slices.Contains(*list, w) {
+			*list = append(*list, w)
+			added = append(added, w)
+		}
+	}
+	return strings.Join(added, ", ")
+}
+
+// sysfsReadonly remounts sysfs and the cgroup filesystem read-only: both are
+// how a container writes host kernel and cgroup settings (release_agent).
+func sysfsReadonly(s *specs.Spec, rec *Record) error {
+	for i := range s.Mounts {
+		m := &s.Mounts[i]
+		if m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" {
+			continue
+		}
+		if slices.Contains(m.Options, "ro") {
+			continue
+		}
+		opts := make([]string, 0, len(m.Options)+1)
+		for _, o := range m.Options {
+			if o != "rw" {
+				opts = append(opts, o)
+			}
+		}
+		m.Options = append(opts, "ro")
+		rec.Add("mounts["+strconv.Itoa(i)+"].options", m.Type+" at "+m.Destination+" made read-only")
+	}
+	return nil
+}
+
+func seccompStep(src SeccompSource, filters FilterSource) func(*specs.Spec, *Record) error {
+	return func(s *specs.Spec, rec *Record) error {
+		if filters != nil && launched(s) {
+			return launcherSeccomp(s, rec, filters)
+		}
+		l := linux(s)
+		var what string
+		switch {
+		case l.Seccomp == nil:
+			what = "injected ward's profile (there was none)"
+		case profiles.IsUnconfined(l.Seccomp):
+			what = "replaced an empty profile with ward's"
+		case profiles.IsDefaultAllow(l.Seccomp):
+			what = "replaced a default-allow profile with ward's"
+		default:
+			return nil
+		}
+		prof, err := src.Profile(bounding(s))
+		if err != nil {
+			return err
+		}
+		l.Seccomp = prof
+		rec.Add("linux.seccomp", what)
+		return nil
+	}
+}
+
+func bounding(s *specs.Spec) []string {
+	if s.Process != nil && s.Process.Capabilities != nil {
+		return s.Process.Capabilities.Bounding
+	}
+	return nil
+}
+
+// launched reports whether the container's process runs under ward-init
+// with ward's directory mounted (the Landlock step ran).
+func launched(s *specs.Spec) bool {
+	if s.Process == nil || len(s.Process.Args) == 0 || s.Process.Args[0] != landlock.LauncherPath {
+		return false
+	}
+	return slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool {
+		return path.Clean(m.Destination) == landlock.Dir && m.Type == "tmpfs"
+	})
+}
+
+// launcherSeccomp hands ward's baseline to ward-init: the compiled filter
+// is bind-mounted read-only from the host (the workload cannot change it,
+// and exec sessions read the same file), and runc is left only the
+// container's own profile, if it has one, under which ward-init stacks
+// the baseline. The kernel runs both filters and the strictest answer
+// wins, so a workload's profile is kept, never replaced.
+func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource) error {
+	host, err := filters.Filter(bounding(s))
+	if err != nil {
+		return err
+	}
+	want := specs.Mount{Destination: landlock.SeccompPath, Type: "bind", Source: host,
+		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+	// Only ward's own mount may be there, once, after ward's directory:
+	// whoever controls that file controls the filter.
+	dirAt, have := -1, false
+	for i, m := range s.Mounts {
+		dst := path.Clean(m.Destination)
+		switch {
+		case dst == landlock.Dir && m.Type == "tmpfs":
+			dirAt = i
+		case dst == landlock.SeccompPath && !have && dirAt >= 0 && sameMount(m, want):
+			have = true
+		case dst == landlock.SeccompPath:
+			return fmt.Errorf("mounts[%d]: %s is reserved for ward's seccomp filter", i, m.Destination)
+		}
+	}
+	if !have {
+		s.Mounts = append(slices.Clip(s.Mounts), want)
+		rec.Add("mounts", "added ward's compiled seccomp filter at "+landlock.SeccompPath+" (read-only bind of "+host+"); ward-init installs it before the workload's first instruction")
+	}
+	l := linux(s)
+	switch {
+	case l.Seccomp == nil:
+	case profiles.IsUnconfined(l.Seccomp):
+		l.Seccomp = nil
+		rec.Add("linux.seccomp", "removed an empty profile: ward-init installs ward's baseline instead")
+	default:
+		// Only the first application records it; a re-run sees the mount.
+		if !have {
+			rec.Add("linux.seccomp", "kept the container's own profile for runc; ward-init stacks ward's baseline on it")
+		}
+	}
+	return nil
+}
+
+func linux(s *specs.Spec) *specs.Linux {
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	return s.Linux
+}

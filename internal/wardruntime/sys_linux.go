@@ -1,0 +1,90 @@
+package wardruntime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
+
+// spawnSelf is Env.Spawn of the binary.
+func spawnSelf(args []string, extra []*os.File) error {
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = "ward-runtime"
+	cmd.ExtraFiles = extra
+	// Its own session: a terminal's ^C for the container's process group
+	// must not end it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// The helper's work can wait; the container start beside it cannot.
+	// From here on its first thread runs only on an otherwise idle CPU
+	// (runReap puts the thread doing the work there too).
+	_ = idlePriority(cmd.Process.Pid)
+	return cmd.Process.Release()
+}
+
+// idlePriority moves thread tid (0: the calling thread) to SCHED_IDLE.
+func idlePriority(tid int) error {
+	return unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
+}
+
+// pidfdSelf is a pidfd of this process, which stays this process across
+// execve: after ward execs a backend, it is the backend's.
+func pidfdSelf() (*os.File, error) {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "pidfd"), nil
+}
+
+// waitPidfd blocks until the process behind f has ended.
+func waitPidfd(f *os.File) error {
+	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("waiting on pidfd: %w", err)
+		}
+	}
+}
+
+func fcntlGetfd(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0) }
+
+// inheritableMemfd puts data in an anonymous file that a backend exec'd by
+// ward inherits, and returns a path that opens it (/proc/self/fd/N in the
+// backend's own view). Nothing is left on disk to clean up after the
+// backend, which replaces ward, has read it. minFD keeps the descriptor
+// clear of the ones the caller asked the backend to preserve.
+func inheritableMemfd(name string, data []byte, minFD int) (string, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return "", fmt.Errorf("creating memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return "", fmt.Errorf("writing memfd: %w", err)
+	}
+	// Sealed: the file the backend reads is the one ward judged.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS,
+		unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		return "", fmt.Errorf("sealing memfd: %w", err)
+	}
+	// F_DUPFD (not _CLOEXEC): the duplicate survives exec.
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD, minFD)
+	if err != nil {
+		return "", fmt.Errorf("duplicating memfd: %w", err)
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", nfd), nil
+}
