@@ -61,6 +61,13 @@ type Options struct {
 	// NoPool leaves the user-namespace pool unread: `ward explain` shows
 	// a placeholder block instead of allocating one.
 	NoPool bool
+	// Policy, when set, is the policy in force instead of the one the
+	// configuration names (`ward explain --policy`, or one read from
+	// stdin).
+	Policy *policy.Policy
+	// Pool, with NoPool, is the pool a mapping the container manager made
+	// is verified against (the node's, when `ward explain` finds one).
+	Pool []userns.Range
 	// NodeNamespaces are the node's namespaces as the front door found
 	// its own when it started (nodefacts.OwnNamespaces), before any of its
 	// threads entered a container's: host namespaces are known by these
@@ -93,9 +100,12 @@ type Admitter struct {
 // policy turns user namespaces on, builds the judge and opens the decision
 // log. Any error means no container can be decided.
 func New(cfg nodeconfig.Config, o Options) (*Admitter, error) {
-	p, err := policy.Load(cfg.Policy)
-	if err != nil {
-		return nil, fmt.Errorf("loading policy: %w", err)
+	p := o.Policy
+	if p == nil {
+		var err error
+		if p, err = policy.Load(cfg.Policy); err != nil {
+			return nil, fmt.Errorf("loading policy: %w", err)
+		}
 	}
 	table, err := cfg.Table()
 	if err != nil {
@@ -104,7 +114,7 @@ func New(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 	if err := table.CheckPolicy(p); err != nil {
 		return nil, err
 	}
-	var pool []userns.Range
+	pool := o.Pool
 	if bool(p.Userns.Enabled) && !o.NoPool {
 		if pool, err = cfg.Userns.Pool(p.Userns.Pool); err != nil {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/cli"
 	"github.com/ward-runtime/ward/internal/decisionlog"
 	"github.com/ward-runtime/ward/internal/shim"
 	"github.com/ward-runtime/ward/internal/wardruntime"
@@ -269,6 +270,43 @@ func TestSameDecisionThroughEveryDoor(t *testing.T) {
 	if !strings.Contains(msgs["shim"][len(msgs["shim"])-1], "CVE-2024-21626") {
 		t.Errorf("the leaked-descriptor exec was not refused: %s", msgs["shim"][len(msgs["shim"])-1])
 	}
+	// ward explain, on the same specs, decides as the doors did.
+	explained := 0
+	for i, e := range se {
+		if e.Event != "create" || e.Error != "" {
+			continue
+		}
+		c := filepath.Join("..", "..", "testdata", "corpus", e.Workload.Pod)
+		if e.Workload.Pod == "" {
+			continue
+		}
+		args := []string{"explain", "--json", "--policy", pol}
+		switch e.Workload.Kind {
+		case bundle.PodContainer:
+			args = append(args, filepath.Join(c, "container.json"), "--pod", filepath.Join(c, "sandbox.json"))
+		case bundle.Sandbox:
+			args = append(args, filepath.Join(c, "sandbox.json"))
+		default:
+			continue
+		}
+		var out, errb bytes.Buffer
+		cli.Main(args, strings.NewReader(""), &out, &errb)
+		var doc cli.Document
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("ward %v: %v\n%s", args, err, errb.String())
+		}
+		r := doc.Report
+		if r.Action != e.Action || r.Backend != e.Backend || r.Rule != e.Rule || r.Reason != e.Reason ||
+			strings.Join(r.Deciding, ",") != strings.Join(e.Deciding, ",") || len(r.Findings) != len(e.Findings) {
+			t.Errorf("entry %d: ward explain says %s/%s %q %v (%d findings); the shim %s/%s %q %v (%d findings)",
+				i, r.Action, r.Backend, r.Rule, r.Deciding, len(r.Findings), e.Action, e.Backend, e.Rule, e.Deciding, len(e.Findings))
+		}
+		explained++
+	}
+	if explained == 0 {
+		t.Error("ward explain was compared with nothing")
+	}
+	t.Logf("%d requests through the shim and ward-runtime; ward explain compared on %d of them", n, explained)
 	rejected := 0
 	for _, m := range msgs["shim"] {
 		if strings.Contains(m, "ward rejected") {

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/admission"
 	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/internal/nodefacts"
 	"github.com/ward-runtime/ward/internal/userns"
 	"github.com/ward-runtime/ward/internal/version"
@@ -176,10 +179,20 @@ func loadTarget(env *Env, path string) (*bundle.Bundle, error) {
 // judgeFile loads the spec at path (and the pod's sandbox spec, if given)
 // and judges it under the policy p.
 func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target, int, error) {
-	j, err := judge.New(p, judge.Options{Launcher: judge.Launcher(), UsernsPool: explainPool(p)})
+	// The node configuration says which backends exist; the policy is the
+	// one given (or the embedded default), not the node's.
+	cfg, err := nodeconfig.Load(nodeconfig.Sources{Getenv: os.Getenv})
 	if err != nil {
-		return nil, ExitError, err
+		return nil, ExitBadInput, err
 	}
+	adm, err := admission.New(cfg, admission.Options{
+		Door: admission.DoorCLI, Launcher: judge.Launcher(), NoLog: true, NoPool: true,
+		Policy: p, Pool: explainPool(p), NodeNamespaces: nodefacts.OwnNamespaces(),
+	})
+	if err != nil {
+		return nil, ExitBadInput, err
+	}
+	defer adm.Close()
 	b, err := loadTarget(env, path)
 	if err != nil {
 		return nil, ExitBadInput, err
@@ -188,26 +201,21 @@ func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target
 	if err != nil {
 		return nil, ExitError, err
 	}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: explainUserns(b.Workload),
-		Node: nodefacts.Gather(b.Spec, b.Dir, j.Evaluator().Policy(), nodefacts.Options{Node: nodefacts.OwnNamespaces()})}
+	var sb *bundle.Bundle
 	switch {
 	case o.pod != "":
-		sb, err := bundle.Load(o.pod, 0)
-		if err != nil {
+		if sb, err = bundle.Load(o.pod, 0); err != nil {
 			return nil, ExitBadInput, fmt.Errorf("loading the pod's sandbox spec: %w", err)
 		}
 		if err := samePod(b, sb, o.pod); err != nil {
 			return nil, ExitBadInput, err
 		}
-		sd := j.Evaluator().Evaluate(policy.Input{Spec: sb.Spec, Workload: sb.Workload, HostPaths: bundle.HostPaths(sb.Spec),
-			Node: nodefacts.Gather(sb.Spec, sb.Dir, j.Evaluator().Policy(), nodefacts.Options{Node: nodefacts.OwnNamespaces()})})
-		in.Pod = sd.PodContext()
 	case b.Workload.Kind == bundle.PodContainer && !o.withoutPod:
 		return nil, ExitBadInput, fmt.Errorf("%s: %w: it is an app container of pod %s/%s (sandbox %s), whose host namespaces and sysctls only the sandbox's spec shows; "+
 			"pass that spec with --pod SANDBOX, or --without-pod to judge the container alone",
 			b.ConfigPath, errPodUnknown, b.Workload.Namespace, b.Workload.Pod, shortID(b.Workload.SandboxID))
 	}
-	v, err := j.Spec(in)
+	v, err := adm.Explain(b, sb, explainUserns(b.Workload))
 	if err != nil {
 		return nil, ExitError, err
 	}

@@ -1,0 +1,26 @@
+package admission
+
+import (
+	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/nodefacts"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// Explain judges a loaded container the way Admit would, without preparing
+// it to run: no lease (us stands for the block a front door would give),
+// no pod record, no backend, no log entry. sandbox, when given, is the
+// spec of the container's pod sandbox, judged first for the pod's context.
+// `ward explain` and `ward harden` call it, so that what they print is
+// what the node decides.
+func (a *Admitter) Explain(b, sandbox *bundle.Bundle, us *policy.UsernsInput) (judge.Verdict, error) {
+	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), Userns: us,
+		Node: nodefacts.Gather(b.Spec, b.Dir, a.policy, facts)}
+	if sandbox != nil {
+		sd := a.judge.Evaluator().Evaluate(policy.Input{Spec: sandbox.Spec, Workload: sandbox.Workload,
+			HostPaths: bundle.HostPaths(sandbox.Spec), Node: nodefacts.Gather(sandbox.Spec, sandbox.Dir, a.policy, facts)})
+		in.Pod = sd.PodContext()
+	}
+	return a.judge.Spec(in)
+}
