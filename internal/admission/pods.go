@@ -1,16 +1,13 @@
 package admission
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
-	"github.com/ward-runtime/ward/internal/atomicfile"
-	"github.com/ward-runtime/ward/internal/bounded"
+	"github.com/ward-runtime/ward/internal/recordfile"
 	"github.com/ward-runtime/ward/internal/userns"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -81,56 +78,24 @@ func (r *PodRecord) context(e *policy.Evaluator) (*policy.PodContext, error) {
 	return pc, nil
 }
 
-func (s PodStore) path(id string) (string, error) {
-	if id == "" || filepath.Base(id) != id || id == "." || id == ".." {
-		return "", fmt.Errorf("invalid sandbox id %q", id)
-	}
-	return filepath.Join(s.Dir, id+".json"), nil
+func (s PodStore) dir() recordfile.Dir {
+	return recordfile.Dir{Path: s.Dir, Perm: 0o640, What: "pod record", Max: 1 << 16}
 }
 
 // Write saves r, replacing the pod's earlier record.
-func (s PodStore) Write(r *PodRecord) error {
-	path, err := s.path(r.SandboxID)
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encoding pod record: %w", err)
-	}
-	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
-		return fmt.Errorf("creating pod record directory: %w", err)
-	}
-	// No fsync: the record describes a running pod, and no pod outlives a
-	// crash of its node; Prune drops records whose bundles went.
-	if err := atomicfile.Write(path, data, 0o640, false); err != nil {
-		return fmt.Errorf("writing pod record: %w", err)
-	}
-	return nil
-}
+func (s PodStore) Write(r *PodRecord) error { return s.dir().Write(r.SandboxID, r) }
 
 // ErrNoPod means the store has no record of the pod.
-var ErrNoPod = errors.New("no pod record")
+var ErrNoPod = recordfile.ErrNotFound
 
 // Read loads the record of the pod whose sandbox is id.
 func (s PodStore) Read(id string) (*PodRecord, error) {
-	path, err := s.path(id)
-	if err != nil {
+	var r PodRecord
+	if err := s.dir().Read(id, &r); err != nil {
 		return nil, err
 	}
-	data, err := bounded.ReadFile(path, 1<<16)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("sandbox %s: %w", id, ErrNoPod)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading pod record: %w", err)
-	}
-	var r PodRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("reading pod record %s: %w", path, err)
-	}
 	if r.SandboxID != id {
-		return nil, fmt.Errorf("pod record %s is for sandbox %q", path, r.SandboxID)
+		return nil, fmt.Errorf("pod record of %s is for sandbox %q", id, r.SandboxID)
 	}
 	return &r, nil
 }
@@ -160,31 +125,15 @@ func (r *PodRecord) sandboxPID(lookup func(string) (int, error)) (int, error) {
 }
 
 // Remove deletes the pod's record; a missing one is not an error.
-func (s PodStore) Remove(id string) error {
-	path, err := s.path(id)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing pod record: %w", err)
-	}
-	return nil
-}
+func (s PodStore) Remove(id string) error { return s.dir().Remove(id) }
 
 // Prune removes the records of pods whose sandbox bundle is gone (the
 // container manager removes it with the pod): a Kata pod's removal, say,
 // never reaches ward. Records that name no bundle are kept: without it,
 // ward cannot tell that their pod is gone.
 func (s PodStore) Prune() {
-	entries, err := os.ReadDir(s.Dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !e.Type().IsRegular() {
-			continue
-		}
+	ids, _ := s.dir().IDs()
+	for _, id := range ids {
 		r, err := s.Read(id)
 		if err != nil || r.Bundle == "" || !filepath.IsAbs(r.Bundle) {
 			continue

@@ -1,20 +1,15 @@
 package wardruntime
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ward-runtime/ward/internal/admission"
-	"github.com/ward-runtime/ward/internal/atomicfile"
 	"github.com/ward-runtime/ward/internal/backend"
-	"github.com/ward-runtime/ward/internal/bounded"
 	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/recordfile"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -106,50 +101,36 @@ func checkID(id string) error {
 	return nil
 }
 
-// store keeps records as <dir>/<id>.json.
+// store keeps records as <dir>/<id>.json (recordfile), readable by root
+// only.
 type store struct{ dir string }
+
+func (s store) files() recordfile.Dir {
+	return recordfile.Dir{Path: s.dir, Perm: 0o600, What: "state record", Max: maxRecordSize}
+}
 
 func (s store) path(id string) string { return filepath.Join(s.dir, id+".json") }
 
-// save writes r atomically (a temporary file renamed into place), so a
-// concurrent reader sees the old record or the new one, never half of one.
-// It does not fsync: the state root is a tmpfs (/run), and a record is
-// worthless after a reboot anyway.
+// save writes r atomically. The state root is a tmpfs (/run), and a record
+// is worthless after a reboot anyway.
 func (s store) save(r *Record) error {
 	if err := checkID(r.ID); err != nil {
 		return err
 	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encoding state record: %w", err)
-	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
-	}
-	if err := atomicfile.Write(s.path(r.ID), data, 0o600, false); err != nil {
-		return fmt.Errorf("writing state record: %w", err)
-	}
-	return nil
+	return s.files().Write(r.ID, r)
 }
 
 // errNoRecord means ward has no record of the container.
-var errNoRecord = errors.New("no ward state record")
+var errNoRecord = recordfile.ErrNotFound
 
 // load reads id's record.
 func (s store) load(id string) (*Record, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	data, err := bounded.ReadFile(s.path(id), maxRecordSize)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errNoRecord
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading state record: %w", err)
-	}
 	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("decoding state record %s: %w", s.path(id), err)
+	if err := s.files().Read(id, &r); err != nil {
+		return nil, err
 	}
 	if r.ID != id {
 		return nil, fmt.Errorf("state record %s is for container %q", s.path(id), r.ID)
@@ -162,28 +143,18 @@ func (s store) remove(id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing state record: %w", err)
-	}
-	return nil
+	return s.files().Remove(id)
 }
 
 // all returns every record, skipping files that are not records.
 func (s store) all() ([]*Record, error) {
-	ents, err := os.ReadDir(s.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	ids, err := s.files().IDs()
 	if err != nil {
-		return nil, fmt.Errorf("listing state records: %w", err)
+		return nil, err
 	}
 	var out []*Record
-	for _, e := range ents {
-		name := e.Name()
-		if e.IsDir() || filepath.Ext(name) != ".json" {
-			continue
-		}
-		r, err := s.load(name[:len(name)-len(".json")])
+	for _, id := range ids {
+		r, err := s.load(id)
 		if err != nil {
 			continue
 		}
