@@ -203,6 +203,13 @@ func (e *Evaluator) Own(src string, in *Input) bool {
 	if !path.IsAbs(src) {
 		return false
 	}
+	if o, ok := in.Node.object(src); ok {
+		// A source that is, or holds, a sensitive directory is never the
+		// container's, whatever path it is reached by (a subPath bind).
+		if _, bad := in.Node.exposes(o, false); bad {
+			return false
+		}
+	}
 	return e.node.owner(hostPath(resolved(src, in)), in) != hostOwned
 }
 

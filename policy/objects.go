@@ -147,10 +147,15 @@ func (s *scan) checkBindObject(i int, m *specs.Mount, own bool) {
 		s.emit(IDBlockDeviceMount, field, what+", a host block device")
 		return
 	}
-	if own || isLauncherMount(m, hostPath(resolved(m.Source, s.in))) {
+	if isLauncherMount(m, hostPath(resolved(m.Source, s.in))) {
 		return
 	}
-	if so, ok := s.in.Node.exposes(o, true); ok {
+	// A volume the kubelet made for this pod can still be a host directory
+	// in disguise: a hostPath volume mounted with subPath reaches the node
+	// as a bind of pods/<uid>/volume-subpaths/..., whose identity is the
+	// host directory's. An own source is judged by what it is (a sensitive
+	// directory, or one holding it), not by what lies below it.
+	if so, ok := s.in.Node.exposes(o, !own); ok {
 		if isReadonly(m) {
 			s.emit(IDSensitiveHostPath, field, what+" is or holds "+so.Path+" (read-only)")
 		} else {
