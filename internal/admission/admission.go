@@ -199,10 +199,8 @@ func (r *Rejection) Error() string {
 		rule = "pod decision"
 	}
 	return fmt.Sprintf("ward rejected container %s: findings [%s]; %s: %s (ward explain shows where; docs/policy.md says how to exempt)",
-		r.ContainerID, joinIDs(r.Findings), rule, r.Reason)
+		r.ContainerID, strings.Join(r.Findings, ", "), rule, r.Reason)
 }
-
-func joinIDs(ids []string) string { return strings.Join(ids, ", ") }
 
 // ErrorKind classifies why ward refused to run a container it could not
 // decide; front doors map it to their transport's error codes.
@@ -240,6 +238,13 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Unjudged is the refusal of a container (or an exec in it) when no
+// Admitter could be built from the node configuration: every front door
+// says it the same way.
+func Unjudged(id string, exec bool, err error) error {
+	return &Error{ContainerID: id, Exec: exec, Err: fmt.Errorf("ward cannot judge it: %w", err)}
+}
 
 // IsRejection reports whether err is a policy rejection.
 func IsRejection(err error) bool {

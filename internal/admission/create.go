@@ -64,28 +64,16 @@ func (ad *Admission) Sandbox() bool { return ad.Bundle.Workload.Kind == bundle.S
 // Undo gives back what Admit took for a container the front door then
 // failed to create: its lease and, for a sandbox, its pod record. No delete
 // will come for it.
-func (a *Admitter) Undo(ad *Admission) error {
-	var errs []error
-	if ad.Lease.Owns() {
-		errs = append(errs, a.Release(ad.Lease))
-	}
-	if ad.Sandbox() {
-		errs = append(errs, a.pods.Remove(ad.ID))
-	}
-	return errors.Join(errs...)
-}
+func (a *Admitter) Undo(ad *Admission) error { return a.Forget(ad.ID, ad.Sandbox(), ad.Lease) }
 
-// Forget gives back what a deleted container held: the lease, and for a
-// sandbox its pod's record.
+// Forget gives back what a deleted container held: the lease (Release says
+// what that holds), and for a sandbox its pod's record.
 func (a *Admitter) Forget(id string, sandbox bool, l *Lease) error {
-	var errs []error
-	if l.Owns() || l != nil && l.Rootfs != nil {
-		errs = append(errs, a.Release(l))
-	}
+	err := a.Release(l)
 	if sandbox {
-		errs = append(errs, a.pods.Remove(id))
+		err = errors.Join(err, a.pods.Remove(id))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // Admit judges the container in r's bundle and prepares it to run: the
@@ -171,10 +159,8 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 	if !usesUserns(&v) && ad.Lease != nil {
 		// Rejected, sandboxed, audited, exempted, or its manager made one:
 		// the block goes back now.
-		if ad.Lease.Owns() {
-			if rerr := a.Release(ad.Lease); rerr != nil && err == nil {
-				err = rerr
-			}
+		if rerr := a.Release(ad.Lease); rerr != nil && err == nil {
+			err = rerr
 		}
 		ad.Lease = nil
 	}

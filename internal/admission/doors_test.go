@@ -317,3 +317,20 @@ func TestSameDecisionThroughEveryDoor(t *testing.T) {
 		t.Error("the corpus rejected nothing: the comparison proves little")
 	}
 }
+
+// TestSameRefusalWithoutAPolicy: a node whose policy does not load refuses
+// a container with the same message through both doors.
+func TestSameRefusalWithoutAPolicy(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	writeFile(t, pol, "mode: bogus\n")
+	doors := map[string]door{"shim": newShimDoor(t, dir, pol), "runtime": newRuntimeDoor(t, dir, pol)}
+	msgs := map[string]string{}
+	for name, d := range doors {
+		b, id := bundleOf(t, filepath.Join(dir, name), filepath.Join("..", "..", "testdata", "corpus", "ctr-run", "config.json"))
+		msgs[name] = d.create(t, id, b)
+	}
+	if msgs["shim"] == "" || msgs["shim"] != msgs["runtime"] || !strings.Contains(msgs["shim"], "cannot judge") {
+		t.Errorf("refusals differ or are empty:\n  shim:    %s\n  runtime: %s", msgs["shim"], msgs["runtime"])
+	}
+}

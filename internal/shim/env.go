@@ -67,7 +67,7 @@ func (c *admitters) get(ctx context.Context, handler string) (*admission.Admitte
 	cur := c.byFile[handler]
 	var stamp string
 	if cur != nil {
-		stamp = fileStamps(handler, cur.adm.Config())
+		stamp = fileStamps(cur.adm.Config())
 		if stamp == cur.stamp {
 			return cur.adm, nil
 		}
@@ -87,7 +87,7 @@ func (c *admitters) get(ctx context.Context, handler string) (*admission.Admitte
 		// through it (exec sessions): it closes with the shim.
 		c.retired = append(c.retired, cur.adm)
 	}
-	c.byFile[handler] = &loaded{adm: adm, stamp: fileStamps(handler, adm.Config())}
+	c.byFile[handler] = &loaded{adm: adm, stamp: fileStamps(adm.Config())}
 	return adm, nil
 }
 
@@ -109,11 +109,16 @@ func (c *admitters) build(ctx context.Context, handler string) (*admission.Admit
 }
 
 // fileStamps identifies the versions of the files an Admitter was built
-// from: the configuration file and the policy (inode, size, mtime each).
-// Two stat calls per Create.
-func fileStamps(handler string, cfg nodeconfig.Config) string {
+// from: the configuration file (the one it came from, or, with none, the
+// default path, so that one created later is seen) and the policy (inode,
+// size, mtime each). Two stat calls per Create.
+func fileStamps(cfg nodeconfig.Config) string {
+	config := cfg.Source
+	if config == "" {
+		config = nodeconfig.DefaultPath
+	}
 	var b strings.Builder
-	for _, p := range []string{cfg.Source, cfg.Policy, handler} {
+	for _, p := range []string{config, cfg.Policy} {
 		var st syscall.Stat_t
 		if p == "" || syscall.Stat(p, &st) != nil {
 			b.WriteString("-;")

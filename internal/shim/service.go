@@ -97,7 +97,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	adm, err := s.admitters.get(ctx, opts.WardConfig)
 	if err != nil {
-		return nil, errgrpc.ToGRPC(fmt.Errorf("ward cannot judge container %s, refusing to run it: %v: %w", r.ID, err, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(grpcClass(admission.Unjudged(r.ID, false, err)))
 	}
 	ad, err := adm.Admit(admission.Request{
 		ID: r.ID, BundleDir: r.Bundle, Owner: usernsOwner(r.ID),

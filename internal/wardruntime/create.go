@@ -70,7 +70,7 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 	}
 	adm, err := c.admitter()
 	if err != nil {
-		return target{}, nil, err
+		return target{}, nil, admission.Unjudged(id, false, err)
 	}
 	defer adm.Close()
 	ad, err := adm.Admit(admission.Request{

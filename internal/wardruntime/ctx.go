@@ -229,9 +229,5 @@ func (c *ctx) admitter() (*admission.Admitter, error) {
 	for _, n := range c.cfg.Notes {
 		c.log.warn("ward-runtime: " + n)
 	}
-	adm, err := admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir})
-	if err != nil {
-		return nil, fmt.Errorf("ward: %w", err)
-	}
-	return adm, nil
+	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir})
 }

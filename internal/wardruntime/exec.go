@@ -59,7 +59,7 @@ func runExec(c *ctx, cl cmdline) error {
 	}
 	adm, err := c.admitter()
 	if err != nil {
-		return err
+		return admission.Unjudged(id, true, err)
 	}
 	defer adm.Close()
 	if _, err := adm.AdmitExec(admission.ExecRequest{ID: id, Bundle: rec.Bundle, Process: p, Container: rec.report()}); err != nil {
