@@ -177,15 +177,14 @@ func loadFile(src Sources) (Config, error) {
 		}
 	}
 	if !named {
-		// The deprecated variables name a file as firmly as WARD_CONFIG.
-		for _, v := range []string{EnvLegacyShim, EnvLegacyRuntime} {
-			if p := src.getenv(v); p != "" && legacyVarFor(src.Legacy) == v {
-				c, err := parseFile(p, true)
-				if err == nil {
-					c.Notes = append(c.Notes, fmt.Sprintf("$%s is deprecated: name the file with $%s (or move it to %s)", v, EnvConfig, DefaultPath))
-				}
-				return c, err
+		// The binary's deprecated variable names a file as firmly as
+		// WARD_CONFIG.
+		if v := legacyVarFor(src.Legacy); v != "" && src.getenv(v) != "" {
+			c, err := parseFile(src.getenv(v), true)
+			if err == nil {
+				c.Notes = append(c.Notes, fmt.Sprintf("$%s is deprecated: name the file with $%s (or move it to %s)", v, EnvConfig, DefaultPath))
 			}
+			return c, err
 		}
 		path = DefaultPath
 	}
