@@ -56,8 +56,10 @@ func startDockerd(t *testing.T, runtime, tarball string) *dockerd {
 		runsc, _ := exec.LookPath("runsc")
 		d.decided = filepath.Join(dir, "decisions.jsonl")
 		// ward's default policy, with this daemon's data root where a
-		// node's /var/lib/docker would be: its volumes and per-container
-		// files are the runtime's own (node.runtimeDirs), as on a node.
+		// node's /var/lib/docker would be: its per-container files are the
+		// runtime's own (node.runtimeDirs), its named volumes volumes
+		// (node.volumeDirs) and its overlays root filesystems
+		// (node.rootfsDirs), as on a node.
 		// WARD_WORKLOADS_POLICY starts from another policy file, to
 		// measure another ward build (WARD_BIN) with its own default.
 		base := policy.DefaultYAML()
@@ -67,10 +69,16 @@ func startDockerd(t *testing.T, runtime, tarball string) *dockerd {
 			}
 		}
 		data := filepath.Join(dir, "data")
-		pol := strings.Replace(string(base), "  runtimeDirs:\n",
-			"  runtimeDirs:\n    - "+data+"/containers\n    - "+data+"/volumes\n", 1)
-		if !strings.Contains(pol, data+"/volumes") {
-			t.Fatal("the default policy has no node.runtimeDirs to extend")
+		pol := string(base)
+		for _, l := range []struct{ key, dir string }{
+			{"runtimeDirs", data + "/containers"}, {"volumeDirs", data + "/volumes"}, {"rootfsDirs", data + "/overlay2"},
+		} {
+			pol = strings.Replace(pol, "  "+l.key+":\n", "  "+l.key+":\n    - "+l.dir+"\n", 1)
+			// An older policy (WARD_WORKLOADS_POLICY) may predate the
+			// volume and rootfs lists; every one has runtimeDirs.
+			if l.key == "runtimeDirs" && !strings.Contains(pol, l.dir) {
+				t.Fatal("the policy has no node.runtimeDirs to extend")
+			}
 		}
 		polPath := filepath.Join(dir, "policy.yaml")
 		if err := os.WriteFile(polPath, []byte(pol), 0o644); err != nil {
