@@ -106,21 +106,30 @@ func (d *Dockerd) LogTail() string { return tail(filepath.Join(d.Dir, "dockerd.l
 // Docker runs the docker client against this daemon (classic builder),
 // for five minutes at most.
 func (d *Dockerd) Docker(args ...string) DockerResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	argv := append([]string{DebianBin(d.t, "docker"), "-H", "unix://" + d.Socket}, args...)
+	o, e, code := Command(5*time.Minute, append(os.Environ(), "DOCKER_BUILDKIT=0"), argv...)
+	return DockerResult{o, e, code}
+}
+
+// Command runs argv with env for timeout at most and returns its output
+// and exit status (-1 when it could not run or was killed). A child that
+// keeps the output pipes open past the command's exit is waited for ten
+// seconds, no longer.
+func Command(timeout time.Duration, env []string, argv ...string) (stdout, stderr string, code int) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, DebianBin(d.t, "docker"), append([]string{"-H", "unix://" + d.Socket}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.WaitDelay = 10 * time.Second
 	err := cmd.Run()
-	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		code = -1
 	}
-	return DockerResult{o.String(), e.String(), code}
+	return o.String(), e.String(), code
 }
 
 // RemoveContainers removes every container of the daemon.

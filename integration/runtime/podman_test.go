@@ -1,11 +1,10 @@
 package runtime_test
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,21 +57,7 @@ func newPodman(e *env) *podman {
 }
 
 func (p *podman) run(args ...string) (string, string, int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.args[0], append(p.args[1:], args...)...)
-	cmd.Env = p.env
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = 10 * time.Second
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-	}
-	return o.String(), e.String(), code
+	return harness.Command(90*time.Second, p.env, append(slices.Clone(p.args), args...)...)
 }
 
 // podmanRun are `podman run`'s flags for every container here. This
