@@ -11,27 +11,34 @@ import (
 
 // JUnit XML as CI systems read it (Jenkins, GitLab, GitHub test
 // reporters): one testsuite per manifest file, one testcase per container,
-// failed when the gate fails for it.
+// failed when the gate fails for it. It keeps to the strictest schema in
+// use, the Jenkins xUnit plugin's junit-10.xsd (which refuses what it does
+// not declare): testsuite requires name, tests, failures and errors, and
+// a testcase has no file or line, so the file is the testsuite's and each
+// finding's file:line is in the text.
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name     string `xml:"name,attr"`
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	// Errors is always 0: a manifest ward cannot read fails the whole
+	// scan (exit 2) instead of becoming a test case.
+	Errors int         `xml:"errors,attr"`
+	File   string      `xml:"file,attr"`
+	Cases  []junitCase `xml:"testcase"`
 }
 
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	ClassName string        `xml:"classname,attr"`
-	File      string        `xml:"file,attr,omitempty"`
-	Line      int           `xml:"line,attr,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
@@ -50,9 +57,9 @@ func (r *Report) writeJUnit(w io.Writer) error {
 		if !ok {
 			i = len(out.Suites)
 			index[res.File] = i
-			out.Suites = append(out.Suites, junitSuite{Name: res.File})
+			out.Suites = append(out.Suites, junitSuite{Name: res.File, File: res.File})
 		}
-		c := junitCase{Name: objectName(&res) + " container " + res.Container, ClassName: objectName(&res), File: res.File, Line: res.ContainerLine}
+		c := junitCase{Name: objectName(&res) + " container " + res.Container, ClassName: objectName(&res)}
 		var lines []string
 		for _, f := range res.Findings {
 			lines = append(lines, fmt.Sprintf("%s:%d %s (%s) %s: %s; %s", res.File, f.Line, f.ID, f.Severity, f.Field, f.Detail, f.Ward))
@@ -60,7 +67,7 @@ func (r *Report) writeJUnit(w io.Writer) error {
 		for _, a := range res.Assumptions {
 			lines = append(lines, "assumed "+a.ID+": "+a.Detail)
 		}
-		text := "decision: " + decisionOf(&res) + " (" + res.Reason + ")\n" + strings.Join(lines, "\n")
+		text := fmt.Sprintf("%s:%d container %s\ndecision: %s (%s)\n%s", res.File, res.ContainerLine, res.Container, decisionOf(&res), res.Reason, strings.Join(lines, "\n"))
 		if why := r.Gate.Fails(&res); why != "" {
 			c.Failure = &junitFailure{Message: why, Type: string(res.Action), Text: text}
 			out.Suites[i].Failures++

@@ -2,12 +2,9 @@ package scan
 
 import (
 	"bytes"
-	"encoding/json"
-	"encoding/xml"
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -146,99 +143,6 @@ func TestSARIFValidates(t *testing.T) {
 		}
 	}
 	t.Logf("SARIF: %d rules, %d results, valid against the 2.1.0 schema", len(run.Tool.Driver.Rules), len(run.Results))
-}
-
-// TestJUnitParses reads the JUnit XML back: one testcase per container,
-// failures exactly for the rejected ones.
-func TestJUnitParses(t *testing.T) {
-	r := scanCorpus(t)
-	var b bytes.Buffer
-	if err := r.Write(&b, JUnit); err != nil {
-		t.Fatal(err)
-	}
-	var got junitSuites
-	if err := xml.Unmarshal(b.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	rejected := 0
-	for _, res := range r.Results {
-		if res.Rejected() {
-			rejected++
-		}
-	}
-	if got.Tests != len(r.Results) || got.Failures != rejected {
-		t.Errorf("tests=%d failures=%d, want %d and %d", got.Tests, got.Failures, len(r.Results), rejected)
-	}
-	n := 0
-	for _, s := range got.Suites {
-		n += len(s.Cases)
-	}
-	if n != got.Tests {
-		t.Errorf("%d testcases, tests=%d", n, got.Tests)
-	}
-}
-
-// TestPolicyReportMatchesCRD decodes the PolicyReport strictly into the
-// fields of the wgpolicyk8s.io/v1alpha2 CRD and checks its enums.
-func TestPolicyReportMatchesCRD(t *testing.T) {
-	r := scanCorpus(t)
-	var b bytes.Buffer
-	if err := r.Write(&b, PolicyReport); err != nil {
-		t.Fatal(err)
-	}
-	type ref struct {
-		Kind, Namespace, Name, UID, APIVersion, ResourceVersion, FieldPath string
-	}
-	var rep struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name      string            `json:"name"`
-			Namespace string            `json:"namespace"`
-			Labels    map[string]string `json:"labels"`
-		} `json:"metadata"`
-		Summary struct{ Pass, Fail, Warn, Error, Skip int } `json:"summary"`
-		Results []struct {
-			Source     string            `json:"source"`
-			Policy     string            `json:"policy"`
-			Rule       string            `json:"rule"`
-			Category   string            `json:"category"`
-			Severity   string            `json:"severity"`
-			Result     string            `json:"result"`
-			Scored     bool              `json:"scored"`
-			Message    string            `json:"message"`
-			Resources  []ref             `json:"resources"`
-			Properties map[string]string `json:"properties"`
-		} `json:"results"`
-	}
-	dec := json.NewDecoder(&b)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.APIVersion != "wgpolicyk8s.io/v1alpha2" || rep.Kind != "PolicyReport" || rep.Metadata.Name == "" {
-		t.Errorf("header %s %s %q", rep.APIVersion, rep.Kind, rep.Metadata.Name)
-	}
-	counts := map[string]int{}
-	for _, res := range rep.Results {
-		if res.Policy == "" {
-			t.Errorf("result without policy: %+v", res)
-		}
-		if !slices.Contains([]string{"pass", "fail", "warn", "error", "skip"}, res.Result) {
-			t.Errorf("result %q", res.Result)
-		}
-		if res.Severity != "" && !slices.Contains([]string{"critical", "high", "low", "medium", "info"}, res.Severity) {
-			t.Errorf("severity %q", res.Severity)
-		}
-		if len(res.Resources) != 1 || res.Resources[0].Kind == "" || res.Resources[0].Name == "" {
-			t.Errorf("resources %+v", res.Resources)
-		}
-		counts[res.Result]++
-	}
-	s := rep.Summary
-	if s.Pass != counts["pass"] || s.Fail != counts["fail"] || s.Warn != counts["warn"] || s.Skip != counts["skip"] {
-		t.Errorf("summary %+v, counted %v", s, counts)
-	}
 }
 
 func TestGate(t *testing.T) {
