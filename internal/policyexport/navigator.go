@@ -36,12 +36,14 @@ type Layer struct {
 
 // Technique is one scored technique.
 type Technique struct {
-	ID       string     `json:"techniqueID"`
-	Score    int        `json:"score"`
-	Color    string     `json:"color"`
+	ID string `json:"techniqueID"`
+	// Score is 1 to 4; 0 (omitted) leaves the technique unscored, as the
+	// format wants for a parent listed only to show its sub-technique.
+	Score    int        `json:"score,omitempty"`
+	Color    string     `json:"color,omitempty"`
 	Comment  string     `json:"comment"`
 	Enabled  bool       `json:"enabled"`
-	Metadata []Metadata `json:"metadata"`
+	Metadata []Metadata `json:"metadata,omitempty"`
 	// ShowSubtechniques expands a parent whose sub-technique is scored.
 	ShowSubtechniques bool `json:"showSubtechniques"`
 }
