@@ -266,14 +266,16 @@ func TestNavigatorValidatorRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	edits := map[string]func(m map[string]any){
-		"no name":          func(m map[string]any) { delete(m, "name") },
-		"layer version":    func(m map[string]any) { m["versions"].(map[string]any)["layer"] = "4.4" },
-		"old navigator":    func(m map[string]any) { m["versions"].(map[string]any)["navigator"] = "4.8.2" },
-		"domain":           func(m map[string]any) { m["domain"] = "containers" },
-		"unknown field":    func(m map[string]any) { m["score"] = 3 },
-		"technique id":     func(m map[string]any) { m["techniques"].([]any)[0].(map[string]any)["techniqueID"] = "T16" },
-		"score range":      func(m map[string]any) { m["techniques"].([]any)[0].(map[string]any)["score"] = 9 },
-		"metadata value":   func(m map[string]any) { delete(m["techniques"].([]any)[0].(map[string]any)["metadata"].([]any)[0].(map[string]any), "value") },
+		"no name":       func(m map[string]any) { delete(m, "name") },
+		"layer version": func(m map[string]any) { m["versions"].(map[string]any)["layer"] = "4.4" },
+		"old navigator": func(m map[string]any) { m["versions"].(map[string]any)["navigator"] = "4.8.2" },
+		"domain":        func(m map[string]any) { m["domain"] = "containers" },
+		"unknown field": func(m map[string]any) { m["score"] = 3 },
+		"technique id":  func(m map[string]any) { m["techniques"].([]any)[0].(map[string]any)["techniqueID"] = "T16" },
+		"score range":   func(m map[string]any) { m["techniques"].([]any)[0].(map[string]any)["score"] = 9 },
+		"metadata value": func(m map[string]any) {
+			delete(m["techniques"].([]any)[0].(map[string]any)["metadata"].([]any)[0].(map[string]any), "value")
+		},
 		"gradient":         func(m map[string]any) { m["gradient"].(map[string]any)["maxValue"] = 0 },
 		"legend item":      func(m map[string]any) { delete(m["legendItems"].([]any)[0].(map[string]any), "color") },
 		"platform":         func(m map[string]any) { m["filters"].(map[string]any)["platforms"] = []any{"Kubernetes"} },
