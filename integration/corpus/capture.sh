@@ -48,7 +48,7 @@ ALL_CASES=(
 	runc-spec runc-spec-rootless ctr-run ctr-run-privileged
 	cri-ordinary cri-privileged cri-hostpid cri-hostnetwork cri-hostipc
 	cri-docker-sock cri-hostpath-root cri-cap-sys-admin cri-unsafe-sysctl
-	cri-nonroot-seccomp cri-untrusted
+	cri-nonroot-seccomp cri-untrusted cri-mixed-init-gvisor cri-mixed-sidecar-reject
 )
 
 # Log to a saved copy of stderr: a trap may fire while a function call's own
@@ -493,21 +493,22 @@ pod_json() {
 	}'
 }
 
-# container_json NAME UID  (kubelet-style mounts are created on the host here)
+# container_json NAME UID [CONTAINER]  (kubelet-style mounts are created on
+# the host here; CONTAINER is the container's name, default app)
 container_json() {
-	local name=$1 uid=$2 pod_dir="$KUBELET_ROOT/pods/$2"
+	local name=$1 uid=$2 cname=${3:-app} pod_dir="$KUBELET_ROOT/pods/$2"
 	local sa_dir="$pod_dir/volumes/kubernetes.io~projected/kube-api-access-w4rd0"
-	local term_log="$pod_dir/containers/app/0a1b2c3d"
+	local term_log="$pod_dir/containers/$cname/0a1b2c3d"
 	mkdir -p "$sa_dir" "$(dirname "$term_log")" "$pod_dir/volumes/kubernetes.io~empty-dir/cache"
 	printf '198.51.100.0\tlocalhost\n' >"$pod_dir/etc-hosts"
 	printf 'ward-corpus-fake-token' >"$sa_dir/token"
 	printf '%s' "$K8S_NAMESPACE" >"$sa_dir/namespace"
 	: >"$term_log"
-	jq -n --arg name "$name" --arg uid "$uid" --arg ns "$K8S_NAMESPACE" \
+	jq -n --arg name "$name" --arg uid "$uid" --arg ns "$K8S_NAMESPACE" --arg cname "$cname" \
 		--arg image "$BUSYBOX_IMAGE" --arg hosts "$pod_dir/etc-hosts" \
 		--arg sa "$sa_dir" --arg term "$term_log" \
 		--argjson masked "$DEFAULT_MASKED_PATHS" --argjson readonly "$DEFAULT_READONLY_PATHS" '{
-		metadata: {name: "app", attempt: 0},
+		metadata: {name: $cname, attempt: 0},
 		image: {image: $image, user_specified_image: $image},
 		command: ["sleep", "3600"],
 		envs: [
@@ -520,7 +521,7 @@ container_json() {
 			{container_path: "/dev/termination-log", host_path: $term}
 		],
 		labels: {
-			"io.kubernetes.container.name": "app",
+			"io.kubernetes.container.name": $cname,
 			"io.kubernetes.pod.name": $name,
 			"io.kubernetes.pod.namespace": $ns,
 			"io.kubernetes.pod.uid": $uid
@@ -532,7 +533,7 @@ container_json() {
 			"io.kubernetes.container.terminationMessagePolicy": "File",
 			"io.kubernetes.pod.terminationGracePeriod": "30"
 		},
-		log_path: "app/0.log",
+		log_path: ($cname + "/0.log"),
 		linux: {
 			resources: {cpu_shares: 2, oom_score_adj: 1000},
 			security_context: {
@@ -545,11 +546,17 @@ container_json() {
 	}'
 }
 
-# run_cri_case CASE POD_JQ CTR_JQ NOTES
+# run_cri_case CASE POD_JQ CTR_JQ NOTES [NAME=JQ...]
 #   POD_JQ / CTR_JQ: jq filters applied to the base pod / container JSON.
+#   NAME=JQ: another container of the pod, named NAME, with its own filter,
+#   created and started before the app container in the order given (as
+#   the kubelet starts init containers and sidecars first); its spec is
+#   kept as container-NAME.json. The CRI tells a runtime nothing about a
+#   container being an init container: only the order differs.
 run_cri_case() {
 	local case=$1 pod_filter=$2 ctr_filter=$3 notes=$4
-	local uid pod_id ctr_id dir="$TMP/cases/$1"
+	shift 4
+	local uid pod_id ctr_id dir="$TMP/cases/$case"
 	uid=$(cat /proc/sys/kernel/random/uuid)
 	POD_UIDS+=("$uid")
 	mkdir -p "$dir"
@@ -576,8 +583,25 @@ run_cri_case() {
 	POD_IDS+=("$pod_id")
 	store_spec "$CAPTURE_DIR/$pod_id.json" "$OUT/$case/sandbox.json"
 
+	local ok=1 extra cname cfilter extra_id
+	for extra in "$@"; do
+		cname=${extra%%=*} cfilter=${extra#*=}
+		container_json "$case" "$uid" "$cname" | jq "${jqargs[@]}" "$cfilter" >"$dir/container-$cname.json"
+		cp "$dir/container-$cname.json" "$OUT/$case/cri-container-$cname-config.json"
+		log "$case: create + start $cname"
+		if ! extra_id=$(crictl_ create "$pod_id" "$dir/container-$cname.json" "$dir/pod.json" 2>"$dir/create-$cname.err"); then
+			notes+=" CreateContainer $cname FAILED: $(tr '\n' ' ' <"$dir/create-$cname.err")"
+			ok=0
+			continue
+		fi
+		crictl_ start "$extra_id" >/dev/null 2>"$dir/start-$cname.err" || {
+			notes+=" StartContainer $cname FAILED: $(tr '\n' ' ' <"$dir/start-$cname.err")"
+			ok=0
+		}
+		[[ -f $CAPTURE_DIR/$extra_id.json ]] && store_spec "$CAPTURE_DIR/$extra_id.json" "$OUT/$case/container-$cname.json"
+	done
+
 	log "$case: create + start"
-	local ok=1
 	if ! ctr_id=$(crictl_ create "$pod_id" "$dir/container.json" "$dir/pod.json" 2>"$dir/create.err"); then
 		notes+=" CreateContainer FAILED: $(tr '\n' ' ' <"$dir/create.err")"
 		log "$case: create failed: $(cat "$dir/create.err")"
@@ -612,10 +636,12 @@ run_cri_case() {
 
 BASE_NOTES="Kubelet-like BestEffort pod (pod namespace $K8S_NAMESPACE, cgroup parent /kubepods/besteffort/pod<uid>, seccomp Unconfined as kubelet's default) sent by crictl to a private containerd; the CRI handler 'capture' (io.containerd.runc.v2, pod_annotations and container_annotations [\"ward.dev/*\"], restrict_oom_score_adj) ran runc through a wrapper that copied config.json on create. sandbox.json is the pause container (image $PAUSE_IMAGE, busybox sleep), container.json the app container (image $BUSYBOX_IMAGE, sleep 3600). kubelet-managed mounts (etc-hosts, kube-api-access, termination log) are under kubeletRoot; /etc/hostname, /etc/resolv.conf and /dev/shm come from containerd under containerdRoot/containerdState; the CRI request JSON is kept beside the specs as cri-*-config.json."
 
-# case NAME POD_JQ CTR_JQ NOTES
+# case NAME POD_JQ CTR_JQ NOTES [NAME=JQ...]
 cri_case() {
 	want "$1" || return 0
-	run_cri_case "$1" "$2" "$3" "$BASE_NOTES $4" || failed+=("$1")
+	local name=$1 pod=$2 ctr=$3 notes=$4
+	shift 4
+	run_cri_case "$name" "$pod" "$ctr" "$BASE_NOTES $notes" "$@" || failed+=("$name")
 }
 
 cri_case cri-ordinary '.' \
@@ -691,6 +717,17 @@ cri_case cri-untrusted \
 	'.annotations["ward.dev/untrusted"] = "true"' \
 	'.' \
 	"Ordinary pod carrying the pod annotation ward.dev/untrusted: \"true\" (passed into the specs because the handler lists ward.dev/* in pod_annotations)."
+
+# Pods with mixed decisions: ward decides each container in its pod's
+# context, so one pod can hold containers on different backends, or a
+# container ward rejects beside ones it runs.
+cri_case cri-mixed-init-gvisor '.' '.' \
+	"Two containers: mesh-init first (the service-mesh init pattern: capabilities.add [NET_ADMIN, NET_RAW], runAsUser 0; kept as container-mesh-init.json), then the ordinary app container (container.json)." \
+	'mesh-init=.command = ["sleep", "3600"] | .linux.security_context.capabilities = {add_capabilities: ["NET_ADMIN", "NET_RAW"]} | .linux.security_context.run_as_user = {value: 0}'
+
+cri_case cri-mixed-sidecar-reject '.' '.' \
+	"Two containers: a log-agent sidecar first, mounting the hostPath /var/log read-write at /host/var/log (kept as container-log-agent.json), then the ordinary app container (container.json)." \
+	'log-agent=.mounts += [{container_path: "/host/var/log", host_path: "/var/log"}]'
 
 # --- summary ------------------------------------------------------------------------------
 if ((${#failed[@]})); then

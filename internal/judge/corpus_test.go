@@ -154,6 +154,11 @@ func TestCorpusDecisions(t *testing.T) {
 		"cri-cap-sys-admin":   {policy.Sandbox, policy.GVisor, policy.IDCapSysAdmin, false},
 		"cri-unsafe-sysctl":   {policy.Reject, policy.Runc, policy.IDUnsafeSysctl, false},
 		"cri-untrusted":       {policy.Sandbox, policy.GVisor, policy.IDUntrustedWorkload, false},
+		// Pods with mixed decisions: container.json is the app, hardened;
+		// the other container (container-NAME.json) is judged in
+		// internal/scan's agreement tests.
+		"cri-mixed-init-gvisor":    {policy.Harden, policy.Runc, policy.IDSeccompUnconfined, false},
+		"cri-mixed-sidecar-reject": {policy.Harden, policy.Runc, policy.IDSeccompUnconfined, false},
 	}
 	cases := corpus(t)
 	for _, c := range cases {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -120,9 +121,10 @@ func (x *Exporter) vap(name string, action policy.Action, lead string) (admissio
 				msg = fmt.Sprintf("%s: %s (%s, rule %s): %s", lead, ids[0], what, r.Name, r.Reason)
 			}
 			v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
-				Expression: "!variables.containers.exists(c, " + m + ")",
-				Message:    msg,
-				Reason:     reason(),
+				Expression:        "!variables.containers.exists(c, " + m + ")",
+				Message:           msg,
+				MessageExpression: namingContainers(msg, m),
+				Reason:            reason(),
 			})
 		}
 	}
@@ -156,14 +158,26 @@ func (x *Exporter) sandboxHostObjects(v *admissionv1.ValidatingAdmissionPolicy, 
 		if err != nil {
 			return err
 		}
+		match := "(" + m + ") && (" + strings.Join(objects, " || ") + ")"
+		msg := fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
+			lead, policy.RuleSandboxHostObjects, r.Backend, r.Name)
 		v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
-			Expression: "!variables.containers.exists(c, (" + m + ") && (" + strings.Join(objects, " || ") + "))",
-			Message: fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
-				lead, policy.RuleSandboxHostObjects, r.Backend, r.Name),
-			Reason: reason(),
+			Expression:        "!variables.containers.exists(c, " + match + ")",
+			Message:           msg,
+			MessageExpression: namingContainers(msg, match),
+			Reason:            reason(),
 		})
 	}
 	return nil
+}
+
+// namingContainers is the messageExpression of a validation: its message
+// and the names of the containers for which match holds, so that the
+// message for a pod whose containers ward decides differently (an init
+// container sandboxed, a sidecar rejected) says which ones. The API server
+// falls back to the message if it cannot evaluate it.
+func namingContainers(msg, match string) string {
+	return strconv.Quote(msg+" (containers: ") + " + variables.containers.filter(c, " + match + `).map(c, c.name).join(", ") + ")"`
 }
 
 func reason() *metav1.StatusReason {

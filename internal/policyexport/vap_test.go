@@ -49,6 +49,8 @@ type evaluator struct {
 	names []string
 	vals  []cel.Program
 	msgs  []string
+	// msgExprs are the validations' messageExpressions.
+	msgExprs []cel.Program
 }
 
 func compile(t *testing.T, env *cel.Env, v *admissionv1.ValidatingAdmissionPolicy) *evaluator {
@@ -72,11 +74,13 @@ func compile(t *testing.T, env *cel.Env, v *admissionv1.ValidatingAdmissionPolic
 	for _, va := range v.Spec.Validations {
 		e.vals = append(e.vals, prog(va.Expression))
 		e.msgs = append(e.msgs, va.Message)
+		e.msgExprs = append(e.msgExprs, prog(va.MessageExpression))
 	}
 	return e
 }
 
-// run returns the messages of the validations that fail for obj.
+// run returns the messages of the validations that fail for obj, as
+// their messageExpressions write them.
 func (e *evaluator) run(obj map[string]any, namespace string) ([]string, error) {
 	vars := map[string]any{}
 	act := map[string]any{"object": obj, "request": map[string]any{"namespace": namespace}, "variables": vars}
@@ -94,7 +98,11 @@ func (e *evaluator) run(obj map[string]any, namespace string) ([]string, error) 
 			return nil, fmt.Errorf("validation %q: %w", e.msgs[i], err)
 		}
 		if out != types.True {
-			failed = append(failed, e.msgs[i])
+			msg, _, err := e.msgExprs[i].Eval(act)
+			if err != nil {
+				return nil, fmt.Errorf("messageExpression of %q: %w", e.msgs[i], err)
+			}
+			failed = append(failed, msg.Value().(string))
 		}
 	}
 	return failed, nil
@@ -158,6 +166,17 @@ func TestVAPAgreesWithScan(t *testing.T) {
 						o.File, o.Line, o.Kind, o.Name, len(d) > 0, len(w) > 0, d, w, wantDeny, wantWarn)
 					continue
 				}
+				// The messages name the containers the scan rejects by
+				// a rule of their own (and may name those rejected
+				// because their pod's sandbox is), and exactly those a
+				// sandbox rule takes.
+				own, all, sandboxed := scanContainers(p, rs)
+				if got := namedContainers(d); !subset(own, got) || !subset(got, all) {
+					t.Errorf("%s:%d %s %s: denial names containers %q, the scan rejects %q by their own rule, %q in all", o.File, o.Line, o.Kind, o.Name, got, own, all)
+				}
+				if got := namedContainers(w); got != sandboxed {
+					t.Errorf("%s:%d %s %s: warning names containers %q, a sandbox rule takes %q", o.File, o.Line, o.Kind, o.Name, got, sandboxed)
+				}
 				agree++
 				if wantDeny {
 					denied++
@@ -169,6 +188,64 @@ func TestVAPAgreesWithScan(t *testing.T) {
 			t.Logf("%d of %d objects agree (%d denied, %d warned)", agree, len(objs), denied, warned)
 		})
 	}
+}
+
+// scanContainers lists, sorted and joined, the containers the scan
+// rejects by a rule of their own, all it rejects (with those whose pod's
+// sandbox is rejected), and those a sandbox rule of p matches.
+func scanContainers(p *policy.Policy, rs []scan.Result) (own, rejected, sandboxed string) {
+	var mine, rej, sb []string
+	for _, r := range rs {
+		if r.Rejected() {
+			rej = append(rej, r.Container)
+			if r.Rule != "" {
+				mine = append(mine, r.Container)
+			}
+		}
+		for _, name := range r.Matched {
+			if i := slices.IndexFunc(p.Rules, func(rule policy.Rule) bool { return rule.Name == name }); i >= 0 && p.Rules[i].Action == policy.Sandbox {
+				sb = append(sb, r.Container)
+				break
+			}
+		}
+	}
+	join := func(names []string) string {
+		slices.Sort(names)
+		return strings.Join(slices.Compact(names), ",")
+	}
+	return join(mine), join(rej), join(sb)
+}
+
+// subset reports whether every name of the joined list a is in b.
+func subset(a, b string) bool {
+	if a == "" {
+		return true
+	}
+	for _, n := range strings.Split(a, ",") {
+		if !slices.Contains(strings.Split(b, ","), n) {
+			return false
+		}
+	}
+	return true
+}
+
+// namedContainers lists, sorted and joined, the containers the messages
+// name in their "(containers: ...)" tails.
+func namedContainers(msgs []string) string {
+	var names []string
+	for _, m := range msgs {
+		i := strings.LastIndex(m, " (containers: ")
+		if i < 0 || !strings.HasSuffix(m, ")") {
+			continue
+		}
+		for _, n := range strings.Split(strings.TrimSuffix(m[i+len(" (containers: "):], ")"), ", ") {
+			if n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(slices.Compact(names), ",")
 }
 
 func TestVAPGolden(t *testing.T) {
