@@ -14,7 +14,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/ward-runtime/ward/internal/version.stamped=$(VERSION)
 
-.PHONY: all build test test-integration test-admission escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man
+.PHONY: all build test test-integration test-admission test-kyverno escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man
 
 all: build
 
@@ -87,6 +87,11 @@ test-workloads: build
 test-admission:
 	bin=$$(integration/admission/build.sh) && WARD_K8S_BIN=$$bin \
 		$(GO) test -count=1 -v -timeout 20m -run TestAPIServerAgreesWithScan ./integration/admission
+
+## test-kyverno: ward's exported Kyverno ClusterPolicy and ValidatingAdmissionPolicy in Kyverno's own engine (the kyverno CLI v1.19.1, built once into /var/tmp/ward-kyverno-v1.19.1, about 20 minutes; no root)
+test-kyverno:
+	bin=$$(integration/kyverno/build.sh) && WARD_KYVERNO_BIN=$$bin \
+		$(GO) test -count=1 -v -timeout 20m -run TestKyvernoAgreesWithScan ./integration/kyverno
 
 ## escape-report: run the escape suite (integration/escape) and write docs/security-matrix.md from it (root)
 escape-report: build
