@@ -151,6 +151,11 @@ func (d Dir) write(file, key string, p *policy.Policy) {
 	if err != nil {
 		return
 	}
+	// The parent (ward's state directory) gets the mode the decision
+	// log gives it when it comes first; the entries are for root only.
+	if err := os.MkdirAll(filepath.Dir(string(d)), 0o750); err != nil {
+		return
+	}
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
 		return
 	}

@@ -302,3 +302,22 @@ func BenchmarkCached(b *testing.B) {
 		}
 	}
 }
+
+// TestModes: the entries' directory is the caller's alone, and a state
+// directory the cache creates gets the decision log's mode.
+func TestModes(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	d := Dir(filepath.Join(state, "policy-cache"))
+	if _, err := d.Load(""); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{state: 0o750, string(d): 0o700, entryFile(t, d): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", path, got, want)
+		}
+	}
+}
