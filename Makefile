@@ -99,7 +99,7 @@ escape-report: build
 		$(GO) test -count=1 -timeout 20m -v -run '^TestEscapeSuite$$' ./integration/escape
 
 ## check: what CI runs, and the README's test command (root on a fresh Debian 12)
-check: deps lint test test-integration
+check: deps lint test test-integration bench-ci
 
 ## deps: install the pinned runtimes and tools the integration tests start
 deps:
@@ -111,6 +111,12 @@ BENCH_PAIRS ?= 30
 bench-e2e: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_BENCH=1 WARD_BENCH_PAIRS=$(BENCH_PAIRS) \
 		$(GO) test -count=1 -p 1 -timeout 60m -v -run '^(TestBenchmarkRun|TestBenchmarkPods)$$' ./integration/runtime ./integration/shim
+
+## bench-ci: pod start through ward's shim against runc's with a few pairs, so that every CI run prints
+## the ratios and the shims' memory (a report, never a gate: 3 pairs are noisy; `make bench-e2e` measures)
+bench-ci: build
+	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_BENCH=1 WARD_BENCH_PAIRS=3 \
+		$(GO) test -count=1 -p 1 -timeout 15m -v -run '^TestBenchmarkPods$$' ./integration/shim
 
 ## bench: the hot-path benchmarks
 bench:

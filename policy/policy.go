@@ -205,8 +205,11 @@ func DefaultWithoutUserns() []byte {
 // Default returns the embedded default policy. It fails only if the binary
 // was built with a broken default, which the tests refuse.
 func Default() (*Policy, error) {
-	return Parse(defaultPolicy, "embedded default policy")
+	return Parse(defaultPolicy, DefaultSource)
 }
+
+// DefaultSource is the embedded default policy's Source.
+const DefaultSource = "embedded default policy"
 
 // Load returns the node policy at path, or the embedded default when path
 // is "": what every front door's "policy:" setting means.
@@ -266,6 +269,12 @@ func Parse(data []byte, source string) (*Policy, error) {
 	}
 	return p, nil
 }
+
+// Revalidate checks a policy that did not come from Parse itself (a
+// front door's cached copy of one that did) and derives again what
+// validation derives (the resolved Landlock profiles), so that the copy
+// is the parsed policy exactly.
+func (p *Policy) Revalidate() error { return p.validate() }
 
 // decode reads exactly one YAML document strictly: unknown fields refused,
 // booleans as booleans (Bool).

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,10 +99,24 @@ func TestBenchmarkRun(t *testing.T) {
 	}
 	runOld := variant(e, "bench-runc-seccomp", oldWay, runcRoot, timed)
 	runNone := variant(e, "bench-no-seccomp", noFilter, runcRoot, timed)
+	// The hardened spec less one protection each: what that protection
+	// costs runc at start.
+	var os0 spec
+	if err := json.Unmarshal(orig, &os0); err != nil {
+		t.Fatal(err)
+	}
+	without := protectionVariants(t, hs, os0)
+	for i := range without {
+		without[i].run = variant(e, "bench-without-"+without[i].id, without[i].spec, runcRoot, timed)
+	}
 
 	cols := []string{"runc (original spec)", "ward-runtime", "runc, ward's hardened spec (ward-init filter)",
 		"runc, hardened, ward's profile for runc", "runc, hardened, no seccomp filter"}
 	runs := []func(int) cost{runRunc, runWard, runHard, runOld, runNone}
+	for _, w := range without {
+		cols = append(cols, "runc, hardened, without "+w.name)
+		runs = append(runs, w.run)
+	}
 	wall := make([][]float64, len(cols))
 	cpu := make([][]float64, len(cols))
 	var ratios, cpuRatios, ownRatios, filterCost, runcFilterCost, cpuFilterCost, cpuRuncFilterCost []float64
@@ -131,7 +146,7 @@ func TestBenchmarkRun(t *testing.T) {
 	ratio := harness.Median(ratios)
 	t.Logf("ward-runtime run vs runc run, busybox true, %d alternated pairs (medians, wall / CPU):", pairs)
 	for k, name := range cols {
-		t.Logf("  %-47s %7.1f ms / %6.1f ms", name, harness.Median(wall[k]), harness.Median(cpu[k]))
+		t.Logf("  %-60s %7.1f ms / %6.1f ms", name, harness.Median(wall[k]), harness.Median(cpu[k]))
 	}
 	t.Logf("  median per-pair ratio ward/runc = %.3f (CPU %.3f)", ratio, harness.Median(cpuRatios))
 	// Against runc on the very spec ward wrote, only ward's own process
@@ -139,6 +154,14 @@ func TestBenchmarkRun(t *testing.T) {
 	t.Logf("  median per-pair ratio ward/runc on the hardened spec = %.3f", harness.Median(ownRatios))
 	t.Logf("  seccomp baseline's cost, median paired difference against no filter: installed by ward-init %.2f ms (CPU %.2f), compiled by runc %.2f ms (CPU %.2f)",
 		harness.Median(filterCost), harness.Median(cpuFilterCost), harness.Median(runcFilterCost), harness.Median(cpuRuncFilterCost))
+	for k, w := range without {
+		var dw, dc []float64
+		for i := range wall[2] {
+			dw = append(dw, wall[2][i]-wall[5+k][i])
+			dc = append(dc, cpu[2][i]-cpu[5+k][i])
+		}
+		t.Logf("  cost of %s, median paired difference of the hardened spec against it without: %.2f ms (CPU %.2f)", w.name, harness.Median(dw), harness.Median(dc))
+	}
 	if v, err := strconv.ParseFloat(os.Getenv("WARD_BENCH_MAX_RATIO"), 64); err == nil && ratio > v {
 		t.Errorf("median ratio %.3f above WARD_BENCH_MAX_RATIO %.2f", ratio, v)
 	}
@@ -208,6 +231,49 @@ func wardProfile(s spec) (any, error) {
 	}
 	var v any
 	return v, json.Unmarshal(b, &v)
+}
+
+// protection is ward's hardened spec less one protection.
+type protection struct {
+	// id names its bundle and containers; name is what it is.
+	id, name string
+	spec     spec
+	run      func(int) cost
+}
+
+// protectionVariants are copies of the hardened spec hs, each without one
+// of the protections ward adds to the original spec orig: the user
+// namespace (runc's side of it), the Landlock launcher with the seccomp
+// filter it installs, and the masked paths beyond the original's.
+func protectionVariants(t *testing.T, hs, orig spec) []protection {
+	t.Helper()
+	userns := withoutFilterMount(t, hs)
+	ns := userns["linux"].(spec)
+	ns["namespaces"] = slices.DeleteFunc(ns["namespaces"].([]any), func(n any) bool { return n.(spec)["type"] == "user" })
+	delete(ns, "uidMappings")
+	delete(ns, "gidMappings")
+	// withoutFilterMount dropped the filter: put it back.
+	userns["mounts"] = hs["mounts"]
+
+	launcher := withoutFilterMount(t, hs)
+	proc := launcher["process"].(spec)
+	if args := proc["args"].([]any); len(args) > 0 && args[0] == landlock.LauncherPath {
+		proc["args"] = args[1:]
+	}
+	proc["env"] = slices.DeleteFunc(proc["env"].([]any), func(v any) bool { return strings.HasPrefix(v.(string), landlock.EnvVar+"=") })
+	launcher["mounts"] = slices.DeleteFunc(launcher["mounts"].([]any), func(m any) bool {
+		d := m.(spec)["destination"].(string)
+		return d == landlock.Dir || strings.HasPrefix(d, landlock.Dir+"/")
+	})
+
+	masked := withoutFilterMount(t, hs)
+	masked["mounts"] = hs["mounts"]
+	masked["linux"].(spec)["maskedPaths"] = orig["linux"].(spec)["maskedPaths"]
+	return []protection{
+		{id: "userns", name: "the user namespace", spec: userns},
+		{id: "launcher", name: "the Landlock launcher and its filter", spec: launcher},
+		{id: "masked", name: "ward's extra masked paths", spec: masked},
+	}
 }
 
 // cost is one timed command.

@@ -50,7 +50,7 @@ type shimDoor struct {
 	logPath string
 }
 
-func newShimDoor(t *testing.T, dir, pol string) *shimDoor {
+func newShimDoor(t testing.TB, dir, pol string) *shimDoor {
 	state := filepath.Join(dir, "shim-state")
 	cfg := filepath.Join(dir, "shim.yaml")
 	writeFile(t, cfg, "stateDir: "+state+"\npolicy: "+pol+"\nbackends:\n  runc: {binary: /bin/true}\n  gvisor: {binary: /bin/true}\n")
@@ -144,7 +144,7 @@ func (d *runtimeDoor) main(t *testing.T, args ...string) string {
 
 func (d *runtimeDoor) log() string { return d.logPath }
 
-func writeFile(t *testing.T, path, data string) {
+func writeFile(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)

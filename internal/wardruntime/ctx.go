@@ -13,6 +13,7 @@ import (
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodeconfig"
+	"github.com/ward-runtime/ward/internal/policycache"
 	"github.com/ward-runtime/ward/internal/seccompbpf"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -229,5 +230,11 @@ func (c *ctx) admitter() (*admission.Admitter, error) {
 	for _, n := range c.cfg.Notes {
 		c.log.warn("ward-runtime: " + n)
 	}
-	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir})
+	// A call decides one container: the policy comes from the cache
+	// under the state directory, parsed only when it changed.
+	p, err := policycache.Dir(filepath.Join(c.cfg.StateDir, "policy-cache")).Load(c.cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("loading policy: %w", err)
+	}
+	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir, Policy: p})
 }
