@@ -185,3 +185,43 @@ func TestDeployK3s(t *testing.T) {
 		t.Errorf("calls:\n%s", c)
 	}
 }
+
+// TestDeployNodePolicy: the chart's node policy (a ConfigMap the pod sees
+// as a file) becomes the host's /etc/ward/policy.yaml; one that does not
+// load is not written, and the pod stays unready.
+func TestDeployNodePolicy(t *testing.T) {
+	n := newNode(t)
+	doctorPasses := exec.Command(n.ward, "doctor", "--root", n.root, "--path", n.root+"/usr/sbin").Run() == nil
+	done := "installed on node-1"
+	if !doctorPasses {
+		done = "stays unlabelled and the pod unready"
+	}
+	pol := filepath.Join(n.stubDir, "policy.yaml")
+	good := "apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\nmode: audit\n"
+	if err := os.WriteFile(pol, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.env = []string{"WARD_NODE_POLICY=" + pol}
+	cmd, out := n.start("install", done)
+	n.stop(cmd)
+	host := filepath.Join(n.root, install.PolicyPath)
+	if data, _ := os.ReadFile(host); string(data) != good {
+		t.Fatalf("host policy is %q, want the ConfigMap's\n%s", data, out)
+	}
+	if !strings.Contains(out.String(), "node policy written") {
+		t.Errorf("no word of the policy:\n%s", out)
+	}
+
+	// A policy that does not load: the host keeps the good one.
+	if err := os.WriteFile(pol, []byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\nmode: enforcing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out = n.start("install", "keeps its policy")
+	n.stop(cmd)
+	if data, _ := os.ReadFile(host); string(data) != good {
+		t.Errorf("a policy that does not load replaced the node's: %q", data)
+	}
+	if _, err := os.Stat(n.ready); err == nil {
+		t.Errorf("ready with a policy that does not load:\n%s", out)
+	}
+}
