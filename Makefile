@@ -81,10 +81,15 @@ manifests: $(HELM)
 
 ## test-helm: helm lint and helm template of the chart (helm built once from
 ## the Go module proxy, about 5 CPU-minutes, cached), every rendered object
-## decoded strictly against k8s.io/api and checked, the plain manifests
-## compared with a fresh render; no root, no cluster
+## decoded strictly against k8s.io/api and validated against Kubernetes'
+## OpenAPI schema (swagger.json of the k8s.io/kubernetes module, fetched by
+## go mod download), the plain manifests compared with a fresh render; no
+## root, no cluster
+K8S_OPENAPI_VERSION := v1.37.2
 test-helm: $(HELM)
-	WARD_HELM=$(HELM) $(GO) test -count=1 -v -run '^(TestChart|TestPlainManifests|TestValuesSchema|TestDecodeRefuses)$$' ./contrib/helm
+	dir=$$(cd / && $(GO) mod download -json k8s.io/kubernetes@$(K8S_OPENAPI_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	WARD_HELM=$(HELM) WARD_K8S_OPENAPI=$$dir/api/openapi-spec/swagger.json \
+		$(GO) test -count=1 -v -run '^(TestChart|TestPlainManifests|TestValuesSchema|TestDecodeRefuses|TestOpenAPIRefuses)$$' ./contrib/helm
 
 ## test: unit, golden and fuzz-seed tests; no root, no runtimes
 test:
