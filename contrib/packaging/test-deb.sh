@@ -36,6 +36,7 @@ url=$(sed -n 's|.*serving \(http://[^ ]*\) from.*|\1|p' "$tmp/err")
 curl -fsS "$url" | grep -q '^ward_build_info{version=' || fail "no ward_build_info at $url"
 kill -TERM "$metrics"
 wait "$metrics" || fail "ward metrics serve exited $? on SIGTERM"
+echo "test-deb: ward metrics serve answered at $url and stopped on SIGTERM"
 rm -rf "$tmp"
 # doctor: 0 all passed, 4 a FAIL on this node; anything else is ward failing.
 rc=0
