@@ -40,6 +40,7 @@ type Follower struct {
 
 	files    map[string]*followed
 	draining []*followed
+	buf      []byte
 }
 
 // FollowProblem is something a Follower could not read.
@@ -202,7 +203,10 @@ func (fw *followed) offset() int64 {
 // read reads fw to its end, handing over every complete line; it reports
 // whether there was anything.
 func (fl *Follower) read(fw *followed) bool {
-	buf := make([]byte, 64<<10)
+	if fl.buf == nil {
+		fl.buf = make([]byte, 64<<10)
+	}
+	buf := fl.buf
 	got := false
 	for {
 		n, err := fw.f.Read(buf)
