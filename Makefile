@@ -14,7 +14,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/ward-runtime/ward/internal/version.stamped=$(VERSION)
 
-.PHONY: all build test test-integration test-admission test-kyverno escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man
+.PHONY: all build test test-integration test-admission test-kyverno escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man manifests test-helm
 
 all: build
 
@@ -69,6 +69,27 @@ man: build
 ## and /etc/ward for the duration; run `make release` first). Not part of check.
 test-deb:
 	contrib/packaging/test-deb.sh $(DIST)
+
+## manifests: contrib/kubernetes's plain manifests, rendered from the Helm
+## chart contrib/helm/ward (the one source; make test-helm checks they match)
+HELM_VERSION := v3.22.0
+HELM         := $(or $(WARD_CACHE),/var/tmp)/ward-helm-$(HELM_VERSION)/helm
+$(HELM):
+	GOBIN=$(dir $(HELM)) CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+manifests: $(HELM)
+	contrib/helm/render.sh $(HELM) contrib/kubernetes
+
+## test-helm: helm lint and helm template of the chart (helm built once from
+## the Go module proxy, about 5 CPU-minutes, cached), every rendered object
+## decoded strictly against k8s.io/api and validated against Kubernetes'
+## OpenAPI schema (swagger.json of the k8s.io/kubernetes module, fetched by
+## go mod download), the plain manifests compared with a fresh render; no
+## root, no cluster
+K8S_OPENAPI_VERSION := v1.37.2
+test-helm: $(HELM)
+	dir=$$(cd / && $(GO) mod download -json k8s.io/kubernetes@$(K8S_OPENAPI_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	WARD_HELM=$(HELM) WARD_K8S_OPENAPI=$$dir/api/openapi-spec/swagger.json \
+		$(GO) test -count=1 -v -run '^(TestChart|TestPlainManifests|TestValuesSchema|TestDecodeRefuses|TestOpenAPIRefuses)$$' ./contrib/helm
 
 ## test: unit, golden and fuzz-seed tests; no root, no runtimes
 test:
@@ -131,6 +152,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLandlockSection$$' -fuzztime $(FUZZTIME) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/landlock
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzFollow$$' -fuzztime $(FUZZTIME) ./internal/decisionlog
 
 ## demo: ward's main job on its embedded default policy
 demo: build

@@ -12,7 +12,9 @@
 #
 # The host's / is mounted at $WARD_HOST_ROOT (default /host); the pod runs
 # privileged with hostPID, so PID 1 is the host's init and nsenter into its
-# namespaces reaches the host's systemd. NODE_NAME comes from the downward API.
+# namespaces reaches the host's systemd. NODE_NAME comes from the downward API;
+# WARD_NODE_POLICY, when set, is the node policy to write (the chart's
+# ConfigMap).
 set -eu
 
 HOST_ROOT=${WARD_HOST_ROOT:-/host}
@@ -60,6 +62,26 @@ restart_containerd() {
 }
 
 label() { kubectl label node "$NODE_NAME" --overwrite "$@"; }
+
+# write_policy puts the node policy the chart mounts ($WARD_NODE_POLICY, from
+# a ConfigMap) in place as the host's /etc/ward/policy.yaml, if it loads
+# and differs. The shims and ward-runtime read the new file at their next
+# decision: nothing restarts. A policy that does not load is not written:
+# the node keeps deciding by its current one.
+write_policy() {
+	[ -n "${WARD_NODE_POLICY:-}" ] || return 0
+	if ! "$WARD" policy check "$WARD_NODE_POLICY" >&2; then
+		log "the node policy $WARD_NODE_POLICY does not load; $NODE_NAME keeps its policy and the pod stays unready"
+		return 1
+	fi
+	dst=$HOST_ROOT/etc/ward/policy.yaml
+	if cmp -s "$WARD_NODE_POLICY" "$dst"; then
+		return 0
+	fi
+	# One rename: a shim never reads half a policy.
+	cp "$WARD_NODE_POLICY" "$dst.ward-deploy" && mv -f "$dst.ward-deploy" "$dst"
+	log "node policy written to /etc/ward/policy.yaml"
+}
 
 digests() {
 	printf '%s\n' "$DROP_INS" | while read -r f; do
@@ -110,6 +132,9 @@ install_ward() {
 		log "containerd layout ${layout%%:*}: its merged configuration cannot be dumped; relying on ward install's import check"
 	elif ! on_host containerd config dump 2>/dev/null | grep -q 'runtimes\.ward\]'; then
 		log "containerd's merged configuration has no ward handler; the pod stays unready"
+		return 0
+	fi
+	if ! write_policy; then
 		return 0
 	fi
 	# doctor looks for runtimes on --path as given, so the host's

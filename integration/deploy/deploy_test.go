@@ -120,15 +120,20 @@ func (n *node) calls() string {
 	return string(data)
 }
 
+// doctor says whether ward doctor passes on this node (it depends on the
+// machine the test runs on), and so what an install ends with.
+func (n *node) doctor() (passes bool, done string) {
+	if exec.Command(n.ward, "doctor", "--root", n.root, "--path", n.root+"/usr/sbin").Run() == nil {
+		return true, "installed on node-1"
+	}
+	return false, "stays unlabelled and the pod unready"
+}
+
 func TestDeployLifecycle(t *testing.T) {
 	n := newNode(t)
-	doctorPasses := exec.Command(n.ward, "doctor", "--root", n.root, "--path", n.root+"/usr/sbin").Run() == nil
+	doctorPasses, done := n.doctor()
 
 	// First install: the drop-in is new, so containerd restarts.
-	done := "installed on node-1"
-	if !doctorPasses {
-		done = "stays unlabelled and the pod unready"
-	}
 	cmd, out := n.start("install", done)
 	if !strings.Contains(n.calls(), "systemctl restart containerd") || !strings.Contains(n.calls(), "containerd config dump") {
 		t.Errorf("first install: calls\n%s", n.calls())
@@ -183,5 +188,41 @@ func TestDeployK3s(t *testing.T) {
 	}
 	if c := n.calls(); !strings.Contains(c, "systemctl restart k3s-agent") || strings.Contains(c, "restart containerd") {
 		t.Errorf("calls:\n%s", c)
+	}
+}
+
+// TestDeployNodePolicy: the chart's node policy (a ConfigMap the pod sees
+// as a file) becomes the host's /etc/ward/policy.yaml; one that does not
+// load is not written, and the pod stays unready.
+func TestDeployNodePolicy(t *testing.T) {
+	n := newNode(t)
+	_, done := n.doctor()
+	pol := filepath.Join(n.stubDir, "policy.yaml")
+	good := "apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\nmode: audit\n"
+	if err := os.WriteFile(pol, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.env = []string{"WARD_NODE_POLICY=" + pol}
+	cmd, out := n.start("install", done)
+	n.stop(cmd)
+	host := filepath.Join(n.root, install.PolicyPath)
+	if data, _ := os.ReadFile(host); string(data) != good {
+		t.Fatalf("host policy is %q, want the ConfigMap's\n%s", data, out)
+	}
+	if !strings.Contains(out.String(), "node policy written") {
+		t.Errorf("no word of the policy:\n%s", out)
+	}
+
+	// A policy that does not load: the host keeps the good one.
+	if err := os.WriteFile(pol, []byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\nmode: enforcing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out = n.start("install", "keeps its policy")
+	n.stop(cmd)
+	if data, _ := os.ReadFile(host); string(data) != good {
+		t.Errorf("a policy that does not load replaced the node's: %q", data)
+	}
+	if _, err := os.Stat(n.ready); err == nil {
+		t.Errorf("ready with a policy that does not load:\n%s", out)
 	}
 }

@@ -180,10 +180,14 @@ type entry struct {
 	Event       string `json:"event"`
 	ContainerID string `json:"containerID"`
 	Error       string `json:"error"`
-	Action      string `json:"action"`
-	Backend     string `json:"backend"`
-	Audit       bool   `json:"audit"`
-	Findings    []struct {
+	ErrorKind   string `json:"errorKind"`
+	// DurationSeconds is the shim's time to decide (ward metrics'
+	// latency histogram).
+	DurationSeconds float64 `json:"durationSeconds"`
+	Action          string  `json:"action"`
+	Backend         string  `json:"backend"`
+	Audit           bool    `json:"audit"`
+	Findings        []struct {
 		ID string `json:"id"`
 	} `json:"findings"`
 	Attack   []string          `json:"attack"`
@@ -209,6 +213,9 @@ func decisions(t *testing.T, stateDir string) []entry {
 		var e entry
 		if err := json.Unmarshal([]byte(l), &e); err != nil {
 			t.Fatalf("decision log line %q: %v", l, err)
+		}
+		if e.DurationSeconds <= 0 || (e.Error != "") != (e.ErrorKind != "") {
+			t.Errorf("decision log line without its duration or error kind: %s", l)
 		}
 		out = append(out, e)
 	}

@@ -100,6 +100,35 @@ type Admitter struct {
 // policy turns user namespaces on, builds the judge and opens the decision
 // log. Any error means no container can be decided.
 func New(cfg nodeconfig.Config, o Options) (*Admitter, error) {
+	a, err := build(cfg, o)
+	if err != nil && !o.NoLog {
+		err = errors.Join(err, recordLoadFailure(cfg, o.Door, err))
+	}
+	return a, err
+}
+
+// recordLoadFailure writes an entry of event "load" to the decision log the
+// configuration names: the node cannot decide anything until its
+// configuration or policy loads, and that must show where its decisions
+// are read (ward metrics counts it). A log that cannot be written is
+// reported with the load error; nothing runs either way.
+func recordLoadFailure(cfg nodeconfig.Config, door Door, loadErr error) error {
+	path := cfg.LogPath()
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("creating decision log directory: %w", err)
+	}
+	l, err := decisionlog.Open(path)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Write(decisionlog.Entry{Door: string(door), Event: "load", Error: loadErr.Error(), ErrorKind: "policy"})
+}
+
+func build(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 	p := o.Policy
 	if p == nil {
 		var err error
@@ -216,6 +245,19 @@ const (
 	// Forbidden: an exec session asks for an escape shape.
 	Forbidden
 )
+
+// String is the kind as decision-log entries name it (errorKind).
+func (k ErrorKind) String() string {
+	switch k {
+	case InvalidSpec:
+		return "invalid-spec"
+	case UnknownPod:
+		return "unknown-pod"
+	case Forbidden:
+		return "forbidden"
+	}
+	return "failed"
+}
 
 // Error is a fail-closed refusal: the container (or exec) must not run.
 type Error struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -82,6 +83,7 @@ func (a *Admitter) Forget(id string, sandbox bool, l *Lease) error {
 // error is a *Rejection or an *Error, and the container must not run;
 // everything Admit took is given back then.
 func (a *Admitter) Admit(r Request) (*Admission, error) {
+	start := time.Now()
 	entry := decisionlog.Entry{Event: "create", ContainerID: r.ID, Bundle: r.BundleDir}
 	ad, err := a.admit(r, &entry)
 	if err == nil && ad.Verdict.Action == policy.Reject && !ad.Verdict.Audit {
@@ -89,8 +91,9 @@ func (a *Admitter) Admit(r Request) (*Admission, error) {
 	}
 	var fe *Error
 	if errors.As(err, &fe) {
-		entry.Error = err.Error()
+		entry.Error, entry.ErrorKind = err.Error(), fe.Kind.String()
 	}
+	entry.DurationSeconds = time.Since(start).Seconds()
 	if lerr := a.record(&entry); lerr != nil && err == nil {
 		err = &Error{ContainerID: r.ID, Err: lerr}
 	}

@@ -193,7 +193,7 @@ func entries(t *testing.T, path string) []decisionlog.Entry {
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatal(err)
 		}
-		e.Door, e.Time, e.Bundle = "", time.Time{}, ""
+		e.Door, e.Time, e.Bundle, e.DurationSeconds = "", time.Time{}, "", 0
 		// runc's command line has no exec IDs; the task API's is the
 		// shim's transport.
 		e.ContainerID = strings.TrimSuffix(e.ContainerID, "/e1")
@@ -332,5 +332,13 @@ func TestSameRefusalWithoutAPolicy(t *testing.T) {
 	}
 	if msgs["shim"] == "" || msgs["shim"] != msgs["runtime"] || !strings.Contains(msgs["shim"], "cannot judge") {
 		t.Errorf("refusals differ or are empty:\n  shim:    %s\n  runtime: %s", msgs["shim"], msgs["runtime"])
+	}
+	// Each door's log says the policy did not load (ward metrics counts
+	// these), once per load tried.
+	for name, d := range doors {
+		es := entries(t, d.log())
+		if len(es) != 1 || es[0].Event != "load" || es[0].ErrorKind != "policy" || !strings.Contains(es[0].Error, "loading policy") {
+			t.Errorf("%s's decision log: want one load entry of kind policy, got %+v", name, es)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"time"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/internal/decisionlog"
@@ -29,6 +31,7 @@ type ExecRequest struct {
 // report with the session's changes. An error is an *Error: the session
 // must not start.
 func (a *Admitter) AdmitExec(r ExecRequest) ([]harden.Change, error) {
+	start := time.Now()
 	c := &r.Container
 	d := policy.Decision{Action: c.Action, Backend: c.Backend, Rule: c.Rule, Audit: c.Audit, Skip: c.Skipped}
 	changes, err := a.judge.Process(r.Process, &d)
@@ -41,8 +44,9 @@ func (a *Admitter) AdmitExec(r ExecRequest) ([]harden.Change, error) {
 	entry := decisionlog.Entry{Event: "exec", ContainerID: id, Bundle: r.Bundle, Report: report}
 	if err != nil {
 		err = &Error{Kind: Forbidden, ContainerID: r.ID, Exec: true, Err: err}
-		entry.Error = err.Error()
+		entry.Error, entry.ErrorKind = err.Error(), Forbidden.String()
 	}
+	entry.DurationSeconds = time.Since(start).Seconds()
 	if lerr := a.record(&entry); lerr != nil && err == nil {
 		err = &Error{ContainerID: r.ID, Exec: true, Err: lerr}
 	}

@@ -48,6 +48,7 @@ func commands(env *Env) []*cobra.Command {
 		policyCommand(env),
 		doctorCommand(env),
 		installCommand(env),
+		metricsCommand(env),
 		uninstallCommand(env),
 		versionCommand(env),
 		manCommand(env),

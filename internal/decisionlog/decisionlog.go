@@ -21,12 +21,21 @@ type Entry struct {
 	WardVersion string `json:"wardVersion"`
 	// Door is the front door that decided: "shim", "runtime" or "cli".
 	Door string `json:"door"`
-	// Event is "create" or "exec".
+	// Event is "create", "exec", or "load" (a failed load of the node's
+	// configuration or policy; see ErrorKind).
 	Event       string `json:"event"`
 	ContainerID string `json:"containerID,omitempty"`
 	Bundle      string `json:"bundle,omitempty"`
 	// Error is set when ward failed closed: the container did not start.
 	Error string `json:"error,omitempty"`
+	// ErrorKind classifies Error for machines (metrics, alerts): "failed",
+	// "invalid-spec", "unknown-pod", "forbidden", or "policy" on an entry
+	// of event "load" (the node's configuration or policy did not load,
+	// so nothing could be decided).
+	ErrorKind string `json:"errorKind,omitempty"`
+	// DurationSeconds is how long the front door took to decide: load,
+	// judge, rewrite and prepare, up to writing this entry.
+	DurationSeconds float64 `json:"durationSeconds,omitempty"`
 	judge.Report
 }
 
