@@ -65,6 +65,11 @@ type Options struct {
 	// configuration names (`ward explain --policy`, or one read from
 	// stdin).
 	Policy *policy.Policy
+	// LoadPolicy, when set and Policy is not, reads the policy the
+	// configuration names instead of policy.Load (ward-runtime's cache,
+	// internal/policycache): a failure is still a load failure, logged
+	// as one.
+	LoadPolicy func(path string) (*policy.Policy, error)
 	// Pool, with NoPool, is the pool a mapping the container manager made
 	// is verified against (the node's, when `ward explain` finds one).
 	Pool []userns.Range
@@ -131,8 +136,12 @@ func recordLoadFailure(cfg nodeconfig.Config, door Door, loadErr error) error {
 func build(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 	p := o.Policy
 	if p == nil {
+		load := o.LoadPolicy
+		if load == nil {
+			load = policy.Load
+		}
 		var err error
-		if p, err = policy.Load(cfg.Policy); err != nil {
+		if p, err = load(cfg.Policy); err != nil {
 			return nil, fmt.Errorf("loading policy: %w", err)
 		}
 	}

@@ -232,9 +232,6 @@ func (c *ctx) admitter() (*admission.Admitter, error) {
 	}
 	// A call decides one container: the policy comes from the cache
 	// under the state directory, parsed only when it changed.
-	p, err := policycache.Dir(filepath.Join(c.cfg.StateDir, "policy-cache")).Load(c.cfg.Policy)
-	if err != nil {
-		return nil, fmt.Errorf("loading policy: %w", err)
-	}
-	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir, Policy: p})
+	cache := policycache.Dir(filepath.Join(c.cfg.StateDir, "policy-cache"))
+	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir, LoadPolicy: cache.Load})
 }
