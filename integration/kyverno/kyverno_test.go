@@ -174,15 +174,15 @@ func apply(t *testing.T, bin, policyFile, resources string) []result {
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
+	// The reports are printed one JSON document a line (the clustered one
+	// first, then one per namespace after a "---" line), among the CLI's
+	// own messages.
 	var results []result
-	for _, chunk := range strings.Split(stdout.String(), "\n---\n") {
-		chunk = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(chunk), "---"))
-		if !strings.HasPrefix(chunk, "{") {
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "{") {
 			continue
 		}
-		// The report is the last JSON line of the chunk: the CLI may
-		// print a summary before it.
-		line := chunk[strings.LastIndex(chunk, "\n{")+1:]
 		var r report
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("reading the CLI's report: %v\n%.2000s", err, line)

@@ -117,6 +117,9 @@ func ParseGate(s string) (Gate, error) {
 
 // Fails says why res fails the gate, or "".
 func (g Gate) Fails(res *Result) string {
+	if g.Reject && res.Refused != "" {
+		return "refused: " + res.Refused
+	}
 	if g.Reject && res.Rejected() {
 		return "rejected: " + res.Reason
 	}

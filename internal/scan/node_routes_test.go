@@ -78,7 +78,7 @@ func expected(res *Result, podBackend policy.Backend) route {
 // the shim under: the default, told where the capture kept its per-pod
 // files, without user namespaces (they need an ID pool and idmapped
 // mounts, and decide no route).
-func nodePolicyFile(t *testing.T, dir string, m captureMeta) string {
+func nodePolicyFile(t *testing.T, dir string, m captureMeta, rules []any) string {
 	t.Helper()
 	def, err := policy.Default()
 	if err != nil {
@@ -88,6 +88,9 @@ func nodePolicyFile(t *testing.T, dir string, m captureMeta) string {
 		"extends": "default",
 		"userns":  map[string]any{"enabled": false},
 		"node":    map[string]any{"kubeletRoot": m.KubeletRoot, "runtimeDirs": m.runtimeDirs(def)},
+	}
+	if rules != nil {
+		doc["rules"] = rules
 	}
 	data, err := yaml.Marshal(doc)
 	if err != nil {
@@ -132,18 +135,33 @@ func bundleOf(t *testing.T, dir, spec string) (string, *specs.Spec) {
 // cri-mixed-init-gvisor the init container runs in gVisor in a sandbox of
 // its own while the app runs on runc; in cri-mixed-sidecar-reject the
 // sidecar is refused and the app would run.
+//
+// Under a policy that sends CAP_SYS_ADMIN to Kata, a containerd shim that
+// takes whole pods at their sandbox, the shim refuses cri-cap-sys-admin's
+// container (its pod's sandbox runs on runc), and the scan says so.
 func TestScanAgreesWithShimRoutes(t *testing.T) {
+	kata := []any{map[string]any{"name": "sandbox-kernel-surface", "action": "sandbox", "backend": "kata",
+		"reason": "kernel attack surface, in Kata", "match": map[string]any{"findings": []any{policy.IDCapSysAdmin}}}}
+	for _, tc := range []struct {
+		name  string
+		rules []any
+	}{{"default", nil}, {"kata", kata}} {
+		t.Run(tc.name, func(t *testing.T) { shimRoutes(t, tc.rules) })
+	}
+}
+
+func shimRoutes(t *testing.T, rules []any) {
 	dirs, err := filepath.Glob("../../testdata/corpus/cri-*")
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no CRI corpus: %v", err)
 	}
-	mixed := 0
+	mixed, refused := 0, 0
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			work := t.TempDir()
 			m := readMeta(t, dir)
-			pol := nodePolicyFile(t, work, m)
+			pol := nodePolicyFile(t, work, m, rules)
 			p, err := policy.Load(pol)
 			if err != nil {
 				t.Fatal(err)
@@ -160,7 +178,8 @@ func TestScanAgreesWithShimRoutes(t *testing.T) {
 
 			state := filepath.Join(work, "state")
 			cfg := filepath.Join(work, "ward.yaml")
-			if err := os.WriteFile(cfg, []byte("stateDir: "+state+"\npolicy: "+pol+"\nbackends:\n  runc: {binary: /bin/true}\n  gvisor: {binary: /bin/true}\n"), 0o644); err != nil {
+			// Nothing is run: any existing binary does.
+			if err := os.WriteFile(cfg, []byte("stateDir: "+state+"\npolicy: "+pol+"\nbackends:\n  runc: {binary: /bin/true}\n  gvisor: {binary: /bin/true}\n  kata: {binary: /bin/true}\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			t.Setenv(nodeconfig.EnvConfig, cfg)
@@ -197,6 +216,9 @@ func TestScanAgreesWithShimRoutes(t *testing.T) {
 				if got.rejected {
 					backends["rejected"] = true
 				}
+				if res.Refused != "" {
+					refused++
+				}
 			}
 			if len(backends) > 1 {
 				mixed++
@@ -206,6 +228,9 @@ func TestScanAgreesWithShimRoutes(t *testing.T) {
 	if mixed < 2 {
 		t.Errorf("%d pods hold containers with different routes, want the two cri-mixed-* at least", mixed)
 	}
+	if rules != nil && refused == 0 {
+		t.Error("no container refused for a shim backend in a pod on runc")
+	}
 }
 
 // routeOf reads what the shim did with a container from its create error
@@ -213,7 +238,10 @@ func TestScanAgreesWithShimRoutes(t *testing.T) {
 func routeOf(t *testing.T, req *taskAPI.CreateTaskRequest, err error) route {
 	t.Helper()
 	if err != nil {
-		if !errdefs.IsPermissionDenied(errgrpc.ToNative(err)) {
+		// A rejection, or a container its pod's sandbox cannot take
+		// (admission's route: a pod cannot move to another shim).
+		native := errgrpc.ToNative(err)
+		if !errdefs.IsPermissionDenied(native) && !(errdefs.IsFailedPrecondition(native) && strings.Contains(err.Error(), "cannot move to another shim")) {
 			t.Fatalf("the shim failed instead of deciding: %v", err)
 		}
 		return route{rejected: true, detail: err.Error()}

@@ -92,13 +92,17 @@ func (r *Report) PolicyReport() any {
 			"file": res.File, "line": strconv.Itoa(res.ContainerLine)}
 		dec := prPass
 		switch {
-		case res.Action == policy.Reject:
+		case res.Action == policy.Reject || res.Refused != "":
 			dec = prFail
 		case res.Action == policy.Sandbox:
 			dec = prWarn
 		}
+		msg := decisionOf(&res) + ": " + res.Reason
+		if res.Refused != "" {
+			msg += "; " + res.Refused
+		}
 		add(prResult{Source: "ward", Policy: r.Policy.Source, Rule: "decision", Category: "ward decision", Result: dec, Scored: true,
-			Message: decisionOf(&res) + ": " + res.Reason, Resources: []prObjectReference{ref}, Properties: props})
+			Message: msg, Resources: []prObjectReference{ref}, Properties: props})
 		for _, f := range res.Findings {
 			out := prPass
 			switch {

@@ -153,6 +153,9 @@ func (r *Report) writeTable(w io.Writer) error {
 		if res.Audit {
 			action = "audit: " + action
 		}
+		if res.Refused != "" {
+			action += ", refused"
+		}
 		ctr := res.Container
 		if res.Init {
 			ctr += " (init)"
@@ -167,6 +170,9 @@ func (r *Report) writeTable(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s container %s: %s\n  reason: %s\n", objectName(&res), res.Container, strings.ToUpper(decisionOf(&res)), res.Reason)
+		if res.Refused != "" {
+			fmt.Fprintf(w, "  %s\n", res.Refused)
+		}
 		for _, f := range res.Findings {
 			if strings.Contains(f.Ward, "rejected") || strings.Contains(f.Ward, "sandboxed") {
 				fmt.Fprintf(w, "  %s:%d %s (%s) at %s: %s\n", res.File, f.Line, f.ID, f.Severity, f.Field, f.Detail)

@@ -52,6 +52,9 @@ func decisionOf(r *Result) string {
 	if r.Audit {
 		d = "audit, would " + d
 	}
+	if r.Refused != "" {
+		d += ", refused"
+	}
 	return d
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/manifest"
 	"github.com/ward-runtime/ward/internal/userns"
@@ -22,6 +23,8 @@ type Scanner struct {
 	judge  *judge.Judge
 	policy *policy.Policy
 	node   manifest.Node
+	// backends are ward's built-in backends: which are containerd shims.
+	backends backend.Table
 }
 
 // New builds a Scanner for p on a node like n.
@@ -32,7 +35,7 @@ func New(p *policy.Policy, n manifest.Node) (*Scanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building scanner: %w", err)
 	}
-	return &Scanner{judge: j, policy: p, node: n}, nil
+	return &Scanner{judge: j, policy: p, node: n, backends: backend.Builtin()}, nil
 }
 
 // Policy returns the scanner's policy.
@@ -59,6 +62,11 @@ type Result struct {
 	Reason  string         `json:"reason"`
 	// Matched lists every rule that matched, the deciding one included.
 	Matched []string `json:"matchedRules,omitempty"`
+	// Refused says why the node refuses a container its decision would
+	// run: one decided for a backend that is a containerd shim of its own
+	// (Kata) in a pod whose sandbox runs elsewhere, since a pod cannot
+	// move to another shim once its sandbox runs.
+	Refused string `json:"refused,omitempty"`
 	// Findings are the judge's, each with the manifest field and line
 	// that causes it.
 	Findings []Finding `json:"findings"`
@@ -82,7 +90,7 @@ type Finding struct {
 
 // Rejected reports whether the policy rejects the container (and is not
 // in audit mode).
-func (r *Result) Rejected() bool { return r.Action == policy.Reject && !r.Audit }
+func (r *Result) Rejected() bool { return (r.Action == policy.Reject && !r.Audit) || r.Refused != "" }
 
 // Scan judges every container of every object.
 func (s *Scanner) Scan(objs []manifest.Object) ([]Result, error) {
@@ -126,6 +134,11 @@ func (s *Scanner) Object(o *manifest.Object) ([]Result, error) {
 			Container: c.Name, Init: c.Init, Image: c.Image, Action: v.Action, Backend: v.Backend, Audit: v.Audit,
 			Rule: v.Rule, Reason: v.Reason, Matched: v.Matched, Assumptions: slices.Clone(c.Assumptions), Notes: v.Notes, ContainerLine: cl,
 		}
+		if !v.Audit && v.Action == policy.Sandbox && s.backends[v.Backend].Kind == backend.ContainerdShim &&
+			(sv.Action != policy.Sandbox || sv.Backend != v.Backend) {
+			r.Refused = fmt.Sprintf("the node refuses it: its backend %s is a containerd shim, which takes whole pods at their sandbox, and this pod's sandbox runs on %s; give the pod the %s runtime class or annotation",
+				v.Backend, podBackendOf(&sv), v.Backend)
+		}
 		if assumeNS {
 			r.Assumptions = append(r.Assumptions, manifest.Assumption{ID: manifest.AssumeNamespace, Field: "metadata.namespace",
 				Detail: "no namespace: kubectl applies the context's namespace; the policy judges by namespace, judged as \"default\""})
@@ -138,6 +151,14 @@ func (s *Scanner) Object(o *manifest.Object) ([]Result, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// podBackendOf is where a pod's sandbox runs under its verdict.
+func podBackendOf(sv *judge.Verdict) policy.Backend {
+	if sv.Action == policy.Sandbox && !sv.Audit {
+		return sv.Backend
+	}
+	return policy.Runc
 }
 
 // namespaceMatters reports whether the policy judges by namespace, so that
