@@ -50,6 +50,8 @@ type Rule struct {
 	Tags []string
 	// Summary starts the output line ("Mount attempted in a container").
 	Summary string
+	// Syscalls are the system calls the rule covers (seccomp rules).
+	Syscalls []string
 }
 
 // Container is the container an event happened in.
