@@ -171,6 +171,9 @@ func (a *Admitter) Pods() PodStore { return a.pods }
 // sees every container that ran.
 func (a *Admitter) record(e *decisionlog.Entry) error {
 	e.Door = string(a.opts.Door)
+	if e.ID == "" {
+		e.ID = decisionlog.NewID()
+	}
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
