@@ -48,6 +48,7 @@ func commands(env *Env) []*cobra.Command {
 		policyCommand(env),
 		doctorCommand(env),
 		alertsCommand(env),
+		incidentCommand(env),
 		installCommand(env),
 		uninstallCommand(env),
 		versionCommand(env),
