@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -64,6 +65,9 @@ func (c Config) Open(stateDir string, log io.Writer) (*Dispatcher, error) {
 	}
 	var sinks []Sink
 	if p := c.Path(stateDir); p != "" {
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			return nil, fmt.Errorf("creating alert directory: %w", err)
+		}
 		f, err := OpenFile(p)
 		if err != nil {
 			return nil, err

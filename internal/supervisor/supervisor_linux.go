@@ -23,11 +23,18 @@ import (
 // containers of every user namespace.
 const DefaultDir = "/run/ward-supervisor"
 
-// Container is what an alert says about the container a listener came
-// from.
+// Container is a container a listener came from: what its alerts say
+// about it, the policy that answers it and what a response needs.
 type Container struct {
 	alert.Container
 	Decision alert.Decision
+	// Detection is the detection section of the policy that admitted it.
+	Detection func() policy.Detection
+	// Bundle, PID (its first process) and CgroupsPath (the spec's
+	// linux.cgroupsPath) find it for freeze, kill and the incident bundle.
+	Bundle      string
+	PID         int
+	CgroupsPath string
 }
 
 // Options configure a Supervisor.
@@ -40,14 +47,11 @@ type Options struct {
 	// error refuses the listener and ward-init does not start the
 	// workload.
 	Resolve func(pid int) (Container, error)
-	// Detection returns the policy's detection section in force (a front
-	// door reloads its policy).
-	Detection func() policy.Detection
 	// Alerts raises the alerts.
 	Alerts *alert.Dispatcher
 	// Respond, when set, acts on a container for the freeze and kill
 	// responses (after the call was denied); without it they are denies.
-	Respond func(c Container, rule alert.Rule, r policy.Response)
+	Respond func(c Container, e alert.Event, r policy.Response)
 	// Logf reports what the supervisor could not do (a stale
 	// notification, a sink that failed).
 	Logf func(format string, args ...any)
@@ -69,8 +73,8 @@ type Supervisor struct {
 
 // Listen creates the socket and starts accepting.
 func Listen(o Options) (*Supervisor, error) {
-	if o.Resolve == nil || o.Detection == nil || o.Alerts == nil {
-		return nil, errors.New("supervisor: Resolve, Detection and Alerts are required")
+	if o.Resolve == nil || o.Alerts == nil {
+		return nil, errors.New("supervisor: Resolve and Alerts are required")
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -260,10 +264,11 @@ func (s *Supervisor) watch(fd int, c Container) {
 func (s *Supervisor) answer(fd int, n *notif, c Container) {
 	name, ok := s.names[uint32(n.Data.Nr)]
 	rule := s.rules[name]
-	det := s.o.Detection()
 	resp := policy.RespondDeny
-	if ok && bool(det.Enabled) {
-		resp = det.Response(rule.ID)
+	if ok && c.Detection != nil {
+		if det := c.Detection(); bool(det.Enabled) {
+			resp = det.Response(rule.ID)
+		}
 	}
 	if !ok {
 		// A number the filter should not have sent: refuse, as the
@@ -296,7 +301,7 @@ func (s *Supervisor) answer(fd int, n *notif, c Container) {
 		s.o.Logf("supervisor: alert for %s in %s: %v", name, c.ID, err)
 	}
 	if (resp == policy.RespondFreeze || resp == policy.RespondKill) && s.o.Respond != nil {
-		s.o.Respond(c, rule, resp)
+		s.o.Respond(c, ev, resp)
 	}
 }
 

@@ -221,12 +221,12 @@ func TestSupervisorAnswersAndAlerts(t *testing.T) {
 	var mu sync.Mutex
 	det := policy.Detection{Enabled: true, Mode: policy.DetectEnforce}
 	ctr := Container{Container: alert.Container{ID: "c0ffee", Name: "probe", PodName: "pod-a", PodNamespace: "ns-a"},
-		Decision: alert.Decision{ID: "dec-1", Action: "harden", Backend: "runc", Door: "shim"}}
+		Decision:  alert.Decision{ID: "dec-1", Action: "harden", Backend: "runc", Door: "shim"},
+		Detection: func() policy.Detection { mu.Lock(); defer mu.Unlock(); return det }}
 	sock := filepath.Join(t.TempDir(), "sup.sock")
 	s, err := Listen(Options{Socket: sock, Alerts: d,
-		Resolve:   func(int) (Container, error) { return ctr, nil },
-		Detection: func() policy.Detection { mu.Lock(); defer mu.Unlock(); return det },
-		Logf:      t.Logf})
+		Resolve: func(int) (Container, error) { return ctr, nil },
+		Logf:    t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +302,7 @@ func TestRefusedListener(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "sup.sock")
 	d := alert.NewDispatcher(nil, alert.Limits{})
 	s, err := Listen(Options{Socket: sock, Alerts: d,
-		Resolve:   func(pid int) (Container, error) { return Container{}, fmt.Errorf("pid %d unknown", pid) },
-		Detection: func() policy.Detection { return policy.Detection{Enabled: true} }})
+		Resolve: func(pid int) (Container, error) { return Container{}, fmt.Errorf("pid %d unknown", pid) }})
 	if err != nil {
 		t.Fatal(err)
 	}
