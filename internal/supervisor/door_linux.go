@@ -3,10 +3,14 @@ package supervisor
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/internal/admission"
 	"github.com/ward-runtime/ward/internal/alert"
+	"github.com/ward-runtime/ward/internal/landlock"
 	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -103,4 +107,10 @@ func (d *Door) Close() error {
 	d.sup.o.Alerts.Close()
 	d.sup = nil
 	return err
+}
+
+// Uses reports whether a hardened spec hands its listener to a
+// supervisor (the seccomp step mounted the socket).
+func Uses(s *specs.Spec) bool {
+	return s != nil && slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == landlock.SupervisorPath })
 }

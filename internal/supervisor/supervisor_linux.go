@@ -29,7 +29,7 @@ type Container struct {
 	alert.Container
 	Decision alert.Decision
 	// Detection is the detection section of the policy that admitted it.
-	Detection func() policy.Detection
+	Detection func() policy.Detection `json:"-"`
 	// Bundle, PID (its first process) and CgroupsPath (the spec's
 	// linux.cgroupsPath) find it for freeze, kill and the incident bundle.
 	Bundle      string
