@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -78,7 +79,9 @@ func supervisorOf(t *testing.T, id string) int {
 func TestDirectDetection(t *testing.T) {
 	e := newEnv(t)
 	root := filepath.Join(e.dir, "root")
-	b := e.newBundle("det", []string{"sh", "-c", mountAttempt + "; sleep 300"}, nil)
+	// The first process tries a mount, then again on SIGUSR1 (after the
+	// test has killed its supervisor).
+	b := e.newBundle("det", []string{"sh", "-c", mountAttempt + "; trap '" + mountAttempt + "' USR1; while true; do sleep 0.05; done"}, nil)
 	if out, err := e.wardDetached(root, "create", "--bundle", b, "det0"); err != nil {
 		t.Fatalf("create: %v: %s", err, out)
 	}
@@ -126,6 +129,33 @@ func TestDirectDetection(t *testing.T) {
 	if strings.Contains(stdout, "alive") {
 		t.Errorf("an exec session started with no supervisor: %q", stdout)
 	}
+	pid := initPid(t, e, root, "det0")
+	if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if out, _ = os.ReadFile(filepath.Join(e.dir, "detached.out")); strings.Count(string(out), "rc=") == 2 {
+			break
+		}
+	}
+	if second := string(out)[strings.Index(string(out), "rc=")+3:]; !strings.Contains(second, "not implemented") {
+		t.Errorf("mount with the supervisor gone: %q, want ENOSYS", second)
+	}
+}
+
+// initPid is the container's first process, from its OCI state.
+func initPid(t *testing.T, e *env, root, id string) int {
+	stdout, stderr, code := e.wardRun(root, "state", id)
+	if code != 0 {
+		t.Fatalf("state: %s", stderr)
+	}
+	var st struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || st.Pid == 0 {
+		t.Fatalf("state %q: %v", stdout, err)
+	}
+	return st.Pid
 }
 
 // TestDirectDetectionFreeze: a policy that answers mount with freeze
