@@ -17,12 +17,13 @@ import (
 // container) and off (the baseline refuses silently):
 //
 //   - start: `run` of busybox `true`, i.e. a container start;
+//
 //   - workload: `run` of dd copying 1 byte at a time, 200,000 times
 //     (400,000 read/write calls, none of them notified), where the
 //     filter's per-call cost shows.
 //
-//	WARD_BENCH=1 WARD_BENCH_PAIRS=30 PATH=/opt/ward-deps/bin:$PATH WARD_BIN=$PWD/bin \
-//	  WARD_INTEGRATION=1 go test -count=1 -run TestBenchmarkDetection -v ./integration/runtime
+//     WARD_BENCH=1 WARD_BENCH_PAIRS=30 PATH=/opt/ward-deps/bin:$PATH WARD_BIN=$PWD/bin \
+//     WARD_INTEGRATION=1 go test -count=1 -run TestBenchmarkDetection -v ./integration/runtime
 //
 // It reports ratios; it asserts nothing about time.
 func TestBenchmarkDetection(t *testing.T) {
