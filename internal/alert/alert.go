@@ -66,7 +66,10 @@ type Container struct {
 
 // Process is the process that caused the event, as /proc showed it.
 type Process struct {
+	// PID is the process (Falco's proc.pid, the thread group); TID the
+	// thread that made the call (thread.tid).
 	PID     int
+	TID     int
 	Name    string // comm
 	ExePath string
 	Cmdline string // argv joined with spaces, as Falco's proc.cmdline
@@ -140,6 +143,7 @@ func New(e Event, host string) Alert {
 		"k8s.pod.name":         nilIfEmpty(e.Container.PodName),
 		"k8s.ns.name":          nilIfEmpty(e.Container.PodNamespace),
 		"proc.pid":             e.Process.PID,
+		"thread.tid":           e.Process.TID,
 		"proc.name":            e.Process.Name,
 		"proc.exepath":         e.Process.ExePath,
 		"proc.cmdline":         e.Process.Cmdline,

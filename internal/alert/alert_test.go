@@ -21,7 +21,7 @@ func sampleEvent() Event {
 		Rule: Rule{ID: "mount", Name: "Mount Launched in Privileged Container", Priority: PriorityWarning,
 			Tags: []string{"T1611", "container", "mitre_privilege_escalation"}, Summary: "Mount attempted in a container"},
 		Container: Container{ID: "0123456789abcdef0123", Name: "web", PodName: "web-0", PodNamespace: "shop", Image: "nginx:1.27"},
-		Process:   Process{PID: 4242, Name: "mount", ExePath: "/usr/bin/mount", Cmdline: "mount -t proc proc /mnt", Cwd: "/", PPID: 1, PName: "sh"},
+		Process:   Process{PID: 4242, TID: 4243, Name: "mount", ExePath: "/usr/bin/mount", Cmdline: "mount -t proc proc /mnt", Cwd: "/", PPID: 1, PName: "sh"},
 		Syscall:   "mount",
 		Path:      "/mnt",
 		Args:      map[string]string{"evt.arg.fstype": "proc"},

@@ -42,15 +42,20 @@ func (r *reader) valid() error {
 	return nil
 }
 
-// process reads the process's comm, exe, cmdline, cwd and parent.
-func (r *reader) process(pid uint32) (alert.Process, error) {
-	p := alert.Process{PID: int(pid)}
+// process reads the process's comm, exe, cmdline, cwd and parent. The
+// notification names the calling thread; its thread group is the process.
+func (r *reader) process(tid uint32) (alert.Process, error) {
+	p := alert.Process{PID: int(tid), TID: int(tid)}
 	p.Name = strings.TrimSuffix(readSmall(r.dir+"/comm", 64), "\n")
 	p.ExePath, _ = os.Readlink(r.dir + "/exe")
 	cmd := readSmall(r.dir+"/cmdline", maxCmdline)
 	p.Cmdline = strings.TrimSpace(strings.ReplaceAll(cmd, "\x00", " "))
 	p.Cwd, _ = os.Readlink(r.dir + "/cwd")
-	p.PPID = ppid(readSmall(r.dir+"/status", 4096))
+	status := readSmall(r.dir+"/status", 4096)
+	p.PPID = statusField(status, "PPid:")
+	if tgid := statusField(status, "Tgid:"); tgid > 0 {
+		p.PID = tgid
+	}
 	if err := r.valid(); err != nil {
 		return p, err
 	}
@@ -99,9 +104,10 @@ func readSmall(path string, limit int) string {
 	return string(buf[:n])
 }
 
-func ppid(status string) int {
+// statusField is a numeric field of /proc/<pid>/status.
+func statusField(status, name string) int {
 	for line := range strings.SplitSeq(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+		if v, ok := strings.CutPrefix(line, name); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(v))
 			return n
 		}
