@@ -2,6 +2,7 @@ package shim
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -15,7 +16,7 @@ import (
 func newDetect() *supervisor.Door {
 	return &supervisor.Door{
 		Socket: filepath.Join(supervisor.DefaultDir, fmt.Sprintf("shim-%d.sock", os.Getpid())),
-		Log:    log.L.Writer(),
+		Log:    func() io.Writer { return log.L.Writer() },
 		Logf:   log.L.Warnf,
 	}
 }

@@ -44,8 +44,9 @@ func ContainerOf(ad *admission.Admission, adm *admission.Admitter, pid int) Cont
 type Door struct {
 	// Socket is where to listen.
 	Socket string
-	// Log is the door's log, for alerts when the configuration asks.
-	Log  io.Writer
+	// Log opens the door's log, for alerts when the configuration asks
+	// (alerts.log); it is called only then.
+	Log  func() io.Writer
 	Logf func(format string, args ...any)
 
 	mu  sync.Mutex
@@ -61,7 +62,11 @@ func (d *Door) Start(cfg nodeconfig.Config) (string, error) {
 	if d.sup != nil {
 		return d.sup.Socket(), nil
 	}
-	alerts, err := cfg.Alerts.Open(cfg.StateDir, d.Log)
+	var log io.Writer
+	if cfg.Alerts.Log && d.Log != nil {
+		log = d.Log()
+	}
+	alerts, err := cfg.Alerts.Open(cfg.StateDir, log)
 	if err != nil {
 		return "", fmt.Errorf("opening the alert sinks: %w", err)
 	}
