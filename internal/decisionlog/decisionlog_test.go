@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -117,5 +118,39 @@ func TestReopensAfterRotation(t *testing.T) {
 	write("d")
 	if data, _ := os.ReadFile(path); len(data) == 0 || data[0] != '{' {
 		t.Errorf("after copytruncate the file starts %q, want a whole line", data[:min(len(data), 10)])
+	}
+}
+
+func TestLast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, e := range []Entry{
+		{Door: "shim", Event: "create", ContainerID: "a", Report: judge.Report{Reason: "first"}},
+		{Door: "shim", Event: "create", ContainerID: "b", Report: judge.Report{Reason: "other"}},
+		{Door: "shim", Event: "exec", ContainerID: "a", Report: judge.Report{Reason: "exec"}},
+		{Door: "shim", Event: "create", ContainerID: "a", Report: judge.Report{Reason: "second"}},
+	} {
+		if err := l.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A line being written by another process at the end.
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"containerID":"a","event":"create","reason":"tru`)
+	f.Close()
+	line, err := Last(path, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Entry
+	if err := json.Unmarshal(line, &e); err != nil || e.Reason != "second" {
+		t.Fatalf("got %s, %v", line, err)
+	}
+	if _, err := Last(path, "zz"); !errors.Is(err, ErrNoEntry) {
+		t.Fatalf("unknown container: %v", err)
 	}
 }
