@@ -55,10 +55,6 @@ func (p FollowProblem) Error() string {
 	return fmt.Sprintf("decision log %s: %s: %v", p.Path, p.Kind, p.Err)
 }
 
-// maxLine bounds one entry; a longer line is skipped and reported. An
-// entry is a few kilobytes.
-const maxLine = 4 << 20
-
 // followed is one open file.
 type followed struct {
 	path string
@@ -233,6 +229,7 @@ func (fl *Follower) lines(fw *followed, data []byte) {
 				return
 			}
 			fw.partial = append(fw.partial, data...)
+			// A line longer than maxLine (read.go) is skipped and reported.
 			if len(fw.partial) > maxLine {
 				fl.problem("too-long", fw.path, fmt.Errorf("a line longer than %d bytes", maxLine))
 				fw.partial, fw.skipping = fw.partial[:0], true
