@@ -17,8 +17,8 @@ import (
 	"github.com/ward-runtime/ward/policy"
 )
 
-// syncBuffer is stderr written by the server's goroutine and read by the
-// test.
+// syncBuffer is output written by a command's goroutine (a server, a
+// --follow) and read by the test.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
