@@ -90,6 +90,8 @@ type Policy struct {
 	Landlock Landlock `yaml:"landlock"`
 	// Userns gives hardened containers a user namespace.
 	Userns Userns `yaml:"userns"`
+	// Detection answers escape attempts at run time (docs/detection.md).
+	Detection Detection `yaml:"detection"`
 
 	// Source is where the policy came from, for explanations.
 	Source string `yaml:"-"`
@@ -421,6 +423,9 @@ func (p *Policy) validate() error {
 		p.Harden.Capabilities = capability.Baseline()
 	}
 	if err := p.Landlock.validate(); err != nil {
+		return err
+	}
+	if err := p.Detection.validate(); err != nil {
 		return err
 	}
 	if err := p.Userns.validate(); err != nil {

@@ -37,6 +37,10 @@ type suite struct {
 	abstract     string
 	// accepted counts connections to the host's sockets, by socket.
 	accepted map[string]chan struct{}
+	// alerts is the ward handler's alert file; receiver gets the same
+	// alerts over HTTP, as Falcosidekick would.
+	alerts   string
+	receiver *receiver
 }
 
 func startSuite(t *testing.T) *suite {
@@ -96,8 +100,10 @@ func startSuite(t *testing.T) *suite {
 		t.Fatal(err)
 	}
 	writeFile(t, gvisorPolicy, string(sp))
-	backends := "backends:\n  runc: " + runc + "\n  runsc: " + runsc + "\n" + harness.UsernsConfig(t, dir)
-	writeFile(t, wardCfg, "stateDir: "+filepath.Join(dir, "ward")+"\n"+backends)
+	backends := "backends:\n  runc: {binary: " + runc + "}\n  gvisor: {binary: " + runsc + "}\n" + harness.UsernsConfig(t, dir)
+	s.receiver = startReceiver(t)
+	s.alerts = filepath.Join(dir, "ward", "alerts.jsonl")
+	writeFile(t, wardCfg, "stateDir: "+filepath.Join(dir, "ward")+"\nalerts:\n  http: "+s.receiver.URL+"/\n"+backends)
 	writeFile(t, gvisorCfg, "stateDir: "+filepath.Join(dir, "ward-gvisor")+"\npolicy: "+gvisorPolicy+"\n"+backends)
 	s.decisionLogs["ward"] = filepath.Join(dir, "ward", "decisions.jsonl")
 	s.decisionLogs["ward-gvisor"] = filepath.Join(dir, "ward-gvisor", "decisions.jsonl")

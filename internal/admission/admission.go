@@ -78,6 +78,11 @@ type Options struct {
 	// ward-init installs ward's baseline, stacked on a container's own
 	// profile. "" puts ward's profile into linux.seccomp for runc.
 	FilterDir string
+	// Supervisor is the door's supervisor socket on the host (package
+	// supervisor): with a policy whose detection is enabled, hardened
+	// containers' escape system calls are answered there. "" turns
+	// detection off for this door.
+	Supervisor string
 }
 
 // Admitter decides containers for one node configuration. It is safe for
@@ -120,7 +125,7 @@ func New(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 		}
 	}
-	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir})
+	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir, Supervisor: o.Supervisor})
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +171,9 @@ func (a *Admitter) Pods() PodStore { return a.pods }
 // sees every container that ran.
 func (a *Admitter) record(e *decisionlog.Entry) error {
 	e.Door = string(a.opts.Door)
+	if e.ID == "" {
+		e.ID = decisionlog.NewID()
+	}
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}

@@ -193,7 +193,7 @@ func entries(t *testing.T, path string) []decisionlog.Entry {
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatal(err)
 		}
-		e.Door, e.Time, e.Bundle = "", time.Time{}, ""
+		e.Door, e.Time, e.Bundle, e.ID = "", time.Time{}, "", ""
 		// runc's command line has no exec IDs; the task API's is the
 		// shim's transport.
 		e.ContainerID = strings.TrimSuffix(e.ContainerID, "/e1")

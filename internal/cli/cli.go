@@ -47,6 +47,7 @@ func commands(env *Env) []*cobra.Command {
 		checksCommand(env),
 		policyCommand(env),
 		doctorCommand(env),
+		alertsCommand(env),
 		incidentCommand(env),
 		installCommand(env),
 		uninstallCommand(env),

@@ -4,6 +4,8 @@
 package decisionlog
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,6 +18,10 @@ import (
 
 // Entry is one line of the log.
 type Entry struct {
+	// ID names the decision: alerts about the container carry it
+	// (ward.decision.id), so an alert leads to the decision that let the
+	// container run.
+	ID   string    `json:"id,omitempty"`
 	Time time.Time `json:"time"`
 	// WardVersion is the build that decided; Write stamps it.
 	WardVersion string `json:"wardVersion"`
@@ -28,6 +34,13 @@ type Entry struct {
 	// Error is set when ward failed closed: the container did not start.
 	Error string `json:"error,omitempty"`
 	judge.Report
+}
+
+// NewID returns a fresh decision id: 16 random hex digits.
+func NewID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Log appends entries to a file. It is safe for concurrent use; each entry

@@ -78,6 +78,10 @@ type Options struct {
 	// has one. Without it, or without ward-init, the profile goes into
 	// linux.seccomp for runc as before.
 	Filters FilterSource
+	// Supervisor, with Filters whose programs notify (CompileNotify), is
+	// the host path of ward's supervisor socket: it is bind-mounted at
+	// landlock.SupervisorPath, where ward-init hands it the listener.
+	Supervisor string
 	// Userns and Landlock are optional steps (their own packages provide
 	// them); nil leaves them out. They run after the spec's privileges are
 	// final and before the seccomp profile is generated.
@@ -109,7 +113,7 @@ func New(o Options) (*Hardener, error) {
 			steps = append(steps, *hook)
 		}
 	}
-	steps = append(steps, Step{Name: policy.StepSeccomp, Apply: seccompStep(o.Seccomp, o.Filters)})
+	steps = append(steps, Step{Name: policy.StepSeccomp, Apply: seccompStep(o.Seccomp, o.Filters, o.Supervisor)})
 	return &Hardener{steps: steps}, nil
 }
 

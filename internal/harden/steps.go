@@ -152,10 +152,10 @@ func sysfsReadonly(s *specs.Spec, rec *Record) error {
 	return nil
 }
 
-func seccompStep(src SeccompSource, filters FilterSource) func(*specs.Spec, *Record) error {
+func seccompStep(src SeccompSource, filters FilterSource, supervisor string) func(*specs.Spec, *Record) error {
 	return func(s *specs.Spec, rec *Record) error {
 		if filters != nil && launched(s) {
-			return launcherSeccomp(s, rec, filters)
+			return launcherSeccomp(s, rec, filters, supervisor)
 		}
 		l := linux(s)
 		var what string
@@ -203,16 +203,20 @@ func launched(s *specs.Spec) bool {
 // container's own profile, if it has one, under which ward-init stacks
 // the baseline. The kernel runs both filters and the strictest answer
 // wins, so a workload's profile is kept, never replaced.
-func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource) error {
+func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource, supervisor string) error {
 	host, err := filters.Filter(bounding(s))
 	if err != nil {
 		return err
 	}
 	want := specs.Mount{Destination: landlock.SeccompPath, Type: "bind", Source: host,
 		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
-	// Only ward's own mount may be there, once, after ward's directory:
-	// whoever controls that file controls the filter.
-	dirAt, have := -1, false
+	// A socket is reached on a read-only mount: connect(2) checks the
+	// socket's own permissions, not the mount's.
+	sock := specs.Mount{Destination: landlock.SupervisorPath, Type: "bind", Source: supervisor,
+		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+	// Only ward's own mounts may be there, once, after ward's directory:
+	// whoever controls those files controls the filter and who answers it.
+	dirAt, have, haveSock := -1, false, false
 	for i, m := range s.Mounts {
 		dst := path.Clean(m.Destination)
 		switch {
@@ -222,11 +226,19 @@ func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource) error {
 			have = true
 		case dst == landlock.SeccompPath:
 			return fmt.Errorf("mounts[%d]: %s is reserved for ward's seccomp filter", i, m.Destination)
+		case dst == landlock.SupervisorPath && supervisor != "" && !haveSock && dirAt >= 0 && sameMount(m, sock):
+			haveSock = true
+		case dst == landlock.SupervisorPath:
+			return fmt.Errorf("mounts[%d]: %s is reserved for ward's supervisor", i, m.Destination)
 		}
 	}
 	if !have {
 		s.Mounts = append(slices.Clip(s.Mounts), want)
 		rec.Add("mounts", "added ward's compiled seccomp filter at "+landlock.SeccompPath+" (read-only bind of "+host+"); ward-init installs it before the workload's first instruction")
+	}
+	if supervisor != "" && !haveSock {
+		s.Mounts = append(slices.Clip(s.Mounts), sock)
+		rec.Add("mounts", "added ward's supervisor socket at "+landlock.SupervisorPath+" (bind of "+supervisor+"); the baseline's refusals of escape system calls are answered there and raise alerts")
 	}
 	l := linux(s)
 	switch {

@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/harden"
 	"github.com/ward-runtime/ward/internal/landlock"
@@ -65,6 +66,12 @@ type Options struct {
 	// own profile is kept for runc with the baseline stacked on it.
 	// Without it, ward's profile goes into linux.seccomp.
 	FilterDir string
+	// Supervisor, with a FilterDir and a policy whose detection is
+	// enabled, is the host path of the front door's supervisor socket:
+	// ward-init's baseline then sends its refusals of the detection
+	// rules' system calls there (docs/detection.md). "" leaves them
+	// refused silently.
+	Supervisor string
 }
 
 // Launcher finds ward-init beside the running binary, where `make build`
@@ -105,6 +112,7 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 	}
 	var gen harden.SeccompSource
 	var filters harden.FilterSource
+	var supervisor string
 	if ll != nil && o.FilterDir != "" {
 		// The generator is built only when a filter is not cached yet,
 		// or for a container without ward-init.
@@ -115,8 +123,15 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 		}
 		// A directory ward cannot create or write (an unprivileged
 		// caller) leaves the profile to runc: as safe, only slower.
-		if store, err := seccompbpf.NewStore(o.FilterDir, lazy, inputs); err == nil {
+		var notify []string
+		if o.Supervisor != "" && bool(p.Detection.Enabled) {
+			notify = alert.NotifySyscalls()
+		}
+		if store, err := seccompbpf.NewStore(o.FilterDir, lazy, inputs, notify); err == nil {
 			gen, filters = lazy, store
+			if notify != nil {
+				supervisor = o.Supervisor
+			}
 		}
 	}
 	if gen == nil {
@@ -130,6 +145,7 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 		Capabilities: p.Harden.Capabilities,
 		Seccomp:      gen,
 		Filters:      filters,
+		Supervisor:   supervisor,
 		Userns:       us,
 		Landlock:     ll,
 	})

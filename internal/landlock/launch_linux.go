@@ -68,6 +68,16 @@ func Launch(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
 		return ExitCannotRun
 	}
+	// A filter that sends calls to a listener needs ward's supervisor:
+	// without it those calls would fail with ENOSYS instead of being
+	// decided, so the workload does not start.
+	sup := -1
+	if found && filter.Notifies() {
+		if sup, err = DialSupervisor(SupervisorPath); err != nil {
+			fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
+			return ExitCannotRun
+		}
+	}
 	eff, err := Enforce(rs, entry)
 	if err != nil {
 		fmt.Fprintf(stderr, "ward-init: applying Landlock: %v; refusing to start %q\n", err, args[1])
@@ -81,7 +91,15 @@ func Launch(args, env []string, stderr io.Writer) int {
 	// Last before execve: the filter need not allow what the launcher
 	// does, only what the workload does.
 	if found {
-		if _, err := prog.Install(filter, 0); err != nil {
+		var flags uintptr
+		if sup >= 0 {
+			flags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+		}
+		listener, err := prog.Install(filter, flags)
+		if err == nil && sup >= 0 {
+			err = HandListener(sup, listener)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
 			return ExitCannotRun
 		}

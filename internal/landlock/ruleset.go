@@ -25,6 +25,11 @@ const (
 	// read-only, when ward-init rather than runc installs it
 	// (harden.Options.Filters); ward-init installs it when it is there.
 	SeccompPath = Dir + "/seccomp.bpf"
+	// SupervisorPath is where ward's supervisor socket is bind-mounted
+	// when the filter sends calls to a listener (docs/detection.md):
+	// ward-init connects to it before it restricts itself and hands it
+	// the filter's listener.
+	SupervisorPath = Dir + "/supervisor.sock"
 	// EnvVar carries the encoded ruleset to the first launcher. The
 	// launcher removes it before starting the workload.
 	EnvVar = "WARD_LANDLOCK"

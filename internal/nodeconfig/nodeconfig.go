@@ -26,6 +26,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/bounded"
 	"github.com/ward-runtime/ward/internal/userns"
@@ -85,6 +86,8 @@ type Config struct {
 	Userns userns.Config `yaml:"userns,omitempty"`
 	// Runtime holds what only ward-runtime uses.
 	Runtime Runtime `yaml:"runtime,omitempty"`
+	// Alerts routes run-time alerts (docs/detection.md).
+	Alerts alert.Config `yaml:"alerts,omitempty"`
 
 	// Source is the file the configuration came from, "" for defaults.
 	Source string `yaml:"-"`
@@ -281,7 +284,7 @@ func (c *Config) validate() error {
 	if c.DecisionLog != "" && c.DecisionLog != NoLog && !filepath.IsAbs(c.DecisionLog) {
 		return fmt.Errorf("decisionLog: %q is not an absolute path (or %q)", c.DecisionLog, NoLog)
 	}
-	return nil
+	return c.Alerts.Validate()
 }
 
 func (c Config) withDefaults() Config {
@@ -313,6 +316,9 @@ func (c *Config) LogPath() string {
 	}
 	return c.DecisionLog
 }
+
+// AlertPath is the node's alert file, "" when it is off.
+func (c *Config) AlertPath() string { return c.Alerts.Path(c.StateDir) }
 
 // PodDir holds one record per pod (admission.PodStore).
 func (c *Config) PodDir() string { return filepath.Join(c.StateDir, "pods") }

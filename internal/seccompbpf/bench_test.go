@@ -38,7 +38,7 @@ func BenchmarkStoreCold(b *testing.B) {
 	dir := b.TempDir()
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := NewStore(dir, gen, "")
+		s, err := NewStore(dir, gen, "", nil)
 		if err != nil {
 			b.Skip(err)
 		}
@@ -56,7 +56,7 @@ func BenchmarkStoreIndexed(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	s, err := NewStore(dir, gen, "inputs")
+	s, err := NewStore(dir, gen, "inputs", nil)
 	if err != nil {
 		b.Skip(err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkStoreIndexed(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := NewStore(dir, gen, "inputs")
+		s, err := NewStore(dir, gen, "inputs", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

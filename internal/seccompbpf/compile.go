@@ -18,6 +18,7 @@ const (
 	RetKillThread  uint32 = 0x00000000
 	RetTrap        uint32 = 0x00030000
 	RetErrno       uint32 = 0x00050000
+	RetUserNotif   uint32 = 0x7fc00000
 	RetLog         uint32 = 0x7ffc0000
 	RetAllow       uint32 = 0x7fff0000
 )
@@ -89,6 +90,25 @@ type decision struct {
 // fails with ErrUnsupported for a profile it would not translate
 // faithfully.
 func Compile(p *specs.LinuxSeccomp, native Arch) (prog.Program, error) {
+	return compile(p, native, nil)
+}
+
+// CompileNotify is Compile, except that every EPERM the profile answers
+// for one of the named syscalls becomes SECCOMP_RET_USER_NOTIF: the call
+// is sent to the filter's listener (ward's supervisor), which answers
+// EPERM itself by default, so a workload sees exactly what Compile's
+// program does. Allowed calls, other errnos (clone3's ENOSYS), numbers
+// above the profile's largest (runc's ENOSYS stub) and names this
+// architecture lacks stay as they are. The program must be installed with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER (prog.Program.Notifies).
+func CompileNotify(p *specs.LinuxSeccomp, native Arch, notify []string) (prog.Program, error) {
+	if len(notify) == 0 {
+		return prog.Program{}, errors.New("no syscall to notify")
+	}
+	return compile(p, native, notify)
+}
+
+func compile(p *specs.LinuxSeccomp, native Arch, notify []string) (prog.Program, error) {
 	if p == nil {
 		return prog.Program{}, errors.New("no profile")
 	}
@@ -107,6 +127,12 @@ func Compile(p *specs.LinuxSeccomp, native Arch) (prog.Program, error) {
 	table, maxNr, err := decisions(p, native, def)
 	if err != nil {
 		return prog.Program{}, err
+	}
+	if len(notify) > 0 {
+		if def != RetErrno|uint32(unix.EPERM) {
+			return prog.Program{}, fmt.Errorf("notify needs a profile whose default is EPERM: %w", ErrUnsupported)
+		}
+		notifyDenials(table, native, notify, def, maxNr)
 	}
 	// runc builds no stub when the largest number is 0 (a profile naming
 	// only read on x86_64), nor for a permissive default or ENOSYS.
@@ -152,6 +178,32 @@ func Compile(p *specs.LinuxSeccomp, native Arch) (prog.Program, error) {
 		p2.Insns[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 	}
 	return p2, nil
+}
+
+// notifyDenials turns each EPERM outcome of the named syscalls into a
+// notification: an unconditional deny, a conditional rule's deny, and the
+// fallback of a syscall allowed only under conditions (clone without a new
+// namespace). Numbers above maxNr are left to the ENOSYS stub.
+func notifyDenials(table map[uint32]*decision, native Arch, names []string, deny uint32, maxNr int64) {
+	for _, name := range names {
+		nr, ok := native.Lookup(name)
+		if !ok || int64(nr) > maxNr {
+			continue
+		}
+		d := table[nr]
+		if d == nil {
+			table[nr] = &decision{uncond: true, action: RetUserNotif}
+			continue
+		}
+		if d.action == deny {
+			d.action = RetUserNotif
+		}
+		for i := range d.sets {
+			if d.sets[i].action == deny {
+				d.sets[i].action = RetUserNotif
+			}
+		}
+	}
 }
 
 // decisions reads p's rules into one decision per syscall number, as

@@ -46,6 +46,9 @@ type Store struct {
 	src    ProfileSource
 	// inputs is profiles.SeccompInputsDigest, "" to keep no index.
 	inputs string
+	// notify names the syscalls whose denials go to ward's supervisor
+	// (CompileNotify); empty compiles plain filters.
+	notify []string
 
 	mu    sync.Mutex
 	paths map[string]string
@@ -56,8 +59,10 @@ type Store struct {
 // profiles depend on besides the capabilities (profiles.SeccompInputsDigest):
 // with it, the store keeps an index from (inputs, capability set) to the
 // filter's file, so that a process finds the filter another one compiled
-// without generating the profile at all; "" keeps no index.
-func NewStore(dir string, src ProfileSource, inputs string) (*Store, error) {
+// without generating the profile at all; "" keeps no index. With notify,
+// the filters send those syscalls' denials to ward's supervisor
+// (CompileNotify).
+func NewStore(dir string, src ProfileSource, inputs string, notify []string) (*Store, error) {
 	native, err := Native()
 	if err != nil {
 		return nil, err
@@ -70,7 +75,10 @@ func NewStore(dir string, src ProfileSource, inputs string) (*Store, error) {
 			return nil, fmt.Errorf("creating seccomp filter index: %w", err)
 		}
 	}
-	return &Store{dir: dir, native: native, src: src, inputs: inputs, paths: make(map[string]string)}, nil
+	if len(notify) > 0 && inputs != "" {
+		inputs += "\x00notify:" + strings.Join(notify, ",")
+	}
+	return &Store{dir: dir, native: native, src: src, inputs: inputs, notify: slices.Clone(notify), paths: make(map[string]string)}, nil
 }
 
 // Filter returns the host path of ward's compiled filter for a container
@@ -92,7 +100,12 @@ func (s *Store) Filter(caps []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	compiled, err := Compile(p, s.native)
+	var compiled prog.Program
+	if len(s.notify) > 0 {
+		compiled, err = CompileNotify(p, s.native, s.notify)
+	} else {
+		compiled, err = Compile(p, s.native)
+	}
 	if err != nil {
 		return "", fmt.Errorf("compiling seccomp filter: %w", err)
 	}

@@ -32,7 +32,7 @@ func TestStoreIndex(t *testing.T) {
 	dir := t.TempDir()
 	open := func() (*Store, *countingSource) {
 		src := &countingSource{gen: gen}
-		s, err := NewStore(dir, src, "inputs-1")
+		s, err := NewStore(dir, src, "inputs-1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestStoreIndex(t *testing.T) {
 	}
 
 	// Other inputs (another ward build or kernel) never share an entry.
-	other, err := NewStore(dir, &countingSource{gen: gen}, "inputs-2")
+	other, err := NewStore(dir, &countingSource{gen: gen}, "inputs-2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/internal/seccompbpf"
+	"github.com/ward-runtime/ward/internal/supervisor"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -49,6 +50,8 @@ type admitters struct {
 	// pending counts decision events still being built and sent, which
 	// the shim waits for before it exits.
 	pending sync.WaitGroup
+	// detect is the pod's seccomp supervisor (docs/detection.md).
+	detect *supervisor.Door
 }
 
 type loaded struct {
@@ -57,7 +60,7 @@ type loaded struct {
 }
 
 func newAdmitters(p events.Publisher, nodeNS map[specs.LinuxNamespaceType]policy.ObjectID) *admitters {
-	return &admitters{byFile: make(map[string]*loaded), events: p, nodeNS: nodeNS}
+	return &admitters{byFile: make(map[string]*loaded), events: p, nodeNS: nodeNS, detect: newDetect()}
 }
 
 // get returns the Admitter for the handler's configuration.
@@ -99,10 +102,17 @@ func (c *admitters) build(ctx context.Context, handler string) (*admission.Admit
 	for _, n := range cfg.Notes {
 		log.G(ctx).Warn("ward: " + n)
 	}
+	// Without a supervisor the baseline still refuses escape calls; it
+	// only cannot say so.
+	sock, err := c.detect.Start(cfg)
+	if err != nil {
+		log.G(ctx).WithError(err).Error("ward: no seccomp supervisor; escape attempts in this pod are refused without alerts")
+	}
 	return admission.New(cfg, admission.Options{
 		Door:           admission.DoorShim,
 		Launcher:       judge.Launcher(),
 		FilterDir:      seccompbpf.DefaultDir,
+		Supervisor:     sock,
 		NodeNamespaces: c.nodeNS,
 		Publish:        func(e decisionlog.Entry) { c.publish(ctx, e) },
 	})
@@ -146,6 +156,7 @@ func (c *admitters) close() error {
 		errs = append(errs, a.Close())
 	}
 	c.retired = nil
+	errs = append(errs, c.detect.Close())
 	return errors.Join(errs...)
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodefacts"
+	"github.com/ward-runtime/ward/internal/supervisor"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -120,6 +121,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			log.G(ctx).WithError(err).Warn("ward: recording the sandbox's pid")
 		}
 	}
+	s.admitters.detect.Add(supervisor.ContainerOf(ad, adm, int(resp.Pid)))
 	s.mu.Lock()
 	s.containers[r.ID] = &container{adm: adm, report: ad.Entry.Report, bundle: r.Bundle, sandbox: ad.Sandbox(), runtime: ad.Runtime, lease: ad.Lease}
 	s.mu.Unlock()
@@ -203,6 +205,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	if c == nil {
 		return resp, nil
 	}
+	s.admitters.detect.Remove(r.ID)
 	if err := c.adm.Forget(r.ID, c.sandbox, c.lease); err != nil {
 		log.G(ctx).WithError(err).Warn("ward: forgetting the container")
 	}

@@ -68,8 +68,10 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 	if err != nil {
 		return target{}, nil, fmt.Errorf("finding the bundle: %w", err)
 	}
-	adm, err := c.admitter()
+	sup := c.startSupervisor(id)
+	adm, err := c.admitter(sup.listening())
 	if err != nil {
+		sup.commit(nil, nil)
 		return target{}, nil, admission.Unjudged(id, false, err)
 	}
 	defer adm.Close()
@@ -78,6 +80,7 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 		Rootfs:     runtimeRootfs{c: c, policy: adm.Policy()},
 		SandboxPID: c.sandboxPID,
 	})
+	sup.commit(ad, adm)
 	if err != nil {
 		return target{}, nil, err
 	}

@@ -224,10 +224,11 @@ func inheritedFiles() []*os.File {
 	return files
 }
 
-// admitter builds the node's admission path for this call.
-func (c *ctx) admitter() (*admission.Admitter, error) {
+// admitter builds the node's admission path for this call; supervisor
+// is the container's supervisor socket (create and run), "" for none.
+func (c *ctx) admitter(supervisor string) (*admission.Admitter, error) {
 	for _, n := range c.cfg.Notes {
 		c.log.warn("ward-runtime: " + n)
 	}
-	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir})
+	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir, Supervisor: supervisor})
 }

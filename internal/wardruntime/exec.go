@@ -57,7 +57,7 @@ func runExec(c *ctx, cl cmdline) error {
 	if err != nil {
 		return fmt.Errorf("ward: exec: %w", err)
 	}
-	adm, err := c.admitter()
+	adm, err := c.admitter("")
 	if err != nil {
 		return admission.Unjudged(id, true, err)
 	}

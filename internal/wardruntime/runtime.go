@@ -87,10 +87,13 @@ func Main(args []string, env *Env) int {
 }
 
 func dispatch(c *ctx, name string, args []string) error {
-	if name == reapCommand {
-		// ward-runtime's own helper, not a command for callers: not in
-		// the table, so neither usage nor the tests' command list has it.
+	// ward-runtime's own helpers, not commands for callers: not in the
+	// table, so neither usage nor the tests' command list has them.
+	switch name {
+	case reapCommand:
 		return runReap(c, cmdline{operands: args})
+	case superviseCommand:
+		return runSupervise(c, cmdline{operands: args})
 	}
 	i := slices.IndexFunc(commands(), func(cmd command) bool { return cmd.name == name })
 	if i < 0 {

@@ -48,6 +48,21 @@ type Program struct {
 	Insns []unix.SockFilter
 }
 
+// retUserNotif is SECCOMP_RET_USER_NOTIF.
+const retUserNotif = 0x7fc00000
+
+// Notifies reports whether p sends some syscall to a listener: it must
+// then be installed with SECCOMP_FILTER_FLAG_NEW_LISTENER, without which
+// the kernel answers those calls ENOSYS.
+func (p Program) Notifies() bool {
+	for _, in := range p.Insns {
+		if in.Code == unix.BPF_RET|unix.BPF_K && in.K&0xffff0000 == retUserNotif {
+			return true
+		}
+	}
+	return false
+}
+
 // Marshal encodes p as a filter file (little-endian).
 func (p Program) Marshal() ([]byte, error) {
 	if err := p.check(); err != nil {

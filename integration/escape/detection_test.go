@@ -1,0 +1,201 @@
+package escape_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ward-runtime/ward/integration/escape/probes"
+	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/internal/alert"
+)
+
+// receiver is an HTTP endpoint that takes alerts as Falcosidekick's root
+// endpoint does, and checks what Falcosidekick requires of each: output,
+// priority, rule, time (RFC 3339) and output_fields.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []alert.Alert
+	errors []string
+}
+
+func startReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := falcosidekickAccepts(req, body); err != nil {
+			r.errors = append(r.errors, err.Error())
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		a, _ := alert.Parse(body)
+		r.got = append(r.got, a)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func falcosidekickAccepts(req *http.Request, body []byte) error {
+	if req.Method != http.MethodPost || !strings.HasPrefix(req.Header.Get("Content-Type"), "application/json") {
+		return fmt.Errorf("%s with Content-Type %q", req.Method, req.Header.Get("Content-Type"))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("not JSON: %v", err)
+	}
+	for _, k := range []string{"output", "priority", "rule", "time", "output_fields"} {
+		if len(m[k]) == 0 || string(m[k]) == `""` || string(m[k]) == "null" {
+			return fmt.Errorf("no %s", k)
+		}
+	}
+	var ts string
+	if err := json.Unmarshal(m["time"], &ts); err != nil {
+		return fmt.Errorf("time: %v", err)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+		return fmt.Errorf("time %q: %v", ts, err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(m["output_fields"], &fields); err != nil {
+		return fmt.Errorf("output_fields: %v", err)
+	}
+	return nil
+}
+
+func (r *receiver) alerts() ([]alert.Alert, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got), slices.Clone(r.errors)
+}
+
+// readAlerts reads the alert file.
+func readAlerts(t *testing.T, path string) []alert.Alert {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []alert.Alert
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		a, err := alert.Parse(sc.Bytes())
+		if err != nil {
+			t.Fatalf("alert file: %v", err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// expectedAlerts maps each probe that attempts a call ward's baseline
+// refuses to the detection rule it raises and an ATT&CK id that rule
+// carries.
+var expectedAlerts = map[string]struct{ rule, attack string }{
+	"mount":           {"mount", "T1611"},
+	"open-by-handle":  {"open-by-handle", "T1611"},
+	"bpf":             {"bpf", "T1611"},
+	"userns-unshare":  {"userns", "T1611"},
+	"keyctl":          {"keyring", "T1611"},
+	"perf-event-open": {"perf", "T1068"},
+	"userfaultfd":     {"userfaultfd", "T1068"},
+	"io-uring":        {"io-uring", "T1068"},
+	"kernel-module":   {"module", "T1547.006"},
+	"kexec":           {"kernel", "T1611"},
+}
+
+// TestDetectionAlerts runs the escape probes in an ordinary pod on the
+// ward handler: every probe that attempts a notified call raises its
+// alert (rule, ATT&CK id, container, pod and ward's decision), within a
+// second, in the alert file and at the HTTP receiver; the probes' outcomes
+// are what they are without the supervisor (the baseline's EPERM); then
+// the benign workloads raise none.
+func TestDetectionAlerts(t *testing.T) {
+	harness.Require(t)
+	s := startSuite(t)
+	var ordinary shape
+	for _, sh := range shapes() {
+		if sh.ID == "ordinary" {
+			ordinary = sh
+		}
+	}
+	start := time.Now()
+	r := s.runShape(t, ordinary, "ward")
+	if !r.admitted() {
+		t.Fatalf("ordinary pod refused: %s", r.Err)
+	}
+	// The probes see the baseline's answer, as before the supervisor.
+	for id := range expectedAlerts {
+		if o, ok := r.Outcomes[id]; ok && o.Result != probes.Blocked {
+			t.Errorf("probe %s: %s (%s), want blocked", id, o.Result, o.Detail)
+		}
+	}
+	pod := "ordinary-ward"
+	all := readAlerts(t, s.alerts)
+	byRule := map[string]alert.Alert{}
+	for _, a := range all {
+		if a.OutputFields["k8s.pod.name"] != pod {
+			t.Errorf("alert for another pod: %v", a.OutputFields["k8s.pod.name"])
+			continue
+		}
+		byRule[fmt.Sprint(a.OutputFields["ward.rule"])] = a
+	}
+	for probe, want := range expectedAlerts {
+		a, ok := byRule[want.rule]
+		if !ok {
+			t.Errorf("probe %s raised no %s alert", probe, want.rule)
+			continue
+		}
+		f := a.OutputFields
+		if !slices.Contains(a.Tags, want.attack) || f["k8s.ns.name"] == nil || f["container.name"] != "app" ||
+			f["ward.decision.id"] != r.Decision.ID || f["ward.response"] != "deny" || f["proc.name"] == "" || a.Source != "syscall" {
+			t.Errorf("probe %s: alert %s tags %v fields %v (decision %s)", probe, a.Rule, a.Tags, f, r.Decision.ID)
+		}
+		if lag := a.Time.Sub(start); lag < 0 {
+			t.Errorf("probe %s: alert before the pod started", probe)
+		}
+	}
+	t.Logf("%d alerts for %d probes in %s", len(all), len(expectedAlerts), time.Since(start).Round(time.Millisecond))
+
+	// The same alerts reached the HTTP receiver, each one accepted.
+	deadline := time.Now().Add(5 * time.Second)
+	var got []alert.Alert
+	var errs []string
+	for ; time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got, errs = s.receiver.alerts(); len(got)+len(errs) >= len(all) {
+			break
+		}
+	}
+	if len(errs) > 0 || len(got) != len(all) {
+		t.Errorf("HTTP receiver: %d alerts accepted of %d, refused: %v", len(got), len(all), errs)
+	}
+
+	// Benign workloads: not one alert.
+	before := len(readAlerts(t, s.alerts))
+	for _, c := range s.benignOn(t, "ward") {
+		if c.Err != nil {
+			t.Errorf("benign workload broken: %s: %v", c.Name, c.Err)
+		}
+	}
+	if after := readAlerts(t, s.alerts); len(after) != before {
+		for _, a := range after[before:] {
+			t.Errorf("benign workload raised %s: %s", a.Rule, a.Output)
+		}
+	}
+}

@@ -1,0 +1,334 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/alert"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/seccompbpf"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// DefaultDir is where the front doors keep supervisor sockets: beside the
+// compiled filters on /run, reachable by runc as a bind-mount source for
+// containers of every user namespace.
+const DefaultDir = "/run/ward-supervisor"
+
+// Container is a container a listener came from: what its alerts say
+// about it, the policy that answers it and what a response needs.
+type Container struct {
+	alert.Container
+	Decision alert.Decision
+	// Detection is the detection section of the policy that admitted it.
+	Detection func() policy.Detection `json:"-"`
+	// Bundle, PID (its first process) and CgroupsPath (the spec's
+	// linux.cgroupsPath) find it for freeze, kill and the incident bundle.
+	Bundle      string
+	PID         int
+	CgroupsPath string
+}
+
+// Options configure a Supervisor.
+type Options struct {
+	// Socket is the path to listen on (created mode 0666: a container's
+	// processes, of any user, connect to it).
+	Socket string
+	// Resolve attributes a connecting process (its pid as the kernel
+	// gives it, in the supervisor's pid namespace) to a container; an
+	// error refuses the listener and ward-init does not start the
+	// workload.
+	Resolve func(pid int) (Container, error)
+	// Alerts raises the alerts.
+	Alerts *alert.Dispatcher
+	// Respond, when set, acts on a container for the freeze and kill
+	// responses (after the call was denied); without it they are denies.
+	Respond func(c Container, e alert.Event, r policy.Response)
+	// Logf reports what the supervisor could not do (a stale
+	// notification, a sink that failed).
+	Logf func(format string, args ...any)
+}
+
+// Supervisor accepts listeners on its socket and answers their
+// notifications.
+type Supervisor struct {
+	o     Options
+	ln    *net.UnixListener
+	names map[uint32]string
+	rules map[string]alert.Rule
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[int]struct{}
+	wg        sync.WaitGroup
+}
+
+// Listen creates the socket and starts accepting.
+func Listen(o Options) (*Supervisor, error) {
+	if o.Resolve == nil || o.Alerts == nil {
+		return nil, errors.New("supervisor: Resolve and Alerts are required")
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	native, err := seccompbpf.Native()
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[uint32]string)
+	for _, n := range alert.NotifySyscalls() {
+		if nr, ok := native.Lookup(n); ok {
+			names[nr] = n
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Socket), 0o755); err != nil {
+		return nil, fmt.Errorf("creating supervisor socket directory: %w", err)
+	}
+	os.Remove(o.Socket)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listening for seccomp listeners: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(o.Socket, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listening for seccomp listeners: %w", err)
+	}
+	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), listeners: make(map[int]struct{})}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Socket is the socket's path.
+func (s *Supervisor) Socket() string { return s.o.Socket }
+
+// Close stops accepting and stops watching every listener. Calls the
+// listeners would have notified then fail with ENOSYS.
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Supervisor) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.o.Logf("supervisor: accepting: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.handshake(c); err != nil {
+				s.o.Logf("supervisor: %v", err)
+			}
+		}()
+	}
+}
+
+// handshake receives one listener, attributes it and acknowledges it.
+func (s *Supervisor) handshake(c *net.UnixConn) error {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if credErr != nil {
+		return fmt.Errorf("reading the peer of a listener: %w", credErr)
+	}
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return fmt.Errorf("receiving a listener from pid %d: %w", cred.Pid, err)
+	}
+	fds := rights(oob[:oobn])
+	if n != 1 || buf[0] != landlock.HelloByte || len(fds) != 1 {
+		closeAll(fds)
+		return fmt.Errorf("pid %d sent no listener", cred.Pid)
+	}
+	fd := fds[0]
+	if err := isListener(fd); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("pid %d: %w", cred.Pid, err)
+	}
+	ctr, err := s.o.Resolve(int(cred.Pid))
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("listener from pid %d: %w", cred.Pid, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		unix.Close(fd)
+		return errors.New("closing")
+	}
+	s.listeners[fd] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.watch(fd, ctr)
+	if _, err := c.Write([]byte{landlock.AckByte}); err != nil {
+		return fmt.Errorf("acknowledging the listener of %s: %w", ctr.ID, err)
+	}
+	return nil
+}
+
+func rights(oob []byte) []int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if r, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, r...)
+		}
+	}
+	return fds
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// pollInterval is how often a watcher checks whether the supervisor is
+// closing; a notification wakes it at once.
+const pollInterval = 500
+
+// watch answers the listener's notifications until every process of its
+// filter is gone (POLLHUP) or the supervisor closes.
+func (s *Supervisor) watch(fd int, c Container) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, fd)
+		s.mu.Unlock()
+		unix.Close(fd)
+	}()
+	var n notif
+	for {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		k, err := unix.Poll(pfd, pollInterval)
+		if err == unix.EINTR || k == 0 {
+			continue
+		}
+		if err != nil {
+			s.o.Logf("supervisor: polling the listener of %s: %v", c.ID, err)
+			return
+		}
+		if pfd[0].Revents&unix.POLLIN == 0 {
+			return // POLLHUP: no process uses the filter any more
+		}
+		if err := recv(fd, &n); err != nil {
+			if err == unix.ENOENT {
+				continue // the process went away before we read it
+			}
+			s.o.Logf("supervisor: receiving from the listener of %s: %v", c.ID, err)
+			return
+		}
+		s.answer(fd, &n, c)
+	}
+}
+
+// answer decides one notification: it reads what the alert needs while
+// the process is blocked, answers, raises the alert, then acts.
+func (s *Supervisor) answer(fd int, n *notif, c Container) {
+	name, ok := s.names[uint32(n.Data.Nr)]
+	rule := s.rules[name]
+	resp := policy.RespondDeny
+	if ok && c.Detection != nil {
+		if det := c.Detection(); bool(det.Enabled) {
+			resp = det.Response(rule.ID)
+		}
+	}
+	if !ok {
+		// A number the filter should not have sent: refuse, as the
+		// baseline would have.
+		name = "syscall#" + strconv.Itoa(int(n.Data.Nr))
+		rule = alert.Rule{ID: "unknown", Name: "Unexpected seccomp notification", Priority: alert.PriorityWarning, Tags: []string{"container"}, Summary: "Unexpected system call notified"}
+	}
+	ev := alert.Event{Time: time.Now(), Rule: rule, Container: c.Container, Decision: c.Decision, Syscall: name}
+	r := newReader(fd, n.ID, n.PID)
+	proc, err := r.process(n.PID)
+	ev.Process = proc
+	if err == nil {
+		ev.Path, ev.Args, err = s.readArgs(r, name, n)
+	}
+	if errors.Is(err, errStale) {
+		// The process is gone or was interrupted: nothing to answer,
+		// and what was read may be another process's.
+		return
+	}
+	out := notifResp{ID: n.ID, Error: -int32(unix.EPERM)}
+	ev.Response = string(resp)
+	if resp == policy.RespondAlert {
+		out = notifResp{ID: n.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+		ev.Response = "allow"
+	}
+	if err := send(fd, &out); err != nil && err != unix.ENOENT {
+		s.o.Logf("supervisor: answering %s in %s: %v", name, c.ID, err)
+	}
+	if _, err := s.o.Alerts.Emit(ev); err != nil {
+		s.o.Logf("supervisor: alert for %s in %s: %v", name, c.ID, err)
+	}
+	if (resp == policy.RespondFreeze || resp == policy.RespondKill) && s.o.Respond != nil {
+		s.o.Respond(c, ev, resp)
+	}
+}
+
+func (s *Supervisor) readArgs(r *reader, name string, n *notif) (string, map[string]string, error) {
+	var target string
+	args := map[string]string{}
+	for _, a := range callArgs(name) {
+		v := n.Data.Args[a.index]
+		if !a.path {
+			args[a.field] = "0x" + strconv.FormatUint(v, 16)
+			continue
+		}
+		p, err := r.path(v)
+		if errors.Is(err, errStale) {
+			return "", nil, err
+		}
+		if err != nil {
+			args[a.field] = "<unreadable>"
+			continue
+		}
+		args[a.field] = p
+		if a.target {
+			target = p
+		}
+	}
+	if len(args) == 0 {
+		args = nil
+	}
+	return target, args, nil
+}

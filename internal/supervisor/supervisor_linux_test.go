@@ -1,0 +1,316 @@
+package supervisor
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/alert"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/profiles"
+	"github.com/ward-runtime/ward/internal/seccompbpf"
+	"github.com/ward-runtime/ward/internal/seccompbpf/prog"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// childEnv makes the test binary a workload under ward's baseline: it
+// installs the notify filter, hands the listener to the socket the
+// variable names, then runs the commands it reads on stdin.
+const childEnv = "WARD_SUPERVISOR_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(childEnv); sock != "" {
+		os.Exit(child(sock))
+	}
+	os.Exit(m.Run())
+}
+
+// baseline compiles ward's baseline for the default capability set, with
+// notifications (notify) or without.
+func baseline(notify bool) (prog.Program, error) {
+	p, err := policy.Default()
+	if err != nil {
+		return prog.Program{}, err
+	}
+	gen, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
+	if err != nil {
+		return prog.Program{}, err
+	}
+	prof, err := gen.Profile(p.Harden.Capabilities)
+	if err != nil {
+		return prog.Program{}, err
+	}
+	native, err := seccompbpf.Native()
+	if err != nil {
+		return prog.Program{}, err
+	}
+	if notify {
+		return seccompbpf.CompileNotify(prof, native, alert.NotifySyscalls())
+	}
+	return seccompbpf.Compile(prof, native)
+}
+
+func child(sock string) int {
+	filter, err := baseline(true)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	conn, err := landlock.DialSupervisor(sock)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	lfd, err := prog.Install(filter, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	if err := landlock.HandListener(conn, lfd); err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var err error
+		switch in.Text() {
+		case "mount":
+			err = unix.Mount("none", "/nonexistent-ward-test", "tmpfs", 0, "")
+		case "umount":
+			err = unix.Unmount("/nonexistent-ward-test", 0)
+		case "unshare-user":
+			err = unix.Unshare(unix.CLONE_NEWUSER)
+		case "listener":
+			// A second listener in the same filter chain: the kernel
+			// refuses it, so no workload can answer ward's calls.
+			_, err = prog.Install(filter, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
+			err = unwrapErrno(err)
+		case "getpid":
+			unix.Getpid()
+		}
+		fmt.Println(errName(err))
+	}
+	return 0
+}
+
+func unwrapErrno(err error) error {
+	var e unix.Errno
+	if err != nil && asErrno(err, &e) {
+		return e
+	}
+	return err
+}
+
+func asErrno(err error, e *unix.Errno) bool {
+	for err != nil {
+		if x, ok := err.(unix.Errno); ok {
+			*e = x
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+func errName(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if e, ok := err.(unix.Errno); ok {
+		return unix.ErrnoName(e)
+	}
+	return err.Error()
+}
+
+type memSink struct {
+	mu    sync.Mutex
+	lines [][]byte
+}
+
+func (m *memSink) Write(l []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lines = append(m.lines, append([]byte(nil), l...))
+	return nil
+}
+func (m *memSink) Close() error { return nil }
+
+// wait waits until n alerts were raised: an alert is raised after the
+// call is answered.
+func (m *memSink) wait(t *testing.T, n int) []alert.Alert {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if a := m.alerts(t); len(a) >= n {
+			return a
+		}
+	}
+	return m.alerts(t)
+}
+
+func (m *memSink) alerts(t *testing.T) []alert.Alert {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []alert.Alert
+	for _, l := range m.lines {
+		a, err := alert.Parse(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+type workload struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func (w *workload) do(t *testing.T, what string) string {
+	t.Helper()
+	fmt.Fprintln(w.in, what)
+	if !w.out.Scan() {
+		t.Fatalf("%s: workload ended", what)
+	}
+	return w.out.Text()
+}
+
+func start(t *testing.T, sock string) *workload {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+sock)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); cmd.Wait() })
+	w := &workload{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	if !w.out.Scan() || w.out.Text() != "ready" {
+		t.Fatalf("workload did not start: %q", w.out.Text())
+	}
+	return w
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("installs seccomp filters with listeners and reads /proc/<pid>/mem: run as root")
+	}
+}
+
+func TestSupervisorAnswersAndAlerts(t *testing.T) {
+	needRoot(t)
+	sink := &memSink{}
+	d := alert.NewDispatcher([]alert.Sink{sink}, alert.Limits{Dedup: time.Nanosecond, Burst: 1000, Window: time.Second})
+	var mu sync.Mutex
+	det := policy.Detection{Enabled: true, Mode: policy.DetectEnforce}
+	ctr := Container{Container: alert.Container{ID: "c0ffee", Name: "probe", PodName: "pod-a", PodNamespace: "ns-a"},
+		Decision:  alert.Decision{ID: "dec-1", Action: "harden", Backend: "runc", Door: "shim"},
+		Detection: func() policy.Detection { mu.Lock(); defer mu.Unlock(); return det }}
+	sock := filepath.Join(t.TempDir(), "sup.sock")
+	s, err := Listen(Options{Socket: sock, Alerts: d,
+		Resolve: func(int) (Container, error) { return ctr, nil },
+		Logf:    t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := start(t, sock)
+
+	// Enforce: exactly the baseline's answer, and an alert.
+	if got := w.do(t, "mount"); got != "EPERM" {
+		t.Errorf("mount under enforce: %s, want EPERM", got)
+	}
+	if got := w.do(t, "unshare-user"); got != "EPERM" {
+		t.Errorf("unshare(CLONE_NEWUSER) under enforce: %s, want EPERM", got)
+	}
+	if got := w.do(t, "getpid"); got != "ok" {
+		t.Errorf("getpid: %s", got)
+	}
+	// The kernel allows one listener per filter chain.
+	if got := w.do(t, "listener"); got != "EBUSY" {
+		t.Errorf("a second listener: %s, want EBUSY", got)
+	}
+	as := sink.wait(t, 2)
+	if len(as) != 2 {
+		t.Fatalf("%d alerts, want 2: %+v", len(as), as)
+	}
+	m := as[0]
+	f := m.OutputFields
+	if m.Rule != "Mount Launched in Privileged Container" || f["ward.rule"] != "mount" || f["evt.type"] != "mount" ||
+		f["fd.name"] != "/nonexistent-ward-test" || f["evt.arg.type"] != "tmpfs" || f["k8s.pod.name"] != "pod-a" ||
+		f["ward.decision.id"] != "dec-1" || f["ward.response"] != "deny" || int(f["proc.pid"].(float64)) != w.cmd.Process.Pid ||
+		!strings.HasSuffix(f["proc.exepath"].(string), ".test") || !containsTag(m.Tags, "T1611") {
+		t.Errorf("mount alert: %s %+v", m.Rule, f)
+	}
+	if as[1].OutputFields["ward.rule"] != "userns" || as[1].OutputFields["evt.arg.flags"] != "0x10000000" {
+		t.Errorf("unshare alert: %+v", as[1].OutputFields)
+	}
+
+	// Audit: the call runs (umount of a missing path: ENOENT, not EPERM).
+	mu.Lock()
+	det.Mode = policy.DetectAudit
+	mu.Unlock()
+	if got := w.do(t, "umount"); got != "ENOENT" {
+		t.Errorf("umount under audit: %s, want ENOENT (the call ran)", got)
+	}
+	if a := sink.wait(t, 3); len(a) != 3 || a[2].OutputFields["ward.response"] != "allow" {
+		t.Errorf("audit alert: %+v", a[len(a)-1].OutputFields)
+	}
+
+	// The supervisor gone: the kernel refuses notified calls (ENOSYS),
+	// it never runs them.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.do(t, "umount"); got != "ENOSYS" {
+		t.Errorf("umount with no supervisor: %s, want ENOSYS", got)
+	}
+	if got := w.do(t, "getpid"); got != "ok" {
+		t.Errorf("getpid with no supervisor: %s", got)
+	}
+}
+
+func containsTag(tags []string, t string) bool {
+	for _, x := range tags {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNoSupervisorNoStart: a workload whose supervisor refuses its
+// listener does not get an acknowledgement.
+func TestRefusedListener(t *testing.T) {
+	needRoot(t)
+	sock := filepath.Join(t.TempDir(), "sup.sock")
+	d := alert.NewDispatcher(nil, alert.Limits{})
+	s, err := Listen(Options{Socket: sock, Alerts: d,
+		Resolve: func(pid int) (Container, error) { return Container{}, fmt.Errorf("pid %d unknown", pid) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+sock)
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "refused the seccomp listener") && !strings.Contains(string(out), "waiting for ward's supervisor") {
+		t.Errorf("workload with a refused listener: %q", out)
+	}
+}

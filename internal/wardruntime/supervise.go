@@ -1,0 +1,198 @@
+package wardruntime
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/admission"
+	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/supervisor"
+	"github.com/ward-runtime/ward/policy"
+)
+
+// superviseCommand is the hidden subcommand of a container's supervisor.
+// runc has no command of that name, so no caller's command line can mean
+// it.
+const superviseCommand = "ward-supervise"
+
+// Why a process per container (docs/detection.md): ward-runtime is gone
+// once it has exec'd runc, and Docker and Podman run no ward daemon. The
+// supervisor, like conmon, is started by create, lives as long as the
+// container and dies with it; a node daemon would add a service every
+// Docker or Podman node must install and keep running before any
+// container may start, and one crash would leave every container's
+// escape calls failing with ENOSYS at once.
+
+// supervised is create's handle on the container's supervisor: it is
+// listening when admission runs (the socket goes into the spec) and learns
+// which container it serves once admission has decided.
+type supervised struct {
+	socket string
+	info   *os.File
+}
+
+// superviseInfo is what the supervisor learns of its container.
+type superviseInfo struct {
+	Container supervisor.Container `json:"container"`
+	Detection policy.Detection     `json:"detection"`
+}
+
+// readyTimeout bounds the wait for a supervisor to listen.
+const readyTimeout = 5 * time.Second
+
+// startSupervisor starts the container's supervisor; nil (detection off
+// for this container, a warning said why) when it cannot.
+func (c *ctx) startSupervisor(id string) *supervised {
+	// Without ward-init nothing installs a filter that notifies.
+	if c.env.Spawn == nil || judge.Launcher() == "" {
+		return nil
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	sock := filepath.Join(supervisor.DefaultDir, "rt-"+hex.EncodeToString(b[:])+".sock")
+	infoR, infoW, err := os.Pipe()
+	if err != nil {
+		c.log.warn(fmt.Sprintf("ward-runtime: no seccomp supervisor for %s: %v", id, err))
+		return nil
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		infoR.Close()
+		infoW.Close()
+		c.log.warn(fmt.Sprintf("ward-runtime: no seccomp supervisor for %s: %v", id, err))
+		return nil
+	}
+	args := append(append([]string(nil), c.globalArgs...), superviseCommand, id, sock)
+	err = c.env.Spawn(args, []*os.File{infoR, readyW})
+	infoR.Close()
+	readyW.Close()
+	if err == nil {
+		readyR.SetReadDeadline(time.Now().Add(readyTimeout))
+		var ok [1]byte
+		if _, rerr := io.ReadFull(readyR, ok[:]); rerr != nil {
+			err = fmt.Errorf("it did not start listening: %w", rerr)
+		}
+	}
+	readyR.Close()
+	if err != nil {
+		infoW.Close()
+		c.log.warn(fmt.Sprintf("ward-runtime: no seccomp supervisor for %s (escape calls are refused without alerts): %v", id, err))
+		return nil
+	}
+	return &supervised{socket: sock, info: infoW}
+}
+
+// listening is the socket, "" without a supervisor.
+func (s *supervised) listening() string {
+	if s == nil {
+		return ""
+	}
+	return s.socket
+}
+
+// commit tells the supervisor its container, or, when the container does
+// not use it (detection off, a sandbox runtime), lets it exit.
+func (s *supervised) commit(ad *admission.Admission, adm *admission.Admitter) {
+	if s == nil {
+		return
+	}
+	defer s.info.Close()
+	if ad == nil || !supervisor.Uses(ad.Bundle.Spec) {
+		return
+	}
+	c := supervisor.ContainerOf(ad, adm, 0)
+	json.NewEncoder(s.info).Encode(superviseInfo{Container: c, Detection: c.Detection()})
+}
+
+// runSupervise is the supervisor: `ward-supervise ID SOCKET`, with the
+// container's information to read on fd 3 and fd 4 to close once it
+// listens. It serves until the container's record is gone.
+func runSupervise(c *ctx, cl cmdline) error {
+	if len(cl.operands) != 2 {
+		return fmt.Errorf("%s: want ID and SOCKET", superviseCommand)
+	}
+	id, sock := cl.operands[0], cl.operands[1]
+	normalPriority()
+	info, ready := os.NewFile(3, "info"), os.NewFile(4, "ready")
+	alerts, err := c.cfg.Alerts.Open(c.cfg.StateDir, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", superviseCommand, id, err)
+	}
+	defer alerts.Close()
+
+	var mu sync.Mutex
+	var ctr *supervisor.Container
+	known := make(chan struct{})
+	resolve := func(pid int) (supervisor.Container, error) {
+		select {
+		case <-known:
+		case <-time.After(10 * time.Second):
+			return supervisor.Container{}, errors.New("the container was never admitted")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// The first to connect is the container's first process:
+		// ward-init keeps its pid when it executes the workload.
+		if ctr.PID == 0 {
+			ctr.PID = pid
+		}
+		return *ctr, nil
+	}
+	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
+	sup, err := supervisor.Listen(supervisor.Options{Socket: sock, Resolve: resolve, Alerts: alerts, Logf: logf,
+		Respond: supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", superviseCommand, id, err)
+	}
+	defer sup.Close()
+	ready.Write([]byte{1})
+	ready.Close()
+
+	var in superviseInfo
+	err = json.NewDecoder(io.LimitReader(info, 1<<20)).Decode(&in)
+	info.Close()
+	if err != nil {
+		return nil // not admitted, or not supervised: nothing to do
+	}
+	det := in.Detection
+	in.Container.Detection = func() policy.Detection { return det }
+	mu.Lock()
+	ctr = &in.Container
+	mu.Unlock()
+	close(known)
+	for {
+		time.Sleep(2 * time.Second)
+		if _, err := c.records().load(id); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		mu.Lock()
+		pid := ctr.PID
+		mu.Unlock()
+		if pid > 0 && unix.Kill(pid, 0) == unix.ESRCH {
+			return nil
+		}
+	}
+}
+
+// normalPriority undoes the idle priority a helper is started with
+// (spawnSelf): a blocked system call waits for this process's answer.
+func normalPriority() {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0)
+		}
+	}
+}
