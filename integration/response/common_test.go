@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +102,8 @@ func (e *env) run(id, script string) {
 	p := s["process"].(map[string]any)
 	p["terminal"] = false
 	p["args"] = []string{"sh", "-c", script}
+	// A writable root, as Docker and Kubernetes give by default.
+	s["root"] = map[string]any{"path": "rootfs", "readonly": false}
 	data, _ = json.Marshal(s)
 	os.WriteFile(filepath.Join(b, "config.json"), data, 0o644)
 
@@ -180,7 +181,7 @@ func busybox(t *testing.T, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []string{"sh", "sleep", "cat", "echo", "cp", "chmod", "true", "sysctl"} {
+	for _, a := range []string{"sh", "sleep", "cat", "echo", "cp", "chmod", "true", "ls"} {
 		os.Symlink("busybox", filepath.Join(dir, "bin", a))
 	}
 }
@@ -197,4 +198,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
