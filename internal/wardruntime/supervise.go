@@ -135,7 +135,6 @@ func runSupervise(c *ctx, cl cmdline) error {
 	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
 	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
 	sensors := &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf}
-	sensors.Start()
 	defer sensors.Close()
 
 	var mu sync.Mutex
@@ -174,6 +173,9 @@ func runSupervise(c *ctx, cl cmdline) error {
 	}
 	det := in.Detection
 	in.Container.Detection = func() policy.Detection { return det }
+	if det.Enabled {
+		sensors.Start()
+	}
 	mu.Lock()
 	ctr = &in.Container
 	mu.Unlock()
