@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,9 @@ const childEnv = "WARD_SUPERVISOR_TEST_CHILD"
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(childEnv); sock != "" {
 		os.Exit(child(sock))
+	}
+	if kind := os.Getenv(benchEnv); kind != "" {
+		os.Exit(benchChild(kind))
 	}
 	os.Exit(m.Run())
 }
@@ -313,4 +318,83 @@ func TestRefusedListener(t *testing.T) {
 	if !strings.Contains(string(out), "refused the seccomp listener") && !strings.Contains(string(out), "waiting for ward's supervisor") {
 		t.Errorf("workload with a refused listener: %q", out)
 	}
+}
+
+// benchEnv makes the test binary time a loop of system calls under
+// ward's baseline, plain or notifying ("plain", "notify").
+const benchEnv = "WARD_SUPERVISOR_BENCH_CHILD"
+
+// benchLoop is how many getppid calls a timing child makes.
+const benchLoop = 200_000
+
+func benchChild(kind string) int {
+	filter, err := baseline(kind == "notify")
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	var flags uintptr
+	if kind == "notify" {
+		// The listener stays open and unread: none of the timed calls
+		// is notified, as none of an ordinary workload's is.
+		flags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+	}
+	if _, err := prog.Install(filter, flags); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	t0 := time.Now()
+	for range benchLoop {
+		unix.Getppid()
+	}
+	fmt.Println(time.Since(t0).Nanoseconds())
+	return 0
+}
+
+// TestBenchmarkNotifyFilter: the cost of a call that is not notified,
+// under the notifying baseline against the plain one, as alternated
+// pairs of child processes (WARD_BENCH=1; WARD_BENCH_PAIRS, default 30).
+func TestBenchmarkNotifyFilter(t *testing.T) {
+	needRoot(t)
+	if os.Getenv("WARD_BENCH") != "1" {
+		t.Skip("benchmark: set WARD_BENCH=1")
+	}
+	pairs := 30
+	if n, err := strconv.Atoi(os.Getenv("WARD_BENCH_PAIRS")); err == nil && n > 0 {
+		pairs = n
+	}
+	run := func(kind string) float64 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), benchEnv+"="+kind)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", kind, err, out)
+		}
+		ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		if err != nil {
+			t.Fatalf("%s: %q", kind, out)
+		}
+		return ns / benchLoop
+	}
+	var plain, notify, ratios []float64
+	for i := range pairs {
+		var p, n float64
+		if i%2 == 0 {
+			p, n = run("plain"), run("notify")
+		} else {
+			n, p = run("notify"), run("plain")
+		}
+		plain, notify, ratios = append(plain, p), append(notify, n), append(ratios, n/p)
+	}
+	t.Logf("getppid under ward's baseline, %d alternated pairs (medians): plain %.1f ns, notifying %.1f ns; median per-pair ratio %.3f",
+		pairs, median(plain), median(notify), median(ratios))
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
