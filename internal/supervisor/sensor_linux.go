@@ -38,12 +38,22 @@ type Sensors struct {
 	pending map[string]Container
 	byCg    map[uint64]Container
 	byID    map[string]uint64
+	// last is when each container last raised each rule (sensorQuiet).
+	last map[[2]string]time.Time
 }
+
+// sensorQuiet is how long a rule stays quiet for a container after it
+// alerted: one attempt touches many files (every hierarchy's
+// notify_on_release, every sysctl of a script), and the container's alert
+// budget (alert.Limits) is better spent on the next rule than on the same
+// one again.
+const sensorQuiet = 10 * time.Second
 
 // Start loads the sensor in the background.
 func (ss *Sensors) Start() {
 	ss.mu.Lock()
 	ss.pending, ss.byCg, ss.byID = map[string]Container{}, map[uint64]Container{}, map[string]uint64{}
+	ss.last = map[[2]string]time.Time{}
 	ss.mu.Unlock()
 	go ss.load()
 }
@@ -119,6 +129,11 @@ func (ss *Sensors) Remove(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.pending, id)
+	for k := range ss.last {
+		if k[0] == id {
+			delete(ss.last, k)
+		}
+	}
 	if cg, ok := ss.byID[id]; ok && ss.s != nil {
 		ss.s.Unwatch(cg)
 		delete(ss.byID, id)
@@ -149,6 +164,17 @@ func (ss *Sensors) run(s *sensor.Sensor) {
 		}
 		ss.mu.Lock()
 		c, ok := ss.byCg[e.Cgroup]
+		if ok {
+			key, now := [2]string{c.ID, sensorRules[e.Target]}, time.Now()
+			if now.Sub(ss.last[key]) < sensorQuiet {
+				ok = false
+			} else {
+				if len(ss.last) >= 4096 {
+					clear(ss.last)
+				}
+				ss.last[key] = now
+			}
+		}
 		ss.mu.Unlock()
 		if ok {
 			ss.raise(c, e)
