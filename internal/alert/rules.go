@@ -62,6 +62,28 @@ func Catalog() []Rule {
 			Tags:     []string{"T1611", "T1529", "container", "mitre_impact"},
 			Summary:  "kexec, reboot, swap or raw I/O port access attempted in a container",
 			Syscalls: []string{"kexec_load", "kexec_file_load", "reboot", "swapon", "swapoff", "iopl", "ioperm"}},
+		// What seccomp cannot see: the eBPF sensor's rules (internal/sensor).
+		{ID: "release-agent", Name: "Detect release_agent File Container Escapes", Priority: PriorityCritical,
+			Tags:    []string{"T1611", "container", "filesystem", "mitre_privilege_escalation"},
+			Summary: "cgroup release_agent or notify_on_release opened for writing in a container"},
+		{ID: "core-pattern", Name: "Write to core_pattern in container", Priority: PriorityCritical,
+			Tags:    []string{"T1611", "container", "filesystem", "mitre_privilege_escalation"},
+			Summary: "/proc/sys/kernel/core_pattern opened for writing in a container"},
+		{ID: "sysrq", Name: "Write to sysrq-trigger in container", Priority: PriorityCritical,
+			Tags:    []string{"T1529", "container", "filesystem", "mitre_impact"},
+			Summary: "/proc/sysrq-trigger opened for writing in a container"},
+		{ID: "proc-sys", Name: "Write below /proc/sys in container", Priority: PriorityWarning,
+			Tags:    []string{"T1611", "container", "filesystem", "mitre_privilege_escalation"},
+			Summary: "A kernel parameter under /proc/sys opened for writing in a container"},
+		{ID: "uevent-helper", Name: "Write to uevent_helper in container", Priority: PriorityCritical,
+			Tags:    []string{"T1611", "container", "filesystem", "mitre_privilege_escalation"},
+			Summary: "/sys/kernel/uevent_helper opened for writing in a container"},
+		{ID: "host-device", Name: "Host device opened in container", Priority: PriorityWarning,
+			Tags:    []string{"T1611", "T1006", "container", "filesystem", "mitre_privilege_escalation"},
+			Summary: "A host block or character device opened in a container"},
+		{ID: "drift", Name: "Drop and execute new binary in container", Priority: PriorityCritical,
+			Tags:    []string{"T1105", "container", "process", "mitre_persistence"},
+			Summary: "A file written in the container after it started was executed"},
 	}
 }
 

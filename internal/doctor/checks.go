@@ -142,6 +142,22 @@ func checkCgroup(n *Node) []Result {
 	return []Result{r}
 }
 
+func checkSensor(n *Node) []Result {
+	r := Result{ID: "kernel.sensor", Title: "eBPF sensor", Ref: "docs/sensors.md"}
+	lsm, err := n.Kernel.Sensor()
+	if err != nil {
+		r.Status, r.Detail = Warn, fmt.Sprintf("%v: ward's seccomp supervisor still works, but writes to release_agent, core_pattern, /proc/sys and sysrq-trigger, host-device opens and drift go unseen", err)
+		return []Result{r}
+	}
+	r.Status, r.Detail = Pass, "loads (syscall tracepoints, BTF, ring buffer)"
+	if lsm != nil {
+		r.Detail += fmt.Sprintf("; the sensor sees, it cannot deny: %v", lsm)
+	} else {
+		r.Detail += "; BPF-LSM available"
+	}
+	return []Result{r}
+}
+
 var versionRE = regexp.MustCompile(`(\d+)\.(\d+)\.(\d+)`)
 
 // version is a semantic version's numbers.

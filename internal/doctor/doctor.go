@@ -62,6 +62,9 @@ type Kernel interface {
 	IdmapSupported(dir string) error
 	// CgroupVersion returns 2 for a unified hierarchy, 1 for v1 or hybrid.
 	CgroupVersion() (int, error)
+	// Sensor loads ward's eBPF sensor and unloads it: err says why it
+	// cannot run, lsm why BPF-LSM (denying, not only seeing) cannot.
+	Sensor() (lsm, err error)
 }
 
 func (n *Node) path(p string) string {
@@ -83,6 +86,7 @@ func checks() []check {
 		checkSeccomp,
 		checkIdmap,
 		checkCgroup,
+		checkSensor,
 		checkRunc,
 		checkRunsc,
 		checkKata,

@@ -14,11 +14,14 @@ type fakeKernel struct {
 	abiErr error
 	idmap  error
 	cgroup int
+	lsm    error
+	sensor error
 }
 
 func (k fakeKernel) LandlockABI() (int, error)   { return k.abi, k.abiErr }
 func (k fakeKernel) IdmapSupported(string) error { return k.idmap }
 func (k fakeKernel) CgroupVersion() (int, error) { return k.cgroup, nil }
+func (k fakeKernel) Sensor() (error, error)      { return k.lsm, k.sensor }
 func writeFile(t *testing.T, root, p, data string) {
 	t.Helper()
 	full := filepath.Join(root, p)
@@ -174,6 +177,22 @@ func TestHostKernel(t *testing.T) {
 	}
 	if v, err := k.CgroupVersion(); err != nil || (v != 1 && v != 2) {
 		t.Errorf("cgroup version %d, %v", v, err)
+	}
+	// The sensor needs tracefs mounted, which a node process does and a
+	// probe does not: only a kernel that cannot load it fails here.
+	if _, err := k.Sensor(); err != nil && !strings.Contains(err.Error(), "tracefs is not mounted") {
+		t.Errorf("eBPF sensor on this kernel: %v", err)
+	}
+}
+
+func TestSensorCheck(t *testing.T) {
+	n := &Node{Kernel: fakeKernel{lsm: errors.New("EPERM")}}
+	if r := checkSensor(n)[0]; r.Status != Pass || !strings.Contains(r.Detail, "cannot deny") {
+		t.Errorf("sensor without BPF-LSM: %+v", r)
+	}
+	n.Kernel = fakeKernel{sensor: errors.New("BTF missing")}
+	if r := checkSensor(n)[0]; r.Status != Warn || !strings.Contains(r.Detail, "supervisor still works") {
+		t.Errorf("no sensor: %+v", r)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/sensor"
 )
 
 // HostKernel probes the running kernel. The probes change nothing: the
@@ -67,6 +69,16 @@ func (HostKernel) IdmapSupported(dir string) error {
 		return fmt.Errorf("mount_setattr MOUNT_ATTR_IDMAP on %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Sensor loads and unloads ward's eBPF sensor, without mounting tracefs.
+func (HostKernel) Sensor() (lsm, err error) {
+	s, err := sensor.Load(sensor.Options{})
+	if err != nil {
+		return nil, err
+	}
+	lsm = s.LSM
+	return lsm, s.Close()
 }
 
 // CgroupVersion looks at what is mounted on /sys/fs/cgroup.

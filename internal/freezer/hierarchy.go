@@ -22,19 +22,59 @@ type Hierarchy struct {
 
 // Host finds this node's freezer from /proc/self/mountinfo.
 func Host() (Hierarchy, error) {
+	v1, v2, err := hostMounts()
+	if err != nil {
+		return Hierarchy{}, err
+	}
+	return pick(v1, v2)
+}
+
+// HostUnified is this node's cgroup v2 hierarchy, also on a hybrid node
+// where Host picks the v1 freezer: cgroup IDs (what eBPF programs see as
+// bpf_get_current_cgroup_id) are the unified hierarchy's.
+func HostUnified() (Hierarchy, error) {
+	_, v2, err := hostMounts()
+	if err != nil {
+		return Hierarchy{}, err
+	}
+	if v2 == "" {
+		return Hierarchy{}, &NotSupportedError{Feature: "cgroup v2 hierarchy (no cgroup2 filesystem mounted)"}
+	}
+	return Hierarchy{Version: 2, Root: v2}, nil
+}
+
+func hostMounts() (v1, v2 string, err error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return Hierarchy{}, fmt.Errorf("finding the cgroup freezer: %w", err)
+		return "", "", fmt.Errorf("finding the cgroup hierarchies: %w", err)
 	}
 	defer f.Close()
-	return FromMountinfo(f)
+	return mounts(f)
 }
 
 // FromMountinfo picks the freezer from a mountinfo table: the v1 freezer
 // controller when one is mounted (on a hybrid node runtimes freeze through
 // it), else the unified hierarchy.
 func FromMountinfo(r io.Reader) (Hierarchy, error) {
-	var v1, v2 string
+	v1, v2, err := mounts(r)
+	if err != nil {
+		return Hierarchy{}, err
+	}
+	return pick(v1, v2)
+}
+
+func pick(v1, v2 string) (Hierarchy, error) {
+	switch {
+	case v1 != "":
+		return Hierarchy{Version: 1, Root: v1}, nil
+	case v2 != "":
+		return Hierarchy{Version: 2, Root: v2}, nil
+	}
+	return Hierarchy{}, &NotSupportedError{Feature: "cgroup freezer (no cgroup v1 freezer controller and no cgroup2 filesystem mounted)"}
+}
+
+// mounts finds the v1 freezer controller's and the cgroup2 mount points.
+func mounts(r io.Reader) (v1, v2 string, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -62,15 +102,9 @@ func FromMountinfo(r io.Reader) (Hierarchy, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Hierarchy{}, fmt.Errorf("reading mountinfo: %w", err)
+		return "", "", fmt.Errorf("reading mountinfo: %w", err)
 	}
-	switch {
-	case v1 != "":
-		return Hierarchy{Version: 1, Root: v1}, nil
-	case v2 != "":
-		return Hierarchy{Version: 2, Root: v2}, nil
-	}
-	return Hierarchy{}, &NotSupportedError{Feature: "cgroup freezer (no cgroup v1 freezer controller and no cgroup2 filesystem mounted)"}
+	return v1, v2, nil
 }
 
 // unescapeOctal undoes mountinfo's \ooo escapes (a space is \040).

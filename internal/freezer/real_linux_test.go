@@ -231,3 +231,13 @@ func BenchmarkRealFreezeThaw(b *testing.B) {
 		}
 	}
 }
+
+func TestHostUnified(t *testing.T) {
+	h, err := HostUnified()
+	if err != nil {
+		t.Fatalf("this node mounts cgroup2: %v", err)
+	}
+	if h.Version != 2 || h.Root == "" {
+		t.Fatalf("%+v", h)
+	}
+}

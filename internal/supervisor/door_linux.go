@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -49,9 +50,10 @@ type Door struct {
 	Log  func() io.Writer
 	Logf func(format string, args ...any)
 
-	mu  sync.Mutex
-	sup *Supervisor
-	reg *Registry
+	mu      sync.Mutex
+	sup     *Supervisor
+	reg     *Registry
+	sensors *Sensors
 }
 
 // Start starts the supervisor (once) and returns its socket, for
@@ -78,26 +80,30 @@ func (d *Door) Start(cfg nodeconfig.Config) (string, error) {
 		return "", err
 	}
 	d.sup, d.reg = sup, reg
+	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf}
+	d.sensors.Start()
 	return sup.Socket(), nil
 }
 
 // Add attributes a created container's listeners to it.
 func (d *Door) Add(c Container) {
 	d.mu.Lock()
-	reg := d.reg
+	reg, sensors := d.reg, d.sensors
 	d.mu.Unlock()
 	if reg != nil {
 		reg.Add(c, c.PID)
+		sensors.Add(c)
 	}
 }
 
 // Remove forgets a deleted container.
 func (d *Door) Remove(id string) {
 	d.mu.Lock()
-	reg := d.reg
+	reg, sensors := d.reg, d.sensors
 	d.mu.Unlock()
 	if reg != nil {
 		reg.Remove(id)
+		sensors.Remove(id)
 	}
 }
 
@@ -108,7 +114,7 @@ func (d *Door) Close() error {
 	if d.sup == nil {
 		return nil
 	}
-	err := d.sup.Close()
+	err := errors.Join(d.sup.Close(), d.sensors.Close())
 	d.sup.o.Alerts.Close()
 	d.sup = nil
 	return err

@@ -131,6 +131,11 @@ func runSupervise(c *ctx, cl cmdline) error {
 		return fmt.Errorf("%s %s: %w", superviseCommand, id, err)
 	}
 	defer alerts.Close()
+	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
+	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
+	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
+	sensors := &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf}
+	defer sensors.Close()
 
 	var mu sync.Mutex
 	var ctr *supervisor.Container
@@ -147,12 +152,12 @@ func runSupervise(c *ctx, cl cmdline) error {
 		// ward-init keeps its pid when it executes the workload.
 		if ctr.PID == 0 {
 			ctr.PID = pid
+			sensors.Add(*ctr)
 		}
 		return *ctr, nil
 	}
-	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
 	sup, err := supervisor.Listen(supervisor.Options{Socket: sock, Resolve: resolve, Alerts: alerts, Logf: logf,
-		Respond: supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond})
+		Respond: respond})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", superviseCommand, id, err)
 	}
@@ -168,6 +173,9 @@ func runSupervise(c *ctx, cl cmdline) error {
 	}
 	det := in.Detection
 	in.Container.Detection = func() policy.Detection { return det }
+	if det.Enabled {
+		sensors.Start()
+	}
 	mu.Lock()
 	ctr = &in.Container
 	mu.Unlock()
