@@ -32,6 +32,7 @@ type criDoor struct {
 type criCtr struct {
 	pod     harness.RunningPod
 	spec    harness.Pod
+	user    string // ctr.user
 	attempt int
 }
 
@@ -137,7 +138,7 @@ func (d *criDoor) pod(c ctr) (*criCtr, error) {
 		// sandbox, the next attempt's files.
 		p.Name = sandbox.spec.Name
 	}
-	cc := &criCtr{pod: sandbox.pod, spec: p, attempt: sandbox.attempt}
+	cc := &criCtr{pod: sandbox.pod, spec: p, user: c.user, attempt: sandbox.attempt}
 	sandbox.attempt++
 	sandbox.spec = p
 	for _, m := range c.mounts {
@@ -229,7 +230,9 @@ func (d *criDoor) exec(name, user string, cmd ...string) harness.DockerResult {
 	if !ok {
 		return harness.DockerResult{Stderr: "no container " + name, Code: -1}
 	}
-	if user != "" {
+	// An exec session runs as the container's user: another user is a
+	// setpriv away, the container's own needs none (and could not use it).
+	if user != "" && user != cc.user {
 		u, g, found := strings.Cut(user, ":")
 		if !found {
 			g = u
