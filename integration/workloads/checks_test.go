@@ -20,9 +20,14 @@ type check struct {
 // deliberate lists the checks ward fails on purpose or because another
 // issue owns the fix, with the reason docs/defaults.md gives.
 var deliberate = map[string]string{
-	"volume/bind-root-writes": "host bind mounts stay unmapped under ward's user namespace (as with Kubernetes hostUsers: false): container root is an unprivileged host ID there; which binds are provably the container's own is issue 15's",
-	"git/bind-workspace":      "same cause as volume/bind-root-writes: the bind-mounted workspace is owned by an ID container root does not map (issue 15)",
+	"volume/bind-root-writes": "host directories stay unmapped under ward's user namespace (as with Kubernetes hostUsers: false): container root is an unprivileged host ID there, unless the operator gives the directory to workloads (node.workloadDirs, check volume/bind-workload-dir)",
+	"git/bind-workspace":      "same cause as volume/bind-root-writes: the workspace is owned by an ID container root does not map (node.workloadDirs idmaps it: volume/bind-workload-dir)",
 }
+
+// workloadDir is the directory below each door's host directories that
+// its ward policy lists in node.workloadDirs, as an operator would a CI
+// node's workspaces.
+const workloadDir = "workload"
 
 // open lists the checks ward still fails that are not deliberate: the
 // test reports them and does not fail on them, and each names what is
@@ -219,6 +224,17 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 			return err
 		}
 		return d.run(ctr{mounts: ws, workdir: "/ws", cmd: []string{"git", "status", "--short"}})
+	}},
+	{"volume/bind-workload-dir", "container root writes, and git works, in a host directory the operator gave to workloads (node.workloadDirs)", func(d door) error {
+		host, err := d.hostDir(workloadDir + "/ws")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(host, "f"), []byte("x\n"), 0o644); err != nil {
+			return err
+		}
+		ws := []mount{{host: host, target: "/ws"}}
+		return d.run(ctr{mounts: ws, workdir: "/ws", cmd: sh("echo y > g && git init -q && git add f g && git status --short")})
 	}},
 	{"image/commit", "commit of an exited container: the layer's files are owned as in the container", func(d door) error {
 		if err := d.start(ctr{name: "cm", cmd: sh(layerScript)}); err != nil {

@@ -48,8 +48,9 @@ func startCRI(t *testing.T, tarball string) (runc, ward *criDoor) {
 	harness.Require(t)
 	dir := harness.NewDir(t)
 	pol := wardPolicy(t, dir, map[string][]string{
-		"runtimeDirs": {filepath.Join(dir, "root/io.containerd.grpc.v1.cri/sandboxes"), filepath.Join(dir, "state/io.containerd.grpc.v1.cri/sandboxes")},
-		"rootfsDirs":  {filepath.Join(dir, "state/io.containerd.runtime.v2.task")},
+		"runtimeDirs":  {filepath.Join(dir, "root/io.containerd.grpc.v1.cri/sandboxes"), filepath.Join(dir, "state/io.containerd.grpc.v1.cri/sandboxes")},
+		"rootfsDirs":   {filepath.Join(dir, "state/io.containerd.runtime.v2.task")},
+		"workloadDirs": {filepath.Join(dir, "host-ward", workloadDir)},
 	}, filepath.Join(dir, "kubelet"))
 	cfg, decided := wardConfig(t, dir, pol)
 	rc, err := exec.LookPath("runc")

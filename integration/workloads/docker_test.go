@@ -38,7 +38,8 @@ func privateDir(t *testing.T, prefix string) string {
 // wardPolicy writes ward's default policy with a private manager's
 // directories added where a node's are listed (node.runtimeDirs: its
 // per-container files; volumeDirs: its named volumes; rootfsDirs: its
-// overlays; kubeletRoot), and returns its path.
+// overlays; kubeletRoot; workloadDirs: the host directory a CI node's
+// operator would give to workloads), and returns its path.
 // WARD_WORKLOADS_POLICY starts from another policy file, to measure
 // another ward build (WARD_BIN) with its own default.
 func wardPolicy(t *testing.T, dir string, lists map[string][]string, kubeletRoot string) string {
@@ -51,6 +52,7 @@ func wardPolicy(t *testing.T, dir string, lists map[string][]string, kubeletRoot
 	}
 	pol := string(base)
 	for key, dirs := range lists {
+		pol = strings.Replace(pol, "  "+key+": []\n", "  "+key+":\n", 1)
 		if !strings.Contains(pol, "  "+key+":\n") {
 			t.Fatalf("the policy has no node.%s to extend", key)
 		}
@@ -109,6 +111,7 @@ func startDockerd(t *testing.T, runtime, tarball string) *cliDoor {
 		data := filepath.Join(dir, "data")
 		pol := wardPolicy(t, dir, map[string][]string{
 			"runtimeDirs": {data + "/containers"}, "volumeDirs": {data + "/volumes"}, "rootfsDirs": {data + "/overlay2"},
+			"workloadDirs": {filepath.Join(dir, "host", workloadDir)},
 		}, "")
 		var cfg string
 		cfg, d.decided = wardConfig(t, dir, pol)

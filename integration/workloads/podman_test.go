@@ -34,9 +34,10 @@ func startPodman(t *testing.T, runtime, tarball string) *cliDoor {
 	}
 	if runtime == "ward" {
 		pol := wardPolicy(t, dir, map[string][]string{
-			"runtimeDirs": {storage + "/overlay-containers", run + "/overlay-containers"},
-			"volumeDirs":  {storage + "/volumes"},
-			"rootfsDirs":  {storage + "/overlay"},
+			"runtimeDirs":  {storage + "/overlay-containers", run + "/overlay-containers"},
+			"volumeDirs":   {storage + "/volumes"},
+			"rootfsDirs":   {storage + "/overlay"},
+			"workloadDirs": {filepath.Join(dir, "host", workloadDir)},
 		}, "")
 		var cfg string
 		cfg, d.decided = wardConfig(t, dir, pol)
