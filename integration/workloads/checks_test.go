@@ -34,8 +34,7 @@ const workloadDir = "workload"
 // missing (docs/userns.md, docs/defaults.md). A check leaves this list
 // when the fix lands.
 var open = map[string]string{
-	"image/commit-running":  "the upper layer of a running container stores host IDs: ward gives it back to container IDs only at the runtime's delete (docs/userns.md: an overlay mounted in the container's user namespace is the next step)",
-	"image/cp-into-running": "docker cp writes into the upper layer as host root, an ID the container's user namespace does not map: the copy shows as nobody inside (same fix as image/commit-running)",
+	"image/cp-into-running-seen": "ward's overlay shares the writable layer with the manager's own, through which cp writes: a name the container looked up before the copy stays cached as missing in ward's overlay (docs/userns.md: replacing the manager's overlay needs host root mapped in the layer's idmapped mount, which would store the copy with a wrong owner)",
 }
 
 // The Python one-liners the service checks run inside the image.
