@@ -88,10 +88,11 @@ func execOK(d door, name, user string, cmd ...string) error {
 	return ok(d.exec(name, user, cmd...), "exec "+strings.Join(cmd, " "))
 }
 
-// eventually retries an exec session for up to 20 seconds.
+// eventually retries an exec session for up to a minute (postgres's
+// initdb alone took over 20 seconds on a loaded machine).
 func eventually(d door, name, user string, cmd ...string) error {
 	var last harness.DockerResult
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		if last = d.exec(name, user, cmd...); last.Code == 0 {
 			return nil
 		}
