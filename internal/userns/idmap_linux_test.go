@@ -278,8 +278,28 @@ func TestIdmappedUpper(t *testing.T) {
 	if got := owner(t, rf.Path+"/copied"); got != r.Start {
 		t.Errorf("the manager's copy is owned by %d inside, want the container's root %d", got, r.Start)
 	}
+	// A manager writing as host root through ward's overlay (podman cp
+	// joins the container's mount namespace) is stored as the ID past
+	// the block, not refused.
+	if err := os.WriteFile(rf.Path+"/podman-cp", nil, 0o644); err != nil {
+		t.Fatalf("host root writing through ward's overlay: %v", err)
+	}
+	if got := owner(t, layer+"/diff/podman-cp"); got != r.Size {
+		t.Errorf("host root's file stored as %d, want %d", got, r.Size)
+	}
 	if err := rf.Release(); err != nil {
 		t.Fatal(err)
+	}
+	// The next create gives it to container root.
+	rf2, err := IdmapRootfs(merged, tmp+"/ward", ns, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rf2.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner(t, layer+"/diff/podman-cp"); got != 0 {
+		t.Errorf("after the next create host root's file is stored as %d, want 0", got)
 	}
 	if _, err := os.Stat(tmp + "/ward"); !os.IsNotExist(err) {
 		t.Errorf("ward's directory is still there: %v", err)

@@ -166,11 +166,26 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 // the ones Docker and Podman read and write in the layer. Entries an
 // earlier ward left with host IDs (its upper layers stored them while
 // running) are given back first. On error nothing of it is left mounted.
-func (rf *Rootfs) idmappedUpper(lowerOpts string, ov Overlay, mi MountInfo, dir string, ns *Namespace, r Range) (string, error) {
-	n, err := UnchownTree(ov.Upper, r)
+func (rf *Rootfs) idmappedUpper(lowerOpts string, ov Overlay, mi MountInfo, dir string, _ *Namespace, r Range) (string, error) {
+	n, err := remapTree(ov.Upper, func(id uint32) uint32 {
+		switch {
+		case r.Contains(id):
+			return id - r.Start
+		case id == r.Size:
+			// host root's, written through ward's overlay while the
+			// container ran (newUpperNamespace)
+			return 0
+		}
+		return id
+	})
 	if err != nil {
 		return "", err
 	}
+	ns, err := newUpperNamespace(r)
+	if err != nil {
+		return "", err
+	}
+	defer ns.Close()
 	note := ""
 	if n > 0 {
 		note = fmt.Sprintf("; %d entries stored with host IDs given back to the container's", n)
