@@ -34,7 +34,7 @@ const workloadDir = "workload"
 // missing (docs/userns.md, docs/defaults.md). A check leaves this list
 // when the fix lands.
 var open = map[string]string{
-	"image/cp-into-running": "Podman only: podman cp joins the container's mount namespace and writes as host root through ward's overlay, which host root's ID past the block stands for in the idmapped writable layer: the copy shows as nobody inside until the next start gives it to container root (Docker writes through its own overlay and passes; docs/userns.md)",
+	"image/cp-into-running":      "Podman only: podman cp joins the container's mount namespace and writes as host root through ward's overlay, which host root's ID past the block stands for in the idmapped writable layer: the copy shows as nobody inside until the next start gives it to container root (Docker writes through its own overlay and passes; docs/userns.md)",
 	"image/cp-into-running-seen": "ward's overlay shares the writable layer with the manager's own, through which cp writes: a name the container looked up before the copy stays cached as missing in ward's overlay (docs/userns.md: replacing the manager's overlay needs host root mapped in the layer's idmapped mount, which would store the copy with a wrong owner)",
 }
 
