@@ -100,10 +100,10 @@ test-integration: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 \
 		$(GO) test -count=1 -p 1 -timeout 60m -v ./integration/...
 
-## test-workloads: real Debian 12 software under runc and under ward through Docker (root; builds and caches an mmdebstrap root filesystem under /var/cache/ward-workloads the first time; WARD_WORKLOADS_RUN=substring picks checks)
+## test-workloads: real Debian 12 software under runc and under ward through Docker, Podman and CRI pods (root; builds and caches an mmdebstrap root filesystem under /var/cache/ward-workloads the first time; WARD_WORKLOADS_DOOR=docker,podman,cri picks doors, WARD_WORKLOADS_RUN=substring checks)
 test-workloads: build
 	PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_WORKLOADS=1 \
-		$(GO) test -count=1 -timeout 60m -v -run '^TestWorkloadsDocker$$' ./integration/workloads
+		$(GO) test -count=1 -timeout 60m -v -run '^TestWorkloads$$' ./integration/workloads
 ## test-admission: ward's exported ValidatingAdmissionPolicy in a real kube-apiserver and etcd (built once into /var/tmp/ward-k8s-v1.37.2, about 12 minutes; no root)
 test-admission:
 	bin=$$(integration/admission/build.sh) && WARD_K8S_BIN=$$bin \

@@ -128,6 +128,7 @@ type nodeTables struct {
 	volumeDirs  []string
 	rootfsDirs  []string
 	hooks       []HookRule
+	workload    []string
 	listeners   []string
 	sockets     []string
 	sensitive   []sensitiveDir
@@ -197,7 +198,8 @@ func resolved(src string, in *Input) string {
 
 // Own reports whether a bind mount's source is provably the container's
 // own: one of this pod's kubelet volumes, a runtime file of this sandbox
-// or container, or a container manager's named volume. Only those may be
+// or container, a container manager's named volume, or inside a directory
+// the operator gave to workloads (node.workloadDirs). Only those may be
 // idmapped (harden's userns step); everything else is a host path.
 func (e *Evaluator) Own(src string, in *Input) bool {
 	if !path.IsAbs(src) {
@@ -210,7 +212,11 @@ func (e *Evaluator) Own(src string, in *Input) bool {
 			return false
 		}
 	}
-	return e.node.owner(hostPath(resolved(src, in)), in) != hostOwned
+	real := hostPath(resolved(src, in))
+	if slices.ContainsFunc(e.node.workload, func(d string) bool { return within(real, d) }) {
+		return true
+	}
+	return e.node.owner(real, in) != hostOwned
 }
 
 // NewEvaluator prepares p for evaluation.
@@ -229,6 +235,7 @@ func NewEvaluator(p *Policy) *Evaluator {
 		runtimeDirs: dirs,
 		volumeDirs:  cleanAll(p.Node.VolumeDirs),
 		rootfsDirs:  cleanAll(p.Node.RootfsDirs),
+		workload:    cleanAll(p.Node.WorkloadDirs),
 		hooks:       p.Node.Hooks,
 		listeners:   cleanAll(p.Node.SeccompListeners),
 		sockets:     ContainerSockets(),

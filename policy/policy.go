@@ -116,6 +116,12 @@ type Node struct {
 	// outside the bundle (Docker's and Podman's overlay mounts). A root
 	// below one of them, or inside the bundle, is a container's own.
 	RootfsDirs []string `yaml:"rootfsDirs"`
+	// WorkloadDirs are host directories the node's operator gives to
+	// workloads (a CI node's build workspaces): a bind mount from inside
+	// one is idmapped like a volume, so container root owns there what
+	// host root owns. Empty by default: every other host path stays
+	// unmapped (docs/userns.md).
+	WorkloadDirs []string `yaml:"workloadDirs"`
 	// Hooks are the OCI hooks this node's own tooling adds (Docker's
 	// libnetwork hook, the NVIDIA hook): hooks run on the host as root,
 	// so any other hook is refused.
@@ -411,10 +417,17 @@ func (p *Policy) validate() error {
 	for _, l := range []struct {
 		name string
 		dirs []string
-	}{{"volumeDirs", p.Node.VolumeDirs}, {"rootfsDirs", p.Node.RootfsDirs}, {"seccompListeners", p.Node.SeccompListeners}} {
+	}{{"volumeDirs", p.Node.VolumeDirs}, {"rootfsDirs", p.Node.RootfsDirs}, {"workloadDirs", p.Node.WorkloadDirs}, {"seccompListeners", p.Node.SeccompListeners}} {
 		for i, d := range l.dirs {
 			if !strings.HasPrefix(d, "/") || hostPath(d) == "/" {
 				return errAt(fmt.Errorf("%q is not an absolute path below /", d), "node", l.name, i)
+			}
+		}
+	}
+	for i, d := range p.Node.WorkloadDirs {
+		for _, sd := range nodeSensitive(p) {
+			if d := hostPath(d); within(sd.path, d) || sd.subtree && within(d, sd.path) {
+				return errAt(fmt.Errorf("%q is or holds %s, a sensitive host directory: it cannot be given to workloads", d, sd.path), "node", "workloadDirs", i)
 			}
 		}
 	}

@@ -352,3 +352,24 @@ func TestDefaultWithoutUserns(t *testing.T) {
 		t.Errorf("rules: %d without userns, %d in the default", len(off.Rules), len(on.Rules))
 	}
 }
+
+// TestWorkloadDirs: a bind from inside a directory the operator gave to
+// workloads is the container's own (idmapped); the directory cannot be, or
+// hold, a sensitive one.
+func TestWorkloadDirs(t *testing.T) {
+	p, err := Parse([]byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nnode:\n  workloadDirs: [/srv/ci]\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEvaluator(p)
+	for src, want := range map[string]bool{"/srv/ci": true, "/srv/ci/job-1/ws": true, "/srv/cix": false, "/srv": false, "/home/alice": false} {
+		if got := e.Own(src, &Input{}); got != want {
+			t.Errorf("Own(%s) = %v, want %v", src, got, want)
+		}
+	}
+	for _, d := range []string{"/var/lib", "/etc/ci", "/var/lib/kubelet/pods", "/"} {
+		if _, err := Parse([]byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nnode:\n  workloadDirs: ["+d+"]\n"), "t.yaml"); err == nil || !strings.Contains(err.Error(), "workloadDirs") {
+			t.Errorf("workloadDirs %s: %v, want a refusal naming the field", d, err)
+		}
+	}
+}

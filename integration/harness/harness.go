@@ -634,3 +634,13 @@ func removeCgroupTree(root string) {
 		syscall.Rmdir(d)
 	}
 }
+
+// RemoveCgroups removes a top-level cgroup's tree in every hierarchy
+// (empty cgroups only: rmdir fails on one that still has processes),
+// deepest first.
+func RemoveCgroups(name string) {
+	tops, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
+	for _, top := range tops {
+		removeCgroupTree(top)
+	}
+}

@@ -36,6 +36,15 @@ type Pod struct {
 	Mounts []Mount
 	// Env is the app container's environment.
 	Env map[string]string
+	// Image is the app container's image; default BusyboxImage.
+	Image string
+	// RunAsUsername is the app container's user by name (a kubelet sends
+	// it for an image's USER that is not numeric); RunAsGroup its group.
+	RunAsUsername string
+	RunAsGroup    *int64
+	// WorkingDir and ReadOnlyRootfs are the container's.
+	WorkingDir     string
+	ReadOnlyRootfs bool
 }
 
 // Mount is a hostPath volume of the app container.
@@ -102,7 +111,7 @@ func (c *Containerd) podConfig(p Pod, uid string) map[string]any {
 	return cfg
 }
 
-func (c *Containerd) containerConfig(p Pod) map[string]any {
+func (c *Containerd) containerConfig(p Pod, attempt int) map[string]any {
 	cmd := p.Command
 	if cmd == nil {
 		cmd = []string{"sleep", "3600"}
@@ -126,6 +135,19 @@ func (c *Containerd) containerConfig(p Pod) map[string]any {
 	if p.RunAsUser != nil {
 		sc["run_as_user"] = map[string]any{"value": *p.RunAsUser}
 	}
+	if p.RunAsGroup != nil {
+		sc["run_as_group"] = map[string]any{"value": *p.RunAsGroup}
+	}
+	if p.RunAsUsername != "" {
+		sc["run_as_username"] = p.RunAsUsername
+	}
+	if p.ReadOnlyRootfs {
+		sc["readonly_rootfs"] = true
+	}
+	img := p.Image
+	if img == "" {
+		img = BusyboxImage
+	}
 	mounts := []map[string]any{}
 	for _, m := range p.Mounts {
 		mounts = append(mounts, map[string]any{"host_path": m.Host, "container_path": m.Container, "readonly": m.ReadOnly})
@@ -135,13 +157,14 @@ func (c *Containerd) containerConfig(p Pod) map[string]any {
 		envs = append(envs, map[string]string{"key": k, "value": v})
 	}
 	return map[string]any{
-		"metadata": map[string]any{"name": "app", "attempt": 0},
-		"image":    map[string]any{"image": BusyboxImage},
-		"command":  cmd,
-		"envs":     envs,
-		"mounts":   mounts,
-		"log_path": "app/0.log",
-		"labels":   map[string]string{"io.kubernetes.container.name": "app"},
+		"metadata":    map[string]any{"name": "app", "attempt": attempt},
+		"image":       map[string]any{"image": img},
+		"command":     cmd,
+		"envs":        envs,
+		"mounts":      mounts,
+		"working_dir": p.WorkingDir,
+		"log_path":    fmt.Sprintf("app/%d.log", attempt),
+		"labels":      map[string]string{"io.kubernetes.container.name": "app"},
 		"linux": map[string]any{
 			"resources":        map[string]any{"cpu_shares": 2, "oom_score_adj": 1000},
 			"security_context": sc,
@@ -166,14 +189,21 @@ func (c *Containerd) writeJSON(name string, v any) (string, error) {
 // container. On error the returned pod holds what did start; stopping and
 // removing it is up to the caller or Cleanup.
 func (c *Containerd) RunPod(p Pod) (RunningPod, error) {
+	rp, err := c.RunSandbox(p)
+	if err != nil {
+		return rp, err
+	}
+	rp.ContainerID, err = c.StartApp(rp, p, 0)
+	return rp, err
+}
+
+// RunSandbox starts only the pod's sandbox (runp); StartApp adds app
+// containers to it.
+func (c *Containerd) RunSandbox(p Pod) (RunningPod, error) {
 	uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", time.Now().UnixNano()&0xffffffff, time.Now().UnixNano()&0xffffffffffff)
 	rp := RunningPod{UID: uid}
 	c.podUIDs = append(c.podUIDs, uid)
 	podPath, err := c.writeJSON(p.Name+"-pod.json", c.podConfig(p, uid))
-	if err != nil {
-		return rp, err
-	}
-	ctrPath, err := c.writeJSON(p.Name+"-container.json", c.containerConfig(p))
 	if err != nil {
 		return rp, err
 	}
@@ -187,15 +217,25 @@ func (c *Containerd) RunPod(p Pod) (RunningPod, error) {
 	}
 	rp.SandboxID = id
 	c.notePodNetns(id)
-	cid, _, err := c.Crictl("create", id, ctrPath, podPath)
-	if err != nil {
-		return rp, err
-	}
-	rp.ContainerID = cid
-	if _, _, err := c.Crictl("start", cid); err != nil {
-		return rp, err
-	}
 	return rp, nil
+}
+
+// StartApp creates and starts p's app container in the sandbox RunSandbox
+// started for p, as the attempt-th start of that container (a kubelet's
+// restart is a new attempt), and returns its ID.
+func (c *Containerd) StartApp(rp RunningPod, p Pod, attempt int) (string, error) {
+	ctrPath, err := c.writeJSON(fmt.Sprintf("%s-container-%d.json", p.Name, attempt), c.containerConfig(p, attempt))
+	if err != nil {
+		return "", err
+	}
+	cid, _, err := c.Crictl("create", rp.SandboxID, ctrPath, filepath.Join(c.Dir, "pods", p.Name+"-pod.json"))
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := c.Crictl("start", cid); err != nil {
+		return cid, err
+	}
+	return cid, nil
 }
 
 // Exec runs a command in a container and returns its output.

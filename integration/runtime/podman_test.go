@@ -50,7 +50,7 @@ func newPodman(e *env) *podman {
 			exec.Command("umount", "-l", m).Run()
 		}
 		if !hadParent {
-			removeCgroups("libpod_parent")
+			harness.RemoveCgroups("libpod_parent")
 		}
 	})
 	return p
@@ -130,21 +130,4 @@ func TestPodman(t *testing.T) {
 func cgroupDirs(name string) []string {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
 	return dirs
-}
-
-// removeCgroups removes a top-level cgroup's tree (empty cgroups only:
-// rmdir fails on one that still has processes), deepest first.
-func removeCgroups(name string) {
-	for _, top := range cgroupDirs(name) {
-		var dirs []string
-		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			os.Remove(dirs[i])
-		}
-	}
 }

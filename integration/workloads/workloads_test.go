@@ -1,8 +1,11 @@
 // Package workloads_test runs real Debian 12 software (an mmdebstrap-built
-// root filesystem) under runc and under ward's defaults, through Docker,
-// the same image and command on both: services and their operations from
-// docker exec, build jobs, image builds, commits and copies with their
-// layers' ownership, volumes, non-root and read-only containers. Every
+// root filesystem) under runc and under ward's defaults, through every
+// front door (Docker, Podman, containerd's CRI as a kubelet drives it), the
+// same image and command on both runtimes: services and their operations
+// from exec sessions, build jobs, image builds, commits and copies with
+// their layers' ownership, volumes, non-root and read-only containers. The
+// checks are one table for all doors (checks_test.go); a door lacking an
+// operation (a pod is not committed) leaves the check out there. Every
 // check that passes under runc must pass under ward, unless listed in
 // deliberate with its reason (docs/defaults.md), or in open (a known gap
 // with the fix it waits for; reported, not failed).
@@ -10,10 +13,13 @@
 // It is slow (the root filesystem takes minutes to build the first time,
 // then is cached; importing it takes about a minute per daemon), so it
 // runs in `make test-workloads`, not `make test-integration`: it skips
-// unless WARD_WORKLOADS=1.
+// unless WARD_WORKLOADS=1. WARD_WORKLOADS_DOOR picks doors
+// (docker,podman,cri: all by default), WARD_WORKLOADS_RUN checks (a
+// substring of their names).
 package workloads_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,71 +28,112 @@ import (
 	"github.com/ward-runtime/ward/integration/harness"
 )
 
-func TestWorkloadsDocker(t *testing.T) {
+func TestWorkloads(t *testing.T) {
 	if os.Getenv("WARD_WORKLOADS") != "1" {
 		t.Skip("real-workload corpus: set WARD_WORKLOADS=1 (make test-workloads)")
 	}
 	harness.Require(t)
+	doors := os.Getenv("WARD_WORKLOADS_DOOR")
+	if doors == "" {
+		doors = "docker,podman,cri"
+	}
 	tarball := rootfsTar(t)
-	only := os.Getenv("WARD_WORKLOADS_RUN") // a substring of check names
-	daemons := []*dockerd{startDockerd(t, "runc", tarball), startDockerd(t, "ward", tarball)}
-	outcome := map[string]map[string]error{}
+	var report strings.Builder
+	for _, name := range strings.Split(doors, ",") {
+		t.Run(name, func(t *testing.T) {
+			var pair [2]door
+			switch name {
+			case "docker":
+				pair = [2]door{startDockerd(t, "runc", tarball), startDockerd(t, "ward", tarball)}
+			case "podman":
+				pair = [2]door{startPodman(t, "runc", tarball), startPodman(t, "ward", tarball)}
+			case "cri":
+				r, w := startCRI(t, tarball)
+				pair = [2]door{r, w}
+			default:
+				t.Fatalf("WARD_WORKLOADS_DOOR: unknown door %q (docker, podman, cri)", name)
+			}
+			report.WriteString(compare(t, pair))
+		})
+	}
+	if out := os.Getenv("WARD_WORKLOADS_REPORT"); out != "" {
+		if err := os.WriteFile(out, []byte(report.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// compare runs every check on the runc door and the ward door of one front
+// door and returns the result table; a check that passes under runc and
+// fails under ward fails t unless it is deliberate or open.
+func compare(t *testing.T, pair [2]door) string {
+	only := os.Getenv("WARD_WORKLOADS_RUN")
+	outcome := map[string][2]error{}
 	for _, c := range checks {
 		if only != "" && !strings.Contains(c.name, only) {
 			continue
 		}
-		outcome[c.name] = map[string]error{}
-		for _, d := range daemons {
-			err := c.run(d)
-			d.RemoveContainers()
-			outcome[c.name][d.name] = err
-			if err != nil {
-				t.Logf("%s on %s: %v", c.name, d.name, err)
+		var o [2]error
+		for i, d := range pair {
+			o[i] = c.run(d)
+			d.removeAll()
+			if o[i] != nil && !errors.Is(o[i], errNotHere) {
+				t.Logf("%s on %s/%s: %v", c.name, d.doorName(), d.runtime(), o[i])
 			}
 		}
+		outcome[c.name] = o
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "| check | runc | ward | note |\n|---|---|---|---|\n")
-	counts := map[string]int{}
+	door := pair[0].doorName()
+	fmt.Fprintf(&table, "\n%s:\n\n| check | runc | ward | note |\n|---|---|---|---|\n", door)
+	var runc, ward, notHere, deliberateN, openN int
+	mark := func(err error) string {
+		switch {
+		case err == nil:
+			return "pass"
+		case errors.Is(err, errNotHere):
+			return "n/a"
+		}
+		return "FAIL"
+	}
 	for _, c := range checks {
 		o, ok := outcome[c.name]
 		if !ok {
 			continue
 		}
-		mark := func(err error) string {
-			if err == nil {
-				return "pass"
-			}
-			return "FAIL"
+		if errors.Is(o[0], errNotHere) {
+			notHere++
+			fmt.Fprintf(&table, "| %s | n/a | n/a | no such operation on %s |\n", c.name, door)
+			continue
+		}
+		if o[0] == nil {
+			runc++
+		}
+		if o[1] == nil {
+			ward++
 		}
 		note := ""
-		if o["runc"] == nil {
-			counts["runc"]++
-		}
-		if o["ward"] == nil {
-			counts["ward"]++
-		}
-		if o["runc"] == nil && o["ward"] != nil {
+		if o[0] == nil && o[1] != nil {
 			if why, ok := deliberate[c.name]; ok {
+				deliberateN++
 				note = "deliberate: " + why
 			} else if why, ok := open[c.name]; ok {
+				openN++
 				note = "open: " + why
 				t.Logf("%s: open, not yet fixed: %s", c.name, why)
 			} else {
 				note = "ward breaks it"
-				t.Errorf("%s (%s): passes under runc, fails under ward: %v", c.name, c.what, o["ward"])
+				t.Errorf("%s (%s): passes under runc, fails under ward on %s: %v", c.name, c.what, door, o[1])
 			}
 		}
-		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", c.name, mark(o["runc"]), mark(o["ward"]), note)
+		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", c.name, mark(o[0]), mark(o[1]), note)
 	}
-	t.Logf("runc passes %d of %d checks, ward %d\n%s", counts["runc"], len(outcome), counts["ward"], table.String())
+	summary := fmt.Sprintf("%s: %d checks here (%d not on this door): runc passes %d, ward %d; ward fails %d deliberate, %d open",
+		door, len(outcome)-notHere, notHere, runc, ward, deliberateN, openN)
+	t.Logf("%s\n%s", summary, table.String())
 	// The comparison means something only if ward hardened the containers.
-	if log, err := os.ReadFile(daemons[1].decided); err != nil || !strings.Contains(string(log), `"action":"harden"`) {
-		t.Errorf("ward's decision log %s shows no hardened container (%v)", daemons[1].decided, err)
+	if log, err := os.ReadFile(pair[1].decisionLog()); err != nil || !strings.Contains(string(log), `"action":"harden"`) {
+		t.Errorf("ward's decision log %s shows no hardened container (%v)", pair[1].decisionLog(), err)
 	}
-	if out := os.Getenv("WARD_WORKLOADS_REPORT"); out != "" {
-		if err := os.WriteFile(out, []byte(table.String()), 0o644); err != nil {
-			t.Error(err)
-		}
-	}
+	return summary + "\n" + table.String()
 }

@@ -102,8 +102,9 @@ func (a *Admitter) lease(r *Request, b *bundle.Bundle, pod *PodRecord) (*Lease, 
 }
 
 // Release gives back what a lease holds: the idmapped root filesystem
-// (with the writable layer's files given back to the IDs the container
-// sees, so that a commit of the stopped container equals runc's), then the
+// (where its writable layer could not be idmapped, with the layer's files
+// given back to the IDs the container sees, so that a commit of the
+// stopped container equals runc's), then the
 // block, if the lease owns one and no writable layer does. The block stays
 // allocated when the unmount fails, so that no other container gets IDs
 // that still own files here.

@@ -31,7 +31,26 @@ type Namespace struct {
 // of the namespace and kills the child: the descriptor alone keeps the
 // namespace alive.
 func NewNamespace(r Range) (*Namespace, error) {
-	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.Start), Size: int(r.Size)}}
+	return newNamespace(r, []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.Start), Size: int(r.Size)}})
+}
+
+// newUpperNamespace is the namespace of a writable layer's idmapped mount:
+// the block, and host root as the one ID past it (r.Size). A manager that
+// writes into a running container as host root through ward's overlay
+// (podman cp joins the container's mount namespace) is then stored as
+// r.Size instead of failing with EOVERFLOW; the container, which maps only
+// the block, sees such a file as nobody's, as before the layer was
+// idmapped, and the next create gives it to container root (remapUpper).
+// Only the upper layer's mount uses it: an image file owned by r.Size must
+// never appear as host root.
+func newUpperNamespace(r Range) (*Namespace, error) {
+	return newNamespace(r, []syscall.SysProcIDMap{
+		{ContainerID: 0, HostID: int(r.Start), Size: int(r.Size)},
+		{ContainerID: int(r.Size), HostID: 0, Size: 1},
+	})
+}
+
+func newNamespace(r Range, m []syscall.SysProcIDMap) (*Namespace, error) {
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{"ward-userns-holder"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -2,7 +2,9 @@ package userns
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -191,5 +193,115 @@ func TestChownRoundTrip(t *testing.T) {
 	buf := make([]byte, 64)
 	if n, err := unix.Lgetxattr(filepath.Join(dir, "setuid"), "security.capability", buf); err != nil || string(buf[:n]) != string(caps) {
 		t.Errorf("file capability lost: %x %v", buf[:max(n, 0)], err)
+	}
+}
+
+// TestIdmappedUpper: ward's overlay of a manager's rootfs reaches the upper
+// layer through an idmapped mount, so the layer stores what the container
+// writes with the IDs it sees (as runc's would), marks opaque directories
+// as the manager does (trusted.overlay.opaque), and a file the manager
+// writes through its own overlay as host root (docker cp) is the container
+// root's.
+func TestIdmappedUpper(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: mounts")
+	}
+	r := Range{Start: 1 << 30, Size: BlockSize}
+	ns, err := NewNamespace(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	tmp, err := os.MkdirTemp("/var/tmp", "ward-userns-test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	// Searchable by the block's IDs, as a manager's directories are.
+	os.Chmod(tmp, 0o711)
+	lower, layer, merged := tmp+"/lower", tmp+"/layer", tmp+"/layer/merged"
+	for _, d := range []string{lower, lower + "/opq", layer, layer + "/diff", layer + "/work", merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(lower+"/opq/old", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+lower+",upperdir="+layer+"/diff,workdir="+layer+"/work"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(merged, unix.MNT_DETACH)
+	rf, err := IdmapRootfs(merged, tmp+"/ward", ns, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Release()
+	if !strings.Contains(rf.How, "idmapped upper layer") || rf.Upper != "" {
+		t.Fatalf("upper layer not idmapped: %s", rf.How)
+	}
+	// The container's root, in a user namespace of the block.
+	cmd := exec.Command("sh", "-c", "touch new && mkdir d && chown 1000:1000 d && rm -rf opq && mkdir opq")
+	cmd.Dir = rf.Path
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.Start), Size: int(r.Size)}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, UidMappings: m, GidMappings: m,
+		Credential: &syscall.Credential{Uid: 0, Gid: 0}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("container root writing: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/new"); got != 0 {
+		t.Errorf("container root's file stored as %d, want 0", got)
+	}
+	if got := owner(t, layer+"/diff/d"); got != 1000 {
+		t.Errorf("uid 1000's directory stored as %d, want 1000", got)
+	}
+	buf := make([]byte, 8)
+	if n, err := unix.Lgetxattr(layer+"/diff/opq", "trusted.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
+		t.Errorf("opaque directory not marked as the manager marks it: %q %v", buf[:max(n, 0)], err)
+	}
+	// The manager copies files in through its own overlay, as host root.
+	// The two overlays share the upper layer, each with its own dentry
+	// cache: a name the container looked up before the copy stays missing
+	// in ward's overlay (its cached negative lookup), a new one is seen
+	// (docs/userns.md).
+	if _, err := os.Stat(rf.Path + "/looked-up"); !os.IsNotExist(err) {
+		t.Fatalf("looked-up before the copy: %v", err)
+	}
+	for _, f := range []string{"copied", "looked-up"} {
+		if err := os.WriteFile(merged+"/"+f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(rf.Path + "/looked-up"); err != nil {
+		t.Logf("a name looked up before the manager wrote it stays missing in ward's overlay: %v", err)
+	}
+	if got := owner(t, rf.Path+"/copied"); got != r.Start {
+		t.Errorf("the manager's copy is owned by %d inside, want the container's root %d", got, r.Start)
+	}
+	// A manager writing as host root through ward's overlay (podman cp
+	// joins the container's mount namespace) is stored as the ID past
+	// the block, not refused.
+	if err := os.WriteFile(rf.Path+"/podman-cp", nil, 0o644); err != nil {
+		t.Fatalf("host root writing through ward's overlay: %v", err)
+	}
+	if got := owner(t, layer+"/diff/podman-cp"); got != r.Size {
+		t.Errorf("host root's file stored as %d, want %d", got, r.Size)
+	}
+	if err := rf.Release(); err != nil {
+		t.Fatal(err)
+	}
+	// The next create gives it to container root.
+	rf2, err := IdmapRootfs(merged, tmp+"/ward", ns, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rf2.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner(t, layer+"/diff/podman-cp"); got != 0 {
+		t.Errorf("after the next create host root's file is stored as %d, want 0", got)
+	}
+	if _, err := os.Stat(tmp + "/ward"); !os.IsNotExist(err) {
+		t.Errorf("ward's directory is still there: %v", err)
 	}
 }

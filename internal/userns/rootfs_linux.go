@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +27,8 @@ type Rootfs struct {
 	// How says what was done, for the decision log.
 	How string `json:"how"`
 	// Upper is the overlay's upper layer ward gave to the block at
-	// create ("" when none): delete gives its entries back (UnchownTree).
+	// create when it could not idmap it ("" when none, or idmapped):
+	// delete gives its entries back (UnchownTree).
 	Upper string `json:"upper,omitempty"`
 }
 
@@ -35,11 +37,11 @@ type Rootfs struct {
 //
 //   - an overlay mounted at rootfs (Docker, Podman, containerd) cannot be
 //     idmapped itself, so a second overlay is mounted with the same
-//     layers, each lower layer through an idmapped bind, the upper layer
-//     as it is (an idmapped upper layer is refused by overlayfs for a
-//     mounter outside the mapping) with a workdir of ward's beside the
-//     original; the upper layer, the container's own and nearly empty at
-//     create, has its entries given to the mapped IDs;
+//     layers, each lower layer through an idmapped bind, and the upper
+//     layer through an idmapped bind of its directory (idmappedUpper), so
+//     that it stores the IDs the container sees, as runc's does; a kernel
+//     that refuses that gets the upper layer as it is, its few entries
+//     given to the mapped IDs, and given back at delete (Rootfs.Upper);
 //   - any other directory (a plain rootfs on ext4, xfs, btrfs, tmpfs) is
 //     bind-mounted through an idmapped mount.
 //
@@ -94,7 +96,7 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 		return err
 	}
 	lowers := make([]string, len(ov.Lower))
-	upperNote := ""
+	var upperNote string
 	for i, l := range ov.Lower {
 		if !filepath.IsAbs(l) {
 			// Docker's overlay2 names layers relative to its overlay2
@@ -116,36 +118,149 @@ func (rf *Rootfs) overlay(mi MountInfo, dir string, ns *Namespace, r Range) erro
 		lowers[i] = dst
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":")
-	if ov.Upper != "" {
-		work := filepath.Join(filepath.Dir(ov.Work), "ward-work")
-		if err := os.RemoveAll(work); err != nil {
-			return fmt.Errorf("preparing overlay workdir: %w", err)
-		}
-		if err := os.Mkdir(work, 0o700); err != nil {
-			return fmt.Errorf("preparing overlay workdir: %w", err)
-		}
-		rf.Dirs = append(rf.Dirs, work)
-		// The upper layer is the container's own, made by its manager
-		// moments ago: empty but for the mount points the manager made
-		// (Podman's /etc/hostname...), as host root. Those few entries,
-		// the layer's top directory among them, go to the mapped IDs;
-		// the image's layers are never changed.
-		n, err := ChownTree(ov.Upper, r)
-		if err != nil {
-			return err
-		}
-		upperNote = fmt.Sprintf("; %d entries of the upper layer given to the mapped IDs", n)
-		rf.Upper = ov.Upper
-		opts += ",upperdir=" + ov.Upper + ",workdir=" + work
+	if ov.Upper == "" {
+		return rf.mountOverlay(opts, mi, len(lowers), "")
 	}
+	work := filepath.Join(filepath.Dir(ov.Work), "ward-work")
+	if err := os.RemoveAll(work); err != nil {
+		return fmt.Errorf("preparing overlay workdir: %w", err)
+	}
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return fmt.Errorf("preparing overlay workdir: %w", err)
+	}
+	rf.Dirs = append(rf.Dirs, work)
+	if filepath.Dir(ov.Upper) == filepath.Dir(ov.Work) {
+		note, err := rf.idmappedUpper(opts, ov, mi, dir, ns, r)
+		if err == nil {
+			return nil
+		}
+		// A kernel that refuses an idmapped upper layer: the upper
+		// layer as it is, below.
+		upperNote = "; upper layer not idmapped (" + err.Error() + ")" + note
+	}
+	// The upper layer is the container's own, made by its manager moments
+	// ago: empty but for the mount points the manager made (Podman's
+	// /etc/hostname...), as host root. Those few entries, the layer's top
+	// directory among them, go to the mapped IDs; the image's layers are
+	// never changed. What the container writes is stored with host IDs
+	// until delete gives them back (Rootfs.Upper).
+	n, err := ChownTree(ov.Upper, r)
+	if err != nil {
+		return err
+	}
+	upperNote += fmt.Sprintf("; %d entries of the upper layer given to the mapped IDs", n)
+	rf.Upper = ov.Upper
+	return rf.mountOverlay(opts+",upperdir="+ov.Upper+",workdir="+work, mi, len(lowers), upperNote)
+}
+
+// idmappedUpper mounts the overlay with its upper layer too reached
+// through an idmapped mount of the layer's directory (upper and ward's
+// workdir, which overlayfs wants on one mount), so that what the
+// container writes is stored with the IDs it sees, as under runc: a
+// commit or diff of the running container reads the layer as runc's, and
+// a file the manager writes there as host root (docker cp) is the
+// container root's. Overlayfs works on the upper layer with the mounter's
+// credentials, which must map through the idmapped mount: the mount is
+// made with the block's root as filesystem IDs (mountAsBlock). Mounted in
+// the host's user namespace, the overlay keeps trusted.overlay.* xattrs,
+// the ones Docker and Podman read and write in the layer. Entries an
+// earlier ward left with host IDs (its upper layers stored them while
+// running) are given back first. On error nothing of it is left mounted.
+func (rf *Rootfs) idmappedUpper(lowerOpts string, ov Overlay, mi MountInfo, dir string, _ *Namespace, r Range) (string, error) {
+	n, err := remapTree(ov.Upper, func(id uint32) uint32 {
+		switch {
+		case r.Contains(id):
+			return id - r.Start
+		case id == r.Size:
+			// host root's, written through ward's overlay while the
+			// container ran (newUpperNamespace)
+			return 0
+		}
+		return id
+	})
+	if err != nil {
+		return "", err
+	}
+	ns, err := newUpperNamespace(r)
+	if err != nil {
+		return "", err
+	}
+	defer ns.Close()
+	note := ""
+	if n > 0 {
+		note = fmt.Sprintf("; %d entries stored with host IDs given back to the container's", n)
+	}
+	u := filepath.Join(dir, "u")
+	if err := os.Mkdir(u, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return note, fmt.Errorf("idmapping the upper layer: %w", err)
+	}
+	if err := ns.IdmapBind(filepath.Dir(ov.Upper), u); err != nil {
+		os.Remove(u)
+		return note, err
+	}
+	opts := lowerOpts + ",upperdir=" + filepath.Join(u, filepath.Base(ov.Upper)) + ",workdir=" + filepath.Join(u, "ward-work")
+	if err := mountAsBlock(r, rf.Path, opts); err != nil {
+		unix.Unmount(u, unix.MNT_DETACH)
+		os.Remove(u)
+		return note, err
+	}
+	rf.Dirs = append(rf.Dirs, u)
+	rf.Mounts = append(rf.Mounts, u, rf.Path)
+	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers and an idmapped upper layer%s", mi.Mountpoint, len(ov.Lower), note)
+	return note, nil
+}
+
+// mountAsBlock mounts an overlay with the block's root as the filesystem
+// user and group IDs of the mounting thread, capabilities kept: overlayfs
+// records the mounter's credentials and creates its work files and
+// copies up with them, through the idmapped upper layer, where host root
+// is not mapped. The thread is locked and never unlocked, so that it ends
+// with the goroutine and no other code runs with its credentials. A mount
+// whose workdir could not be made comes up read-only instead of failing:
+// that counts as failure.
+func mountAsBlock(r Range, target, opts string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- func() error {
+			// setfsuid reports the previous ID, never an error.
+			unix.Setfsgid(int(r.Start))
+			unix.Setfsuid(int(r.Start))
+			// Leaving fsuid 0 clears the effective filesystem
+			// capabilities; the permitted set still has them.
+			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var data [2]unix.CapUserData
+			if err := unix.Capget(&hdr, &data[0]); err != nil {
+				return fmt.Errorf("reading capabilities: %w", err)
+			}
+			data[0].Effective, data[1].Effective = data[0].Permitted, data[1].Permitted
+			if err := unix.Capset(&hdr, &data[0]); err != nil {
+				return fmt.Errorf("raising capabilities: %w", err)
+			}
+			if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+				return fmt.Errorf("mounting the overlay with an idmapped upper layer: %w", err)
+			}
+			var sfs unix.Statfs_t
+			if err := unix.Statfs(target, &sfs); err != nil || sfs.Flags&unix.ST_RDONLY != 0 {
+				unix.Unmount(target, unix.MNT_DETACH)
+				return fmt.Errorf("the overlay with an idmapped upper layer came up read-only (%v)", err)
+			}
+			return nil
+		}()
+	}()
+	return <-errc
+}
+
+// mountOverlay mounts the overlay with ward's layers at rf.Path.
+func (rf *Rootfs) mountOverlay(opts string, mi MountInfo, lowers int, note string) error {
 	if len(opts) >= os.Getpagesize() {
-		return fmt.Errorf("overlay options for %d layers exceed a page", len(lowers))
+		return fmt.Errorf("overlay options for %d layers exceed a page", lowers)
 	}
 	if err := unix.Mount("overlay", rf.Path, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting the overlay with idmapped layers: %w", err)
 	}
 	rf.Mounts = append(rf.Mounts, rf.Path)
-	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers%s", mi.Mountpoint, len(lowers), upperNote)
+	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers%s", mi.Mountpoint, lowers, note)
 	return nil
 }
 
