@@ -246,7 +246,7 @@ func procOf(pid int, comm string) alert.Process {
 	p.ExePath, _ = os.Readlink(dir + "/exe")
 	p.Cmdline = strings.TrimSpace(strings.ReplaceAll(readSmall(dir+"/cmdline", maxCmdline), "\x00", " "))
 	p.Cwd, _ = os.Readlink(dir + "/cwd")
-	if p.PPID = ppid(readSmall(dir+"/status", 4096)); p.PPID > 0 {
+	if p.PPID = statusField(readSmall(dir+"/status", 4096), "PPid:"); p.PPID > 0 {
 		p.PName = strings.TrimSuffix(readSmall("/proc/"+strconv.Itoa(p.PPID)+"/comm", 64), "\n")
 	}
 	return p
