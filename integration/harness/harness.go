@@ -74,6 +74,9 @@ type Config struct {
 	// modes and setuid bits kept: static test programs as the image's own
 	// files. "" builds the plain image.
 	ImageExtra string
+	// Subnet is the pod network, inside Subnet; "" is all of Subnet. A
+	// cluster puts its service range in the rest of it.
+	Subnet string
 	// Dir is the instance's directory, from NewDir, when the caller needs
 	// to know it before containerd starts (to put handler configuration
 	// or ward's state under it); "" makes a new one.
@@ -291,8 +294,12 @@ func (c *Containerd) writeConfig(cfg Config) error {
 		return err
 	}
 	if !cfg.NoCNI {
+		subnet := cfg.Subnet
+		if subnet == "" {
+			subnet = Subnet
+		}
 		conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"ward-it","plugins":[{"type":"bridge","bridge":%q,"isGateway":false,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`,
-			c.bridge, Subnet, filepath.Join(c.Dir, "cni/ipam"))
+			c.bridge, subnet, filepath.Join(c.Dir, "cni/ipam"))
 		if err := os.WriteFile(filepath.Join(c.Dir, "cni/net.d/10-ward-it.conflist"), []byte(conf), 0o644); err != nil {
 			return err
 		}
