@@ -586,11 +586,11 @@ func (c *Containerd) cleanup() {
 	for _, uid := range c.podUIDs {
 		hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/besteffort/pod" + uid)
 		for _, h := range hs {
-			removeCgroupTree(h)
+			RemoveCgroupTree(h)
 		}
 	}
 	for _, p := range leftoverCgroups(c.cgroupPre) {
-		removeCgroupTree(p)
+		RemoveCgroupTree(p)
 	}
 	if m := MountsUnder(c.Dir); len(m) > 0 {
 		t.Errorf("mounts left under %s, not removing it: %v", c.Dir, m)
@@ -628,7 +628,9 @@ func leftoverCgroups(pre map[string]bool) []string {
 	return out
 }
 
-func removeCgroupTree(root string) {
+// RemoveCgroupTree removes a cgroup directory and those below it, deepest
+// first.
+func RemoveCgroupTree(root string) {
 	var dirs []string
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {

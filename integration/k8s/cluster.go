@@ -77,6 +77,8 @@ type Cluster struct {
 	Timings []string
 
 	restarts atomic.Int32
+	// podUIDs are the pods the kubelet ran, whose cgroups teardown removes.
+	podUIDs []string
 }
 
 // Require skips t unless Kubernetes tests were asked for and can run; it
@@ -127,6 +129,14 @@ func Start(t testing.TB, o Options) *Cluster {
 	c.Containerd = harness.StartContainerd(t, harness.Config{Dir: dir, Subnet: PodSubnet,
 		Env: []string{"WARD_CONFIG=" + filepath.Join(c.View, "ward.yaml")}})
 	c.Containerd.Import(filepath.Join(c.View, "*.toml"))
+	// Runs after the kubelet stops, before containerd's cleanup removes
+	// Dir: the pods' UIDs name their cgroups.
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(filepath.Join(c.KubeletRoot, "pods"))
+		for _, e := range ents {
+			c.podUIDs = append(c.podUIDs, e.Name())
+		}
+	})
 	c.phase("containerd", begin)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,6 +186,16 @@ func (c *Cluster) restoreHost(t testing.TB) {
 			if now, _ := os.ReadFile("/proc/sys/" + s); string(now) != string(v) {
 				if err := os.WriteFile("/proc/sys/"+s, v, 0o644); err != nil {
 					t.Errorf("restoring sysctl %s: %v", s, err)
+				}
+			}
+		}
+		// Other tests' pods may share the kubepods parents, which the
+		// harness then leaves: this cluster's own pod cgroups go here.
+		for _, uid := range c.podUIDs {
+			for _, qos := range []string{"", "burstable/", "besteffort/"} {
+				hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/" + qos + "pod" + uid)
+				for _, h := range hs {
+					harness.RemoveCgroupTree(h)
 				}
 			}
 		}
@@ -339,7 +359,6 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 syncFrequency: 10s
-fileCheckFrequency: 0s
 `, freePort(c.t), c.Containerd.Socket, filepath.Join(c.Dir, "log/pods"), filepath.Join(c.Dir, "volume-plugins"), resolv, c.PKI.Path("ca.crt"))
 	path := filepath.Join(c.Dir, "kubelet.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
