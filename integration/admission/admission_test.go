@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,16 +31,6 @@ import (
 	"github.com/ward-runtime/ward/internal/scan"
 	"github.com/ward-runtime/ward/policy"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // apiserver is a running etcd + kube-apiserver pair.
 type apiserver struct {
@@ -87,7 +76,7 @@ func startAPIServer(t *testing.T) *apiserver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdPort, peerPort, apiPort := k8s.FreePort(t), k8s.FreePort(t), k8s.FreePort(t)
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
 	start(t, ctx, bin, dir, "etcd", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,

@@ -215,7 +215,8 @@ func (c *Cluster) restoreHost(t testing.TB) {
 	})
 }
 
-func freePort(t testing.TB) int {
+// FreePort is a TCP port on 127.0.0.1 free at the time of the call.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -288,12 +289,11 @@ current-context: ward-test
 func (c *Cluster) startControlPlane() {
 	c.t.Helper()
 	t := c.t
-	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdPort, peerPort, apiPort := FreePort(t), FreePort(t), FreePort(t)
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 	c.run("etcd", "--data-dir", filepath.Join(c.Dir, "etcd"), "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL,
-		"--listen-metrics-urls", "")
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL)
 	c.APIServer = "https://127.0.0.1:" + strconv.Itoa(apiPort)
 	p := c.PKI.Path
 	c.run("kube-apiserver", "--etcd-servers", etcdURL,
@@ -322,11 +322,11 @@ func (c *Cluster) startControlPlane() {
 		time.Sleep(300 * time.Millisecond)
 	}
 	c.run("kube-controller-manager", "--kubeconfig", c.Kubeconfig, "--leader-elect=false",
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(freePort(t)),
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(FreePort(t)),
 		"--service-account-private-key-file", p("sa.key"), "--root-ca-file", p("ca.crt"),
 		"--service-cluster-ip-range", ServiceSubnet, "--allocate-node-cidrs=false")
 	c.run("kube-scheduler", "--kubeconfig", c.Kubeconfig, "--leader-elect=false",
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(freePort(t)))
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(FreePort(t)))
 }
 
 func (c *Cluster) startKubelet() {
@@ -359,7 +359,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 syncFrequency: 10s
-`, freePort(c.t), c.Containerd.Socket, filepath.Join(c.Dir, "log/pods"), filepath.Join(c.Dir, "volume-plugins"), resolv, c.PKI.Path("ca.crt"))
+`, FreePort(c.t), c.Containerd.Socket, filepath.Join(c.Dir, "log/pods"), filepath.Join(c.Dir, "volume-plugins"), resolv, c.PKI.Path("ca.crt"))
 	path := filepath.Join(c.Dir, "kubelet.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		c.t.Fatal(err)
