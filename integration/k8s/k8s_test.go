@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +206,10 @@ func TestKubernetes(t *testing.T) {
 			describe, get := c.rejected(t, ns, tc.name)
 			t.Logf("kubectl describe pod (%s):\n%s", tc.name, describe)
 			t.Logf("kubectl get pods (%s):\n%s", tc.name, get)
-			for _, want := range []string{"findings [" + tc.finding, "reject-host-takeover", "ward explain"} {
+			if !regexp.MustCompile(`findings \[[^\]]*\b` + tc.finding + `\b`).MatchString(describe) {
+				t.Errorf("the event does not name the finding %s", tc.finding)
+			}
+			for _, want := range []string{"reject-host-takeover", "ward explain"} {
 				if !strings.Contains(describe, want) {
 					t.Errorf("the event does not say %q", want)
 				}
