@@ -36,7 +36,7 @@ func (c *Cluster) forNode(t *testing.T, file string) string {
 		"            - {name: WARD_SEARCH_PATH, value: \"" + NodeSearchPath + "\"}\n"
 	s := string(data)
 	for _, r := range []struct{ old, new string }{
-		{"        hostPath:\n          path: /\n", "        hostPath:\n          path: " + c.Node + "\n"},
+		{"          hostPath:\n            path: /\n", "          hostPath:\n            path: " + c.Node + "\n"},
 		{"      hostPID: true\n", "      hostPID: true\n      hostNetwork: true\n"},
 		{"          env:\n", env},
 	} {
