@@ -14,7 +14,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/ward-runtime/ward/internal/version.stamped=$(VERSION)
 
-.PHONY: all build test test-integration test-admission test-kyverno escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man manifests test-helm
+.PHONY: all build test test-integration test-admission test-kyverno test-k8s installer-image escape-report test-workloads check bench fuzz demo lint deps clean release test-deb man manifests test-helm
 
 all: build
 
@@ -113,6 +113,15 @@ test-admission:
 test-kyverno:
 	bin=$$(integration/kyverno/build.sh) && WARD_KYVERNO_BIN=$$bin \
 		$(GO) test -count=1 -v -timeout 20m -run TestKyvernoAgreesWithScan ./integration/kyverno
+
+## test-k8s: ward under a real single-node Kubernetes (kubelet, kubectl, RuntimeClasses, the installer DaemonSet, admission); root; builds Kubernetes once like test-admission (docs/kubernetes.md)
+test-k8s: build
+	bin=$$(integration/admission/build.sh) && PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_K8S=1 WARD_K8S_BIN=$$bin \
+		$(GO) test -count=1 -p 1 -v -timeout 30m ./integration/k8s
+
+## installer-image: bin/ward-installer.tar, ward-deploy.yaml's image as an OCI archive built without a registry (KUBECTL=path, else the cached build's)
+installer-image: build
+	kubectl=$${KUBECTL:-$$(integration/admission/build.sh)/kubectl} && contrib/kubernetes/build-image.sh $(BIN)/ward-installer.tar $$kubectl
 
 ## escape-report: run the escape suite (integration/escape) and write docs/security-matrix.md from it (root)
 escape-report: build

@@ -159,7 +159,7 @@ func (d *Dockerd) stop() {
 	tops, _ := filepath.Glob("/sys/fs/cgroup/*/" + d.cgroup)
 	tops = append(tops, filepath.Join("/sys/fs/cgroup", d.cgroup))
 	for _, top := range tops {
-		removeCgroupTree(top)
+		RemoveCgroupTree(top)
 	}
 }
 

@@ -74,6 +74,9 @@ type Config struct {
 	// modes and setuid bits kept: static test programs as the image's own
 	// files. "" builds the plain image.
 	ImageExtra string
+	// Subnet is the pod network, inside Subnet; "" is all of Subnet. A
+	// cluster puts its service range in the rest of it.
+	Subnet string
 	// Dir is the instance's directory, from NewDir, when the caller needs
 	// to know it before containerd starts (to put handler configuration
 	// or ward's state under it); "" makes a new one.
@@ -291,8 +294,12 @@ func (c *Containerd) writeConfig(cfg Config) error {
 		return err
 	}
 	if !cfg.NoCNI {
+		subnet := cfg.Subnet
+		if subnet == "" {
+			subnet = Subnet
+		}
 		conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"ward-it","plugins":[{"type":"bridge","bridge":%q,"isGateway":false,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`,
-			c.bridge, Subnet, filepath.Join(c.Dir, "cni/ipam"))
+			c.bridge, subnet, filepath.Join(c.Dir, "cni/ipam"))
 		if err := os.WriteFile(filepath.Join(c.Dir, "cni/net.d/10-ward-it.conflist"), []byte(conf), 0o644); err != nil {
 			return err
 		}
@@ -579,11 +586,11 @@ func (c *Containerd) cleanup() {
 	for _, uid := range c.podUIDs {
 		hs, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods/besteffort/pod" + uid)
 		for _, h := range hs {
-			removeCgroupTree(h)
+			RemoveCgroupTree(h)
 		}
 	}
 	for _, p := range leftoverCgroups(c.cgroupPre) {
-		removeCgroupTree(p)
+		RemoveCgroupTree(p)
 	}
 	if m := MountsUnder(c.Dir); len(m) > 0 {
 		t.Errorf("mounts left under %s, not removing it: %v", c.Dir, m)
@@ -621,7 +628,9 @@ func leftoverCgroups(pre map[string]bool) []string {
 	return out
 }
 
-func removeCgroupTree(root string) {
+// RemoveCgroupTree removes a cgroup directory and those below it, deepest
+// first.
+func RemoveCgroupTree(root string) {
 	var dirs []string
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
@@ -641,6 +650,6 @@ func removeCgroupTree(root string) {
 func RemoveCgroups(name string) {
 	tops, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
 	for _, top := range tops {
-		removeCgroupTree(top)
+		RemoveCgroupTree(top)
 	}
 }

@@ -29,12 +29,16 @@ func variables() [][2]string {
 	return [][2]string{
 		{"podSpec", tmpl("spec")},
 		{"podMeta", "object.kind == 'Pod' ? object.metadata : object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.?metadata.orValue({}) : object.spec.template.?metadata.orValue({})"},
-		{"namespace", "object.metadata.?namespace.orValue(request.namespace)"},
+		// Not "namespace": a reserved word the API server's CEL refuses
+		// as an identifier.
+		{"podNamespace", "object.metadata.?namespace.orValue(request.namespace)"},
 		{"containers", "variables.podSpec.?initContainers.orValue([]) + variables.podSpec.containers + variables.podSpec.?ephemeralContainers.orValue([])"},
 		// hostPath volumes with their paths normalised as the node's
 		// checks read them: repeated and trailing slashes and /./ gone,
 		// /var/run read as /run. Kubernetes refuses ".." in a hostPath.
-		{"hostVolumes", "variables.podSpec.?volumes.orValue([]).filter(v, has(v.hostPath)).map(v, {'name': v.name, 'path': " +
+		// Both values are strings: the API server's type checker refuses
+		// a conditional or a map literal mixing string and dyn.
+		{"hostVolumes", "variables.podSpec.?volumes.orValue([]).filter(v, has(v.hostPath)).map(v, {'name': string(v.name), 'path': " +
 			normalize("v.hostPath.path") + "})"},
 	}
 }
@@ -44,7 +48,7 @@ func variables() [][2]string {
 // more is left with '//', which no sensitive path matches, so hostPathOK
 // refuses such paths outright.
 func normalize(p string) string {
-	e := p + ".replace('/./', '/').replace('/./', '/')"
+	e := "string(" + p + ").replace('/./', '/').replace('/./', '/')"
 	for range 8 {
 		e += ".replace('//', '/')"
 	}
@@ -309,7 +313,7 @@ func (x *Exporter) untrusted() string {
 		ors = append(ors, annotation(t.Annotation)+".orValue('') == 'true'")
 	}
 	if len(t.Namespaces) > 0 {
-		ors = append(ors, matchAny("variables.namespace", t.Namespaces))
+		ors = append(ors, matchAny("variables.podNamespace", t.Namespaces))
 	}
 	if len(t.AllowedRegistries) > 0 {
 		ors = append(ors, "!("+matchAny(registry(), t.AllowedRegistries)+" || "+matchAny("c.image", t.AllowedRegistries)+")")
@@ -322,7 +326,7 @@ func (x *Exporter) untrusted() string {
 func (x *Exporter) filters(m *policy.Match) string {
 	ands := []string{"true"}
 	if len(m.Namespaces) > 0 {
-		ands = append(ands, matchAny("variables.namespace", m.Namespaces))
+		ands = append(ands, matchAny("variables.podNamespace", m.Namespaces))
 	}
 	if len(m.Images) > 0 {
 		ands = append(ands, matchAny("c.image", m.Images))
