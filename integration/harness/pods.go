@@ -295,7 +295,21 @@ func (c *Containerd) Leftovers(rp RunningPod, stateDirs ...string) []string {
 			return nil
 		})
 	}
-	for _, pid := range ProcessesUnder(c.Dir) {
+	// A shim exits after it answered Shutdown (closing its supervisor and
+	// sensor first): give processes a moment to finish exiting.
+	pids := ProcessesUnder(c.Dir)
+	for wait := 0; wait < 50 && len(pids) > 0 && len(processesOf(pids, ids)) > 0; wait++ {
+		time.Sleep(100 * time.Millisecond)
+		pids = ProcessesUnder(c.Dir)
+	}
+	return append(out, processesOf(pids, ids)...)
+}
+
+// processesOf describes the processes among pids whose command line names
+// one of ids.
+func processesOf(pids []int, ids []string) []string {
+	var out []string
+	for _, pid := range pids {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		for _, id := range ids {
 			if strings.Contains(string(cmdline), id) {

@@ -294,7 +294,9 @@ echo "cfg writable: $(touch /cfg/x 2>/dev/null && echo yes || echo no)"
 echo volumes-done; exec sleep 100000`
 
 func testVolumes(t *testing.T, c *Cluster, ns string) {
-	hostDir := filepath.Join(c.Dir, "hostpath")
+	// A hostPath below the directory the operator gives to workloads
+	// (node.workloadDirs): writable by container root as on runc.
+	hostDir := filepath.Join(c.WorkloadDir(), "vol")
 	c.Apply(t, js(map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "vol-cfg", "namespace": ns}, "data": map[string]any{"key": "from-configmap"}}))
 	c.Apply(t, js(map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "vol-sec", "namespace": ns}, "stringData": map[string]any{"key": "from-secret"}}))
 	outs := map[string]string{}

@@ -38,6 +38,9 @@ const NodeSearchPath = "/opt/ward-deps/bin"
 const UntrustedNamespaces = "ward-untrusted-*"
 
 func (c *Cluster) makeNode() error {
+	if err := os.MkdirAll(c.WorkloadDir(), 0o755); err != nil {
+		return err
+	}
 	bin := filepath.Join(c.Node, NodeSearchPath)
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return err
@@ -109,6 +112,11 @@ func (c *Cluster) translate() error {
 		"/run/containerd/io.containerd", filepath.Join(c.Dir, "state")+"/io.containerd",
 		// The operator's one edit of the policy.
 		"  namespaces: []\n", "  namespaces: ["+UntrustedNamespaces+"]\n",
+		// The node's directory for workloads' hostPath volumes, which the
+		// operator gives to workloads: ward idmaps binds from it, so
+		// container root writes there as on runc. Any other host path
+		// stays unmapped under the user namespace (docs/userns.md).
+		"  workloadDirs: []\n", "  workloadDirs: ["+c.WorkloadDir()+"]\n",
 	)
 	old, _ := filepath.Glob(filepath.Join(c.View, "*"))
 	for _, p := range old {
@@ -206,3 +214,7 @@ func (c *Cluster) agent(ctx context.Context) {
 		os.Remove(req)
 	}
 }
+
+// WorkloadDir is the node's directory for the tests' hostPath volumes,
+// listed in the node policy's workloadDirs.
+func (c *Cluster) WorkloadDir() string { return filepath.Join(c.Dir, "hostpath") }

@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,6 +319,54 @@ func TestRefusedListener(t *testing.T) {
 	out, _ := cmd.CombinedOutput()
 	if !strings.Contains(string(out), "refused the seccomp listener") && !strings.Contains(string(out), "waiting for ward's supervisor") {
 		t.Errorf("workload with a refused listener: %q", out)
+	}
+}
+
+// TestOnlyListenersAnswered: the socket is bind-mounted into every
+// container, so any process there can connect; a peer the supervisor
+// attributes to a container but that hands over no seccomp listener
+// (nothing, a pipe, garbage) gets no acknowledgement and is dropped:
+// the socket answers nothing but the hand-off.
+func TestOnlyListenersAnswered(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sup.sock")
+	d := alert.NewDispatcher(nil, alert.Limits{})
+	s, err := Listen(Options{Socket: sock, Alerts: d,
+		Resolve: func(pid int) (Container, error) { return Container{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for name, send := range map[string]func(c *net.UnixConn) error{
+		"no fd": func(c *net.UnixConn) error { _, err := c.Write([]byte{landlock.HelloByte}); return err },
+		"a pipe": func(c *net.UnixConn) error {
+			_, _, err := c.WriteMsgUnix([]byte{landlock.HelloByte}, unix.UnixRights(int(r.Fd())), nil)
+			return err
+		},
+		"an HTTP request": func(c *net.UnixConn) error {
+			_, err := c.Write([]byte("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"))
+			return err
+		},
+	} {
+		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := send(c); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: the supervisor answered %q (%v); want the connection closed with no answer", name, buf[:n], err)
+		}
+		c.Close()
 	}
 }
 

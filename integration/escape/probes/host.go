@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/landlock"
 )
 
 func rootIsHostRoot(Env) (Result, string) {
@@ -58,7 +60,11 @@ func runtimeSocket(Env) (Result, string) {
 	candidates := runtimeSocketPaths()
 	// Sockets bind-mounted elsewhere show up as mount points.
 	for _, m := range mounts() {
-		if strings.HasSuffix(m.point, ".sock") {
+		// ward's supervisor socket is not a runtime's API: it takes one
+		// seccomp listener from ward-init, checked by the kernel's peer
+		// credentials and by the fd's kind (internal/supervisor), and
+		// answers nothing else; the detection tests check that.
+		if strings.HasSuffix(m.point, ".sock") && m.point != landlock.SupervisorPath {
 			candidates = append(candidates, m.point)
 		}
 	}
