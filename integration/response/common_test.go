@@ -61,7 +61,7 @@ func newEnv(t *testing.T) *env {
 		}
 	})
 	cfg := "stateDir: " + e.state + "\ndecisionLog: " + e.decision + "\n" +
-		"backends:\n  runc: {binary: " + runc + "}\n" + harness.UsernsConfig(t, dir)
+		"backends:\n  runc: {binary: " + runc + "}\n" + "alerts:\n  sensor: true\n" + harness.UsernsConfig(t, dir)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

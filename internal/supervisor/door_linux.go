@@ -81,7 +81,9 @@ func (d *Door) Start(cfg nodeconfig.Config) (string, error) {
 	}
 	d.sup, d.reg = sup, reg
 	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf}
-	d.sensors.Start()
+	if cfg.Alerts.Sensor {
+		d.sensors.Start()
+	}
 	return sup.Socket(), nil
 }
 

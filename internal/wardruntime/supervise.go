@@ -173,7 +173,7 @@ func runSupervise(c *ctx, cl cmdline) error {
 	}
 	det := in.Detection
 	in.Container.Detection = func() policy.Detection { return det }
-	if det.Enabled {
+	if bool(det.Enabled) && c.cfg.Alerts.Sensor {
 		sensors.Start()
 	}
 	mu.Lock()
