@@ -297,12 +297,12 @@ func (c *Containerd) Leftovers(rp RunningPod, stateDirs ...string) []string {
 	}
 	// A shim exits after it answered Shutdown (closing its supervisor and
 	// sensor first): give processes a moment to finish exiting.
-	pids := ProcessesUnder(c.Dir)
-	for wait := 0; wait < 50 && len(pids) > 0 && len(processesOf(pids, ids)) > 0; wait++ {
+	left := processesOf(ProcessesUnder(c.Dir), ids)
+	for wait := 0; wait < 50 && len(left) > 0; wait++ {
 		time.Sleep(100 * time.Millisecond)
-		pids = ProcessesUnder(c.Dir)
+		left = processesOf(ProcessesUnder(c.Dir), ids)
 	}
-	return append(out, processesOf(pids, ids)...)
+	return append(out, left...)
 }
 
 // processesOf describes the processes among pids whose command line names

@@ -79,10 +79,7 @@ func TestBenchmarkRun(t *testing.T) {
 	// The spec is hardened with detection off: runc alone has no ward
 	// supervisor to hand a notifying filter to, and ward-init refuses to
 	// start without one (TestBenchmarkDetection times detection).
-	off := filepath.Join(e.dir, "bench-detection-off.yaml")
-	if err := os.WriteFile(off, []byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\ndetection:\n  enabled: false\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	off := e.detectionOffPolicy()
 	offB := e.newBundle("bench-ward-off", []string{"true"}, nil)
 	timed(e.environ(), e.ward, "--root", wardRoot, "--ward-policy", off, "run", "--bundle", offB, "w-off")
 	hardSpec, err := os.ReadFile(filepath.Join(offB, "config.json"))

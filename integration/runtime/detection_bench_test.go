@@ -30,10 +30,7 @@ func TestBenchmarkDetection(t *testing.T) {
 	harness.RequireBench(t)
 	e := newEnv(t)
 	pairs := harness.BenchPairs(30)
-	off := filepath.Join(e.dir, "detection-off.yaml")
-	if err := os.WriteFile(off, []byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\ndetection:\n  enabled: false\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	off := e.detectionOffPolicy()
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -88,4 +85,14 @@ func TestBenchmarkDetection(t *testing.T) {
 		t.Logf("%s: detection on %.1f ms, off %.1f ms (medians of %d alternated pairs); median per-pair ratio on/off = %.3f",
 			pair[0].name[:len(pair[0].name)-3], harness.Median(on), harness.Median(offs), pairs, harness.Median(ratios))
 	}
+}
+
+// detectionOffPolicy writes the default policy with detection off into the
+// test's directory and returns its path (for --ward-policy).
+func (e *env) detectionOffPolicy() string {
+	off := filepath.Join(e.dir, "detection-off.yaml")
+	if err := os.WriteFile(off, []byte("apiVersion: ward.dev/v1alpha1\nkind: Policy\nextends: default\ndetection:\n  enabled: false\n"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return off
 }

@@ -127,10 +127,7 @@ func recordLoadFailure(cfg nodeconfig.Config, door Door, loadErr error) error {
 	if path == "" {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("creating decision log directory: %w", err)
-	}
-	l, err := decisionlog.Open(path)
+	l, err := openLog(path)
 	if err != nil {
 		return err
 	}
@@ -170,14 +167,19 @@ func build(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 	a := &Admitter{cfg: cfg, opts: o, policy: p, judge: j, pool: pool, backends: table,
 		pods: PodStore{Dir: cfg.PodDir()}, loaded: time.Now()}
 	if path := cfg.LogPath(); path != "" && !o.NoLog {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("creating decision log directory: %w", err)
-		}
-		if a.log, err = decisionlog.Open(path); err != nil {
+		if a.log, err = openLog(path); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// openLog opens the decision log at path, making its directory first.
+func openLog(path string) (*decisionlog.Log, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("creating decision log directory: %w", err)
+	}
+	return decisionlog.Open(path)
 }
 
 // Close closes the decision log.
