@@ -11,6 +11,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/decisionlog"
+	"github.com/ward-runtime/ward/internal/harden"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodefacts"
 	"github.com/ward-runtime/ward/internal/userns"
@@ -175,9 +176,10 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 	if v.Action == policy.Reject && !v.Audit {
 		return ad, nil
 	}
-	if err := a.route(ad, in.Pod); err != nil {
+	if err := a.route(ad, &in); err != nil {
 		return ad, fail(Failed, err)
 	}
+	entry.Report.Notes = ad.Verdict.Notes // route may add one
 	if ad.Sandbox() {
 		pc := v.Decision.PodContext()
 		ad.Pod = newPodRecord(pc, r.BundleDir, a.opts.Door, ad.Lease)
@@ -189,8 +191,8 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 }
 
 // route resolves the backend and writes the spec the backend will read.
-func (a *Admitter) route(ad *Admission, pod *policy.PodContext) error {
-	v := &ad.Verdict
+func (a *Admitter) route(ad *Admission, in *policy.Input) error {
+	v, pod := &ad.Verdict, in.Pod
 	name := policy.Runc
 	if v.Action == policy.Sandbox && !v.Audit {
 		name = v.Backend
@@ -215,7 +217,18 @@ func (a *Admitter) route(ad *Admission, pod *policy.PodContext) error {
 	if rt.Sandbox && pod != nil && pod.Backend != rt.Name {
 		// The pod's sandbox runs elsewhere, so there is no sandbox of this
 		// backend to join: the container gets its own, in the pod's network
-		// namespace.
+		// namespace, whose IP it must leave to the pod; a host-network
+		// pod's namespace is the node's, whose addresses and network stack
+		// a sandbox is never given.
+		node := harden.SharesHostNetwork(ad.Bundle.Spec, in)
+		var mode string
+		ad.Runtime, mode = rt.InPodNetns(node)
+		switch {
+		case node && mode != "":
+			v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandboxNodeNetwork, rt.Name))
+		case mode == backend.RunscNetworkHost:
+			v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandbox, rt.Name, podBackend(pod)))
+		}
 		isolate(ad.Bundle.Spec, ad.ID)
 		rewrite = true
 	}
@@ -238,7 +251,9 @@ func podBackend(pod *policy.PodContext) string {
 // sandbox: runsc reads the CRI annotations to decide whether to start a
 // sandbox or join one, and the pause container's PID, IPC and UTS
 // namespaces, named by path, belong to a container it cannot join. The
-// network namespace stays, so the pod's IP and ports still work.
+// network namespace stays, so the pod's IP and ports still work; the
+// backend must then leave the namespace's addresses in place
+// (backend.Runtime.InPodNetns).
 func isolate(s *specs.Spec, id string) {
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}

@@ -173,12 +173,13 @@ func rulesetSummary(rs landlock.Ruleset) string {
 // reports what wx would refuse.
 const AnnotationLandlock = "ward.dev/landlock"
 
-// sharesHostNetwork reports whether the container may be in the host's
+// SharesHostNetwork reports whether the container may be in the host's
 // network namespace: none of its own, the init process's, or a path
 // ward cannot tell apart from the host's. A CRI app container joins its
 // pod's namespace by path; the pod's verdict says whether that is the
-// host's.
-func sharesHostNetwork(s *specs.Spec, in *policy.Input) bool {
+// host's. Admission asks it too: only a container that cannot be in the
+// host's namespace may run a sandbox on its namespace's network stack.
+func SharesHostNetwork(s *specs.Spec, in *policy.Input) bool {
 	if s.Linux == nil {
 		return true
 	}
@@ -205,7 +206,7 @@ func sharesHostNetwork(s *specs.Spec, in *policy.Input) bool {
 
 // containerOf reads what a ruleset depends on from the spec.
 func containerOf(s *specs.Spec, in *policy.Input) landlock.Container {
-	c := landlock.Container{ReadonlyRoot: s.Root != nil && s.Root.Readonly, HostNetwork: sharesHostNetwork(s, in)}
+	c := landlock.Container{ReadonlyRoot: s.Root != nil && s.Root.Readonly, HostNetwork: SharesHostNetwork(s, in)}
 	for _, m := range s.Mounts {
 		bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 		c.Mounts = append(c.Mounts, landlock.Mount{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,6 +180,10 @@ func TestCarryPodDecisionTighten(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(req.Bundle, "config.json.orig")); err != nil {
 		t.Errorf("original spec not kept: %v", err)
 	}
+	// runsc must leave the pod's IP on the pod's interface.
+	if flags := wrapperFlags(t, o); !slices.Contains(flags, "--network=host") {
+		t.Errorf("own gVisor sandbox in a runc pod runs with %q, want --network=host", flags)
+	}
 	if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: sb}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +214,114 @@ func TestCarryPodDecisionWholePod(t *testing.T) {
 	}
 	if s := readSpec(t, req.Bundle); s.Annotations[bundle.AnnotationContainerType] != "container" {
 		t.Errorf("app container of a gVisor pod was isolated: %v", s.Annotations)
+	}
+	// The pod's namespace is gVisor's own here: its stack stays gVisor's.
+	for _, id := range []string{sb, id} {
+		if flags := wrapperFlags(t, runcOpts(t, f.inner.creates[id])); slices.ContainsFunc(flags, isNetworkFlag) {
+			t.Errorf("%s of a whole gVisor pod runs with %q", id, flags)
+		}
+	}
+}
+
+// wrapperFlags returns the runsc flags written into the runsc wrapper that
+// o names as runc's binary.
+func wrapperFlags(t *testing.T, o *runcoptions.Options) []string {
+	t.Helper()
+	data, err := os.ReadFile(o.BinaryName)
+	if err != nil {
+		t.Fatalf("runsc wrapper: %v", err)
+	}
+	_, rest, _ := strings.Cut(string(data), argWrapRunsc+" ")
+	fields := strings.SplitN(rest, "' '", 2)
+	if len(fields) != 2 {
+		t.Fatalf("runsc wrapper %s: %q", o.BinaryName, data)
+	}
+	fj, _, _ := strings.Cut(fields[1], "'")
+	var flags []string
+	if err := json.Unmarshal([]byte(fj), &flags); err != nil {
+		t.Fatalf("runsc wrapper's flags %q: %v", fj, err)
+	}
+	return flags
+}
+
+func isNetworkFlag(f string) bool { return strings.HasPrefix(f, "--network") }
+
+// TestOwnSandboxNetworkIsWards: only admission's routing picks runsc's
+// network mode, never what a workload writes. A NET_ADMIN init container
+// beside a runc app (the service-mesh pattern) gets --network=host, and the
+// app nothing of it; annotations asking runsc or ward for host networking
+// change nothing; a host-network pod's container, whose namespace is the
+// node's, gets neither the node's addresses nor its stack.
+func TestOwnSandboxNetworkIsWards(t *testing.T) {
+	f := newFixture(t)
+	const corpus = "cri-mixed-init-gvisor"
+	asks := func(s *specs.Spec) {
+		s.Annotations["dev.gvisor.flag.network"] = "host"
+		s.Annotations["ward.dev/network"] = "host"
+	}
+	sb, err := f.create(t, corpus, "sandbox.json", asks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, err := f.create(t, corpus, "container-mesh-init.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runcOpts(t, f.inner.creates[init])
+	if flags := wrapperFlags(t, o); !slices.Contains(flags, "--network=host") {
+		t.Errorf("mesh-init runs with %q, want --network=host", flags)
+	}
+	// The decision says so.
+	if log, _ := os.ReadFile(filepath.Join(f.state, "decisions.jsonl")); !strings.Contains(string(log), "runsc --network=host") {
+		t.Errorf("the decision log does not say the init container shares the pod's network stack:\n%s", log)
+	}
+	dir, _ := f.bundleFrom(t, corpus, "container.json", asks)
+	app := "app-" + sb
+	if _, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: app, Bundle: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if o := runcOpts(t, f.inner.creates[app]); o.BinaryName != "" {
+		t.Errorf("the app beside it runs on %q, want runc", o.BinaryName)
+	}
+	// A workload's annotations, on a pod decided for gVisor as a whole.
+	f = newFixture(t)
+	untrusted := func(s *specs.Spec) { asks(s); s.Annotations["ward.dev/untrusted"] = "true" }
+	sb, err = f.create(t, "cri-ordinary", "sandbox.json", untrusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := f.create(t, "cri-ordinary", "container.json", asks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{sb, ctr} {
+		if flags := wrapperFlags(t, runcOpts(t, f.inner.creates[id])); slices.ContainsFunc(flags, isNetworkFlag) {
+			t.Errorf("%s: annotations asking for host networking gave %q", id, flags)
+		}
+	}
+	// A host-network pod: its own sandbox, but not the node's stack.
+	f = newFixture(t)
+	if _, err := f.create(t, "cri-hostnetwork", "sandbox.json", nil); err != nil {
+		t.Fatal(err)
+	}
+	netAdmin := func(s *specs.Spec) {
+		c := s.Process.Capabilities
+		c.Bounding = append(c.Bounding, "CAP_NET_ADMIN")
+		c.Effective = append(c.Effective, "CAP_NET_ADMIN")
+		c.Permitted = append(c.Permitted, "CAP_NET_ADMIN")
+	}
+	ctr, err = f.create(t, "cri-hostnetwork", "container.json", netAdmin)
+	if err != nil {
+		t.Fatalf("NET_ADMIN container of a host-network pod: %v", err)
+	}
+	o = runcOpts(t, f.inner.creates[ctr])
+	if !strings.Contains(o.BinaryName, "runsc-") {
+		t.Fatalf("NET_ADMIN container of a host-network pod runs on %q, want gVisor", o.BinaryName)
+	}
+	// runsc's default would take the node's addresses, host would give
+	// the sandbox the node's stack: loopback only.
+	if flags := wrapperFlags(t, o); !slices.Contains(flags, "--network=none") || slices.Contains(flags, "--network=host") {
+		t.Errorf("container of a host-network pod runs with %q, want --network=none", flags)
 	}
 }
 

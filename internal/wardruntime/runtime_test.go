@@ -525,3 +525,49 @@ func TestBackendIsOneEntry(t *testing.T) {
 		t.Errorf("unknown backend: exit %d: %s", code, h.stderr.String())
 	}
 }
+
+// corpusBundle writes a spec of testdata/corpus as a bundle of its own.
+func corpusBundle(t *testing.T, corpus, file string) string {
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "corpus", corpus, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestOwnSandboxSharesPodNetwork: ward-runtime runs a runc pod's NET_ADMIN
+// init container in its own gVisor sandbox with --network=host on every
+// runsc call (runsc sets the network up at start, not create), so the
+// pod's IP stays on the pod's interface; the pod's runc app gets no such
+// flag.
+func TestOwnSandboxSharesPodNetwork(t *testing.T) {
+	h := newHarness(t)
+	const corpus = "cri-mixed-init-gvisor"
+	// The corpus's containers name their sandbox by its captured ID.
+	s := readSpec(t, filepath.Join(corpusBundle(t, corpus, "container-mesh-init.json"), "config.json"))
+	sb := s.Annotations["io.kubernetes.cri.sandbox-id"]
+	if code := h.main("create", "--bundle", corpusBundle(t, corpus, "sandbox.json"), sb); code != 0 {
+		t.Fatalf("sandbox %s: exit %d: %s", sb, code, h.stderr.String())
+	}
+	if code := h.main("create", "--bundle", corpusBundle(t, corpus, "container-mesh-init.json"), "init1"); code != 0 {
+		t.Fatalf("mesh-init: exit %d: %s", code, h.stderr.String())
+	}
+	for _, sub := range [][]string{nil, {"start", "init1"}, {"kill", "init1", "KILL"}} {
+		if sub != nil {
+			h.main(sub...)
+		}
+		if h.execPath != h.runsc || !slices.Contains(h.execArgv, "--network=host") {
+			t.Errorf("%v: exec %q, want runsc with --network=host", sub, h.execArgv)
+		}
+	}
+	if code := h.main("create", "--bundle", corpusBundle(t, corpus, "container.json"), "app1"); code != 0 {
+		t.Fatalf("app: exit %d: %s", code, h.stderr.String())
+	}
+	if h.execPath != h.runc || slices.ContainsFunc(h.execArgv, func(a string) bool { return strings.HasPrefix(a, "--network") }) {
+		t.Errorf("app beside it: exec %q, want runc", h.execArgv)
+	}
+}
