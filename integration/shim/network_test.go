@@ -71,7 +71,8 @@ func TestOwnSandboxKeepsPodIP(t *testing.T) {
 		var err error
 		// httpd may not be listening yet right after start.
 		for i := 0; i < 25; i++ {
-			if out, err = w.Exec(id, "wget", "-q", "-T", "5", "-O", "-", "http://"+ip+":8080/"); err == nil {
+			// nc, not wget: Debian's static busybox wget segfaults here.
+			if out, err = w.Exec(id, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 `+ip+` 8080`); err == nil && strings.Contains(out, "hello-from-runc") {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
