@@ -21,7 +21,9 @@ type dockerd struct {
 func startDockerd(e *env) *dockerd {
 	// runtimeArgs carry ward's configuration: dockerd does not pass its
 	// environment through containerd and the shim to the runtime.
-	daemonJSON := fmt.Sprintf(`{"runtimes":{"ward":{"path":%q,"runtimeArgs":["--ward-config=%s"]}}}`, e.ward, e.config)
+	// ward-audit runs with detection in audit mode.
+	daemonJSON := fmt.Sprintf(`{"runtimes":{"ward":{"path":%q,"runtimeArgs":["--ward-config=%s"]},"ward-audit":{"path":%[1]q,"runtimeArgs":["--ward-config=%s"]}}}`,
+		e.ward, e.config, e.auditDetectionConfig())
 	return &dockerd{Dockerd: harness.StartDockerd(e.t, filepath.Join(e.dir, "docker"), "ward-it-docker", daemonJSON), e: e}
 }
 
@@ -74,6 +76,14 @@ func TestDocker(t *testing.T) {
 			t.Fatalf("exec: exit %d: %s", code, stderr)
 		}
 		assertHardened(t, out)
+	})
+
+	t.Run("detection", func(t *testing.T) {
+		testDetectionDoor(t, e, doorCLI{
+			cli: d.docker, run: run(),
+			// Docker picks the runtime per container (the last --runtime wins).
+			audit: d.docker, auditRun: run("--runtime", "ward-audit"),
+		})
 	})
 
 	t.Run("gvisor", func(t *testing.T) {
