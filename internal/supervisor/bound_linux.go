@@ -18,8 +18,8 @@ import (
 // So: connections still in their handshake are counted per peer mount
 // namespace (every container has one of its own, its exec sessions share
 // it, and a container cannot make another: unshare is one of the calls
-// ward denies; the kernel says which namespace the peer is in) and in
-// total; one over either bound is closed at once; and a handshake has a
+// ward denies, and where a policy lets it through the total still holds;
+// the kernel says which namespace the peer is in) and in total; one over either bound is closed at once; and a handshake has a
 // short deadline. A container that floods the socket can then only hold
 // back its own exec sessions, for as long as it keeps flooding; the other
 // containers of the pod hand over their listeners as before. A legitimate
