@@ -227,21 +227,13 @@ type doorCLI struct {
 	run, auditRun []string
 }
 
-// unconfined is the container's own seccomp profile turned off (Docker's
-// and Podman's default refuses the escape calls before ward's filter sees
-// them; docs/detection.md), as a Kubernetes pod's is by default: ward's
-// baseline is then the container's filter.
-var unconfined = []string{"--security-opt", "seccomp=unconfined"}
-
 // testDetectionDoor: through a container manager, a container's escape
 // calls, from its first process and from an exec session, are refused
 // (EPERM) and raise Falco-format alerts in the alert file naming the
 // container, the rule and ward's decision; under audit the call runs and
 // alerts; and no container leaves its ward-supervise behind.
 func testDetectionDoor(t *testing.T, e *env, c doorCLI) {
-	args := func(run []string, extra ...string) []string {
-		return append(append(slices.Clone(run), unconfined...), extra...)
-	}
+	args := func(run []string, extra ...string) []string { return append(slices.Clone(run), extra...) }
 	check := func(t *testing.T, id, rule, response string) {
 		t.Helper()
 		a, ok := e.waitAlert(id, rule, 0)
