@@ -242,7 +242,14 @@ func testDetectionDoor(t *testing.T, e *env, c doorCLI) {
 			return
 		}
 		f := a.OutputFields
-		dec := e.decisionFor(id)
+		// The alert names the decision that admitted the container
+		// (an exec session logs one of its own).
+		var dec map[string]any
+		for _, d := range e.decisions() {
+			if d["containerID"] == id && d["event"] == "create" {
+				dec = d
+			}
+		}
 		if dec == nil || f["ward.decision.id"] != dec["id"] || f["ward.response"] != response || f["ward.door"] != "runtime" ||
 			f["container.id"] != id[:12] || !slices.Contains(a.Tags, "T1611") || a.Source != "syscall" {
 			t.Errorf("%s alert for %s: %s %v %v (decision %v)", rule, id, a.Rule, a.Tags, f, dec["id"])
@@ -290,6 +297,11 @@ func testDetectionDoor(t *testing.T, e *env, c doorCLI) {
 			t.Errorf("exec unshare -U: %q %q, want EPERM", out, stderr)
 		}
 		check(t, id, "userns", "deny")
+		// kill, not stop: sleep as PID 1 ignores SIGTERM, and Podman's
+		// rm -f would wait out its stop timeout.
+		if _, stderr, code := c.cli("kill", id); code != 0 {
+			t.Errorf("kill: %s", stderr)
+		}
 		if _, stderr, code := c.cli("rm", "-f", id); code != 0 {
 			t.Errorf("rm -f: %s", stderr)
 		}

@@ -22,7 +22,7 @@ func startDockerd(e *env) *dockerd {
 	// runtimeArgs carry ward's configuration: dockerd does not pass its
 	// environment through containerd and the shim to the runtime.
 	// ward-audit runs with detection in audit mode.
-	daemonJSON := fmt.Sprintf(`{"runtimes":{"ward":{"path":%q,"runtimeArgs":["--ward-config=%s"]},"ward-audit":{"path":%[1]q,"runtimeArgs":["--ward-config=%s"]}}}`,
+	daemonJSON := fmt.Sprintf(`{"runtimes":{"ward":{"path":%q,"runtimeArgs":["--ward-config=%s"]},"ward-audit":{"path":%[1]q,"runtimeArgs":["--ward-config=%[3]s"]}}}`,
 		e.ward, e.config, e.auditDetectionConfig())
 	return &dockerd{Dockerd: harness.StartDockerd(e.t, filepath.Join(e.dir, "docker"), "ward-it-docker", daemonJSON), e: e}
 }
