@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +17,8 @@ import (
 	"github.com/ward-runtime/ward/integration/harness"
 	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/incident"
+	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/seccompbpf/prog"
 )
 
 // mountAttempt tries a mount and prints busybox's error (the errno's text).
@@ -65,6 +69,50 @@ func supervisorsOf(id string) []int {
 	return pids
 }
 
+// supervisorSocket is the socket of container id's supervisor
+// (`ward-supervise ID SOCKET`).
+func supervisorSocket(t *testing.T, id string) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(supervisorOf(t, id)) + "/cmdline")
+	args := strings.Split(string(b), "\x00")
+	i := slices.Index(args, "ward-supervise")
+	if i < 0 || i+2 >= len(args) {
+		t.Fatalf("ward-supervise command line %q", args)
+	}
+	return args[i+2]
+}
+
+// impostorEnv makes the test binary a host process that hands a seccomp
+// listener of its own (an allow-all filter's) to the supervisor socket it
+// names, and exits 0 if the supervisor acknowledged it.
+const impostorEnv = "WARD_TEST_IMPOSTOR_SOCKET"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(impostorEnv); sock != "" {
+		os.Exit(impostor(sock))
+	}
+	os.Exit(m.Run())
+}
+
+func impostor(sock string) int {
+	conn, err := landlock.DialSupervisor(sock)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	allow := prog.Program{Audit: prog.NativeAudit(), Insns: []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}}
+	listener, err := prog.Install(allow, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := landlock.HandListener(conn, listener); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println("acknowledged")
+	return 0
+}
+
 // supervisorOf finds the pid of container id's supervisor.
 func supervisorOf(t *testing.T, id string) int {
 	pids := supervisorsOf(id)
@@ -90,6 +138,14 @@ func TestDirectDetection(t *testing.T) {
 		t.Fatalf("create: %v: %s", err, out)
 	}
 	defer e.wardRun(root, "delete", "--force", "det0")
+	// A host process reaches the supervisor's socket first, with a
+	// seccomp listener of its own: it is not the container's, so it is
+	// refused, and the supervisor serves the container as before.
+	impostor := exec.Command(os.Args[0], "-test.run=^$")
+	impostor.Env = append(os.Environ(), impostorEnv+"="+supervisorSocket(t, "det0"))
+	if out, err := impostor.CombinedOutput(); err == nil {
+		t.Errorf("a host process handed its listener to det0's supervisor: %s", out)
+	}
 	if _, stderr, code := e.wardRun(root, "start", "det0"); code != 0 {
 		t.Fatalf("start: %s", stderr)
 	}
