@@ -203,6 +203,30 @@ func TestDirectDetection(t *testing.T) {
 	}
 }
 
+// TestSupervisorNotLeftBehind: a container created and deleted without
+// ever starting (a manager that gives up after create) leaves no
+// ward-supervise behind: nothing connected, so only its record's deletion
+// says it is gone.
+func TestSupervisorNotLeftBehind(t *testing.T) {
+	e := newEnv(t)
+	root := filepath.Join(e.dir, "root")
+	b := e.newBundle("unstarted", []string{"true"}, nil)
+	if out, err := e.wardDetached(root, "create", "--bundle", b, "never0"); err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	if n := len(supervisorsOf("never0")); n != 1 {
+		t.Errorf("%d supervisors for the created container, want 1", n)
+	}
+	if _, stderr, code := e.wardRun(root, "delete", "--force", "never0"); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	for deadline := time.Now().Add(15 * time.Second); len(supervisorsOf("never0")) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	}
+	if pids := supervisorsOf("never0"); len(pids) > 0 {
+		t.Errorf("ward-supervise %v still running after the container was deleted", pids)
+	}
+}
+
 // initPid is the container's first process, from its OCI state.
 func initPid(t *testing.T, e *env, root, id string) int {
 	stdout, stderr, code := e.wardRun(root, "state", id)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -196,7 +195,7 @@ func runSupervise(c *ctx, cl cmdline) error {
 	close(known)
 	for {
 		time.Sleep(2 * time.Second)
-		if _, err := c.records().load(id); errors.Is(err, fs.ErrNotExist) {
+		if _, err := c.records().load(id); errors.Is(err, errNoRecord) {
 			return nil
 		}
 		mu.Lock()
