@@ -1,13 +1,11 @@
 package escape_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -80,30 +78,6 @@ func (r *receiver) alerts() ([]alert.Alert, []string) {
 	return slices.Clone(r.got), slices.Clone(r.errors)
 }
 
-// readAlerts reads the alert file.
-func readAlerts(t *testing.T, path string) []alert.Alert {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []alert.Alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		a, err := alert.Parse(sc.Bytes())
-		if err != nil {
-			t.Fatalf("alert file: %v", err)
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
 // expectedAlerts maps each probe that attempts a call ward's baseline
 // refuses to the detection rule it raises and an ATT&CK id that rule
 // carries.
@@ -147,7 +121,7 @@ func TestDetectionAlerts(t *testing.T) {
 		}
 	}
 	pod := "ordinary-ward"
-	all := readAlerts(t, s.alerts)
+	all := harness.Alerts(t, s.alerts)
 	byRule := map[string]alert.Alert{}
 	for _, a := range all {
 		if a.OutputFields["k8s.pod.name"] != pod {
@@ -187,13 +161,13 @@ func TestDetectionAlerts(t *testing.T) {
 	}
 
 	// Benign workloads: not one alert.
-	before := len(readAlerts(t, s.alerts))
+	before := len(harness.Alerts(t, s.alerts))
 	for _, c := range s.benignOn(t, "ward") {
 		if c.Err != nil {
 			t.Errorf("benign workload broken: %s: %v", c.Name, c.Err)
 		}
 	}
-	if after := readAlerts(t, s.alerts); len(after) != before {
+	if after := harness.Alerts(t, s.alerts); len(after) != before {
 		for _, a := range after[before:] {
 			t.Errorf("benign workload raised %s: %s", a.Rule, a.Output)
 		}

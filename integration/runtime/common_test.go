@@ -110,7 +110,7 @@ func rootfs(t *testing.T, dir string) {
 	if err := os.WriteFile(filepath.Join(bin, "busybox"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []string{"sh", "true", "false", "grep", "cat", "sleep", "dmesg", "id", "echo"} {
+	for _, a := range []string{"sh", "true", "false", "grep", "cat", "sleep", "dmesg", "id", "echo", "mount", "umount", "unshare"} {
 		os.Symlink("busybox", filepath.Join(bin, a))
 	}
 }

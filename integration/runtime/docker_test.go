@@ -21,7 +21,9 @@ type dockerd struct {
 func startDockerd(e *env) *dockerd {
 	// runtimeArgs carry ward's configuration: dockerd does not pass its
 	// environment through containerd and the shim to the runtime.
-	daemonJSON := fmt.Sprintf(`{"runtimes":{"ward":{"path":%q,"runtimeArgs":["--ward-config=%s"]}}}`, e.ward, e.config)
+	// ward-audit runs with detection in audit mode.
+	daemonJSON := fmt.Sprintf(`{"runtimes":{"ward":{"path":%q,"runtimeArgs":["--ward-config=%s"]},"ward-audit":{"path":%[1]q,"runtimeArgs":["--ward-config=%[3]s"]}}}`,
+		e.ward, e.config, e.auditDetectionConfig())
 	return &dockerd{Dockerd: harness.StartDockerd(e.t, filepath.Join(e.dir, "docker"), "ward-it-docker", daemonJSON), e: e}
 }
 
@@ -74,6 +76,19 @@ func TestDocker(t *testing.T) {
 			t.Fatalf("exec: exit %d: %s", code, stderr)
 		}
 		assertHardened(t, out)
+	})
+
+	t.Run("detection", func(t *testing.T) {
+		// Docker's default profile refuses the mount family, unshare
+		// and setns without CAP_SYS_ADMIN before ward's filter sees
+		// them (docs/detection.md): unconfined, as a Kubernetes pod's
+		// seccomp is by default, ward's baseline is the only filter.
+		unconfined := []string{"--security-opt", "seccomp=unconfined"}
+		testDetectionDoor(t, e, doorCLI{
+			cli: d.docker, run: run(unconfined...),
+			// Docker picks the runtime per container (the last --runtime wins).
+			audit: d.docker, auditRun: run(append(unconfined, "--runtime", "ward-audit")...),
+		})
 	})
 
 	t.Run("gvisor", func(t *testing.T) {

@@ -56,6 +56,20 @@ func newPodman(e *env) *podman {
 	return p
 }
 
+// withConfig is p with ward-runtime under configuration cfg instead
+// (Podman passes its runtime flags on every runtime call, so a container
+// is created, run and removed under one of them).
+func (p *podman) withConfig(cfg string) *podman {
+	q := *p
+	q.args = slices.Clone(p.args)
+	for i, a := range q.args {
+		if a == "ward-config="+p.e.config {
+			q.args[i] = "ward-config=" + cfg
+		}
+	}
+	return &q
+}
+
 func (p *podman) run(args ...string) (string, string, int) {
 	return harness.Command(90*time.Second, p.env, append(slices.Clone(p.args), args...)...)
 }
@@ -102,6 +116,13 @@ func TestPodman(t *testing.T) {
 		// `podman exec --privileged` asks for every capability; the exec
 		// still gets the container's hardening.
 		assertHardened(t, out)
+	})
+
+	t.Run("detection", func(t *testing.T) {
+		// Podman's own default profile (containers-common) leaves
+		// mount, umount2 and unshare to the capabilities: ward's filter
+		// sees them with it on.
+		testDetectionDoor(t, e, doorCLI{cli: p.run, run: podmanRun(), audit: p.withConfig(e.auditDetectionConfig()).run, auditRun: podmanRun()})
 	})
 
 	t.Run("gvisor", func(t *testing.T) {

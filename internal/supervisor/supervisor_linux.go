@@ -55,6 +55,12 @@ type Options struct {
 	// Logf reports what the supervisor could not do (a stale
 	// notification, a sink that failed).
 	Logf func(format string, args ...any)
+	// MaxHandshakes, MaxConns and HandshakeTimeout bound the connections
+	// still handing over a listener (bound_linux.go); zero means
+	// DefaultMaxHandshakes, DefaultMaxConns, DefaultHandshakeTimeout.
+	MaxHandshakes    int
+	MaxConns         int
+	HandshakeTimeout time.Duration
 }
 
 // Supervisor accepts listeners on its socket and answers their
@@ -65,10 +71,16 @@ type Supervisor struct {
 	names map[uint32]string
 	rules map[string]alert.Rule
 
+	pending *handshakes
+	refused *quietLog
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[int]struct{}
-	wg        sync.WaitGroup
+	// conns are the connections still in their handshake, closed by
+	// Close rather than waited for.
+	conns map[*net.UnixConn]struct{}
+	wg    sync.WaitGroup
 }
 
 // Listen creates the socket and starts accepting.
@@ -78,6 +90,9 @@ func Listen(o Options) (*Supervisor, error) {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	native, err := seccompbpf.Native()
 	if err != nil {
@@ -102,7 +117,8 @@ func Listen(o Options) (*Supervisor, error) {
 		ln.Close()
 		return nil, fmt.Errorf("listening for seccomp listeners: %w", err)
 	}
-	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), listeners: make(map[int]struct{})}
+	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), listeners: make(map[int]struct{}),
+		conns: make(map[*net.UnixConn]struct{}), pending: newHandshakes(o.MaxHandshakes, o.MaxConns), refused: newQuietLog(o.Logf, refusalQuiet)}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -116,6 +132,9 @@ func (s *Supervisor) Socket() string { return s.o.Socket }
 func (s *Supervisor) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
 	s.mu.Unlock()
 	err := s.ln.Close()
 	s.wg.Wait()
@@ -134,30 +153,79 @@ func (s *Supervisor) accept() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		if !s.pending.enter() {
+			// Closed before anything is read: a flood costs the
+			// supervisor no goroutine and no time.
+			c.Close()
+			s.refused.printf("total", "supervisor: refused a connection: %d hand-offs are unfinished, the most it takes", s.pending.total)
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.handshake(c); err != nil {
-				s.o.Logf("supervisor: %v", err)
-			}
+			defer s.pending.leave()
+			s.serve(c)
 		}()
 	}
 }
 
-// handshake receives one listener, attributes it and acknowledges it.
-func (s *Supervisor) handshake(c *net.UnixConn) error {
+// serve counts a connection against its peer, then takes its listener.
+func (s *Supervisor) serve(c *net.UnixConn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	c.SetDeadline(time.Now().Add(s.o.HandshakeTimeout))
+	cred, err := peer(c)
+	if err != nil {
+		s.refused.printf("peer", "supervisor: %v", err)
+		return
+	}
+	ns, err := mountNS(int(cred.Pid))
+	if err != nil {
+		return // the peer is gone already
+	}
+	key := fmt.Sprintf("%d:%d", ns[0], ns[1])
+	if !s.pending.enterPeer(ns) {
+		s.refused.printf("flood:"+key, "supervisor: refused a connection from pid %d: its container (mount namespace mnt:[%d]) has %d hand-offs unfinished, the most it may",
+			cred.Pid, ns[1], s.pending.perPeer)
+		return
+	}
+	defer s.pending.leavePeer(ns)
+	if err := s.handshake(c, cred); err != nil {
+		s.refused.printf("handshake:"+key, "supervisor: %v", err)
+	}
+}
+
+// peer is the connecting process as the kernel recorded it at connect(2).
+func peer(c *net.UnixConn) (*unix.Ucred, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("reading the peer of a listener: %w", err)
 	}
 	var cred *unix.Ucred
 	var credErr error
-	raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if credErr != nil {
-		return fmt.Errorf("reading the peer of a listener: %w", credErr)
+	if err := raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return nil, fmt.Errorf("reading the peer of a listener: %w", err)
 	}
+	if credErr != nil {
+		return nil, fmt.Errorf("reading the peer of a listener: %w", credErr)
+	}
+	return cred, nil
+}
+
+// handshake receives one listener from cred's process, attributes it
+// and acknowledges it (serve set the deadline and closes c).
+func (s *Supervisor) handshake(c *net.UnixConn, cred *unix.Ucred) error {
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,8 +200,19 @@ func (w *workload) do(t *testing.T, what string) string {
 
 func start(t *testing.T, sock string) *workload {
 	t.Helper()
+	return startIn(t, sock, false)
+}
+
+// startIn starts a workload, in a mount namespace of its own when
+// ownMountNS (as a container's processes are: the supervisor tells
+// containers apart by mount namespace).
+func startIn(t *testing.T, sock string, ownMountNS bool) *workload {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+sock)
+	if ownMountNS {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	}
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -368,6 +380,172 @@ func TestOnlyListenersAnswered(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// logLines collects what a supervisor logs.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+// count is how many lines contain s.
+func (l *logLines) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// idle opens n connections to sock that never speak, and counts those the
+// supervisor closes (EOF) as it closes them.
+type idle struct {
+	conns  []*net.UnixConn
+	mu     sync.Mutex
+	closed int
+}
+
+func openIdle(t *testing.T, sock string, n int) *idle {
+	t.Helper()
+	f := &idle{}
+	for range n {
+		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.conns = append(f.conns, c)
+		go func() {
+			var b [1]byte
+			if _, err := c.Read(b[:]); errors.Is(err, io.EOF) {
+				f.mu.Lock()
+				f.closed++
+				f.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(f.close)
+	return f
+}
+
+func (f *idle) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
+// waitClosed waits (up to 20 s, however loaded the machine) until the
+// supervisor closed n of the connections, and returns how many it closed.
+func (f *idle) waitClosed(n int) int {
+	for deadline := time.Now().Add(20 * time.Second); f.count() < n && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	}
+	return f.count()
+}
+
+func (f *idle) close() {
+	for _, c := range f.conns {
+		c.Close()
+	}
+}
+
+// TestConnectionFlood: the socket is in every container, so a container
+// could open connections and never speak. One peer's connections beyond
+// its bound are closed at once, with one log line however many; a
+// workload of another container (another mount namespace) hands over its
+// listener while the flood is held and is answered as usual; the
+// connections held are closed at the handshake deadline; and the total
+// bound closes what is over it, the supervisor taking hand-offs again once
+// the flood is gone.
+func TestConnectionFlood(t *testing.T) {
+	needRoot(t)
+	sink := &memSink{}
+	ctr := Container{Container: alert.Container{ID: "victim"}, Decision: alert.Decision{ID: "dec-v"},
+		Detection: func() policy.Detection { return policy.Detection{Enabled: true, Mode: policy.DetectEnforce} }}
+	resolve := func(int) (Container, error) { return ctr, nil }
+	const perPeer, flood = 4, 40
+
+	t.Run("per container", func(t *testing.T) {
+		var logs logLines
+		sock := filepath.Join(t.TempDir(), "sup.sock")
+		// A long deadline: the connections held stay held while the
+		// test looks, however slow the machine.
+		s, err := Listen(Options{Socket: sock, Alerts: alert.NewDispatcher([]alert.Sink{sink}, alert.Limits{}), Resolve: resolve,
+			Logf: logs.logf, MaxHandshakes: perPeer, HandshakeTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		// The flood comes from this process's mount namespace.
+		f := openIdle(t, sock, flood)
+		if n := f.waitClosed(flood - perPeer); n != flood-perPeer {
+			t.Fatalf("%d of %d idle connections closed at once, want %d (all but the %d one container may hold)", n, flood, flood-perPeer, perPeer)
+		}
+		// Another container's first process, while the flood is held.
+		w := startIn(t, sock, true)
+		if got := w.do(t, "mount"); got != "EPERM" {
+			t.Errorf("mount from the other container: %s, want EPERM", got)
+		}
+		if a := sink.wait(t, 1); len(a) != 1 || a[0].OutputFields["container.full_id"] != "victim" {
+			t.Errorf("alerts: %+v", a)
+		}
+		if n := f.count(); n != flood-perPeer {
+			t.Errorf("%d connections closed, want the %d held ones still held", n, perPeer)
+		}
+		if n := logs.count("refused a connection from pid"); n != 1 {
+			t.Errorf("%d log lines about %d refused connections, want 1: %q", n, flood-perPeer, logs.lines)
+		}
+	})
+
+	t.Run("deadline", func(t *testing.T) {
+		sock := filepath.Join(t.TempDir(), "sup.sock")
+		s, err := Listen(Options{Socket: sock, Alerts: alert.NewDispatcher(nil, alert.Limits{}), Resolve: resolve,
+			Logf: t.Logf, HandshakeTimeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if f := openIdle(t, sock, 2); f.waitClosed(2) != 2 {
+			t.Errorf("idle connections still open after the handshake deadline")
+		}
+	})
+
+	t.Run("total", func(t *testing.T) {
+		var logs logLines
+		sock := filepath.Join(t.TempDir(), "sup.sock")
+		const total = 3
+		s, err := Listen(Options{Socket: sock, Alerts: alert.NewDispatcher(nil, alert.Limits{}), Resolve: resolve,
+			Logf: logs.logf, MaxConns: total, MaxHandshakes: flood, HandshakeTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		f := openIdle(t, sock, flood)
+		if n := f.waitClosed(flood - total); n != flood-total {
+			t.Fatalf("%d of %d idle connections closed at once, want %d", n, flood, flood-total)
+		}
+		if n := logs.count("hand-offs are unfinished"); n != 1 {
+			t.Errorf("%d log lines about the total, want 1: %q", n, logs.lines)
+		}
+		// The flood gone, hand-offs are taken again.
+		f.close()
+		// The supervisor sees the flood's connections close (EOF) one
+		// by one; until then a hand-off may still be refused.
+		for deadline := time.Now().Add(20 * time.Second); s.pending.count() > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		}
+		w := startIn(t, sock, true)
+		if got := w.do(t, "getpid"); got != "ok" {
+			t.Errorf("getpid: %s", got)
+		}
+	})
 }
 
 // benchEnv makes the test binary time a loop of system calls under

@@ -78,7 +78,7 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 	ad, err := adm.Admit(admission.Request{
 		ID: id, BundleDir: abs, Owner: c.usernsOwner(id), BlockPerLayer: true,
 		Rootfs:     runtimeRootfs{c: c, policy: adm.Policy()},
-		SandboxPID: c.sandboxPID,
+		SandboxPID: c.initPID,
 	})
 	sup.commit(ad, adm)
 	if err != nil {

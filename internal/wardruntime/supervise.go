@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,6 +138,7 @@ func runSupervise(c *ctx, cl cmdline) error {
 
 	var mu sync.Mutex
 	var ctr *supervisor.Container
+	var reg *supervisor.Registry
 	known := make(chan struct{})
 	resolve := func(pid int) (supervisor.Container, error) {
 		select {
@@ -148,13 +148,26 @@ func runSupervise(c *ctx, cl cmdline) error {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		// The first to connect is the container's first process:
-		// ward-init keeps its pid when it executes the workload.
-		if ctr.PID == 0 {
-			ctr.PID = pid
+		if reg == nil {
+			// The container's first process, from runc's state: it
+			// exists once create has returned, before any process of
+			// the container can connect. Attribution is then the
+			// shim's: that process, or one in its mount namespace (an
+			// exec session); never whoever connects first (the socket
+			// is reachable from the host).
+			init, err := c.initPID(id)
+			if err == nil && init == 0 {
+				err = errors.New("no state")
+			}
+			if err != nil {
+				return supervisor.Container{}, fmt.Errorf("finding the first process of container %s: %w", id, err)
+			}
+			ctr.PID = init
+			reg = supervisor.NewRegistry()
+			reg.Add(*ctr, init)
 			sensors.Add(*ctr)
 		}
-		return *ctr, nil
+		return reg.Resolve(pid)
 	}
 	sup, err := supervisor.Listen(supervisor.Options{Socket: sock, Resolve: resolve, Alerts: alerts, Logf: logf,
 		Respond: respond})
@@ -182,7 +195,7 @@ func runSupervise(c *ctx, cl cmdline) error {
 	close(known)
 	for {
 		time.Sleep(2 * time.Second)
-		if _, err := c.records().load(id); errors.Is(err, fs.ErrNotExist) {
+		if _, err := c.records().load(id); errors.Is(err, errNoRecord) {
 			return nil
 		}
 		mu.Lock()

@@ -76,29 +76,30 @@ func (m runtimeRootfs) MapRootfs(b *bundle.Bundle, l *admission.Lease, v *judge.
 	return err
 }
 
-// sandboxPID finds a pod sandbox's process for its app containers' user
-// namespace: ward-runtime is gone once the sandbox runs, so the pid is read
-// from the runtime's state (runc's state.json under its root).
-func (c *ctx) sandboxPID(id string) (int, error) {
+// initPID finds a container's first process: ward-runtime is gone once
+// the container runs, so the pid is read from the runtime's state (runc's
+// state.json under its root). A pod sandbox's, for its app containers'
+// user namespace; a supervised container's, for its supervisor.
+func (c *ctx) initPID(id string) (int, error) {
 	t, rec, err := c.targetOf(id)
 	if err != nil || rec == nil || t.runsc() {
 		return 0, err
 	}
 	data, err := bounded.ReadFile(filepath.Join(t.root, id, "state.json"), 1<<22)
 	if errors.Is(err, fs.ErrNotExist) {
-		// The sandbox is not running under this root: there is no
-		// process whose namespaces to compare (the app container cannot
+		// The container is not running under this root: there is no
+		// process whose namespaces to compare (an app container cannot
 		// join them either), and the checks decide without them.
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("reading the state of sandbox %s: %w", id, err)
+		return 0, fmt.Errorf("reading the state of container %s: %w", id, err)
 	}
 	var st struct {
 		Pid int `json:"init_process_pid"`
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		return 0, fmt.Errorf("reading the state of sandbox %s: %w", id, err)
+		return 0, fmt.Errorf("reading the state of container %s: %w", id, err)
 	}
 	return st.Pid, nil
 }
