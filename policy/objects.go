@@ -134,7 +134,7 @@ func (s *scan) checkBindObject(i int, m *specs.Mount, own bool) {
 	what := m.Source + " = " + describeObject(o) + " at " + m.Destination
 	if o.Kind == KindSocket {
 		switch {
-		case managerProcess(o.Listener):
+		case ManagerProcess(o.Listener):
 			s.emit(IDContainerSocketMount, field, what+", listened on by "+o.Listener)
 		case o.Listener != "":
 			s.emit(IDHostSocketMount, field, what+", listened on by "+o.Listener)
@@ -164,9 +164,9 @@ func (s *scan) checkBindObject(i int, m *specs.Mount, own bool) {
 	}
 }
 
-// managerProcess reports whether a socket's listener is a container
+// ManagerProcess reports whether a socket's listener is a container
 // manager or the kubelet: reaching it starts containers on the node.
-func managerProcess(comm string) bool {
+func ManagerProcess(comm string) bool {
 	switch comm {
 	case "dockerd", "containerd", "crio", "cri-dockerd", "podman", "kubelet", "buildkitd",
 		"k3s", "k3s-server", "k3s-agent", "rke2", "lxd", "incusd", "conmon", "nerdctl":

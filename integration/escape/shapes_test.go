@@ -44,7 +44,7 @@ func shapes() []shape {
 		{ID: "hostpath-root", OnRunc: map[string]probes.Result{"host-fs-writable": probes.Escaped}, Title: "hostPath / at /host (read-write)", pod: func(p *harness.Pod, _ fixtures) {
 			p.Mounts = append(p.Mounts, harness.Mount{Host: "/", Container: "/host"})
 		}},
-		{ID: "renamed-socket", OnRunc: map[string]probes.Result{"runtime-socket": probes.Escaped}, Title: "a world-writable socket at an unfamiliar path, listened on by dockerd", pod: func(p *harness.Pod, f fixtures) {
+		{ID: "renamed-socket", OnRunc: map[string]probes.Result{"runtime-socket": probes.Escaped}, Title: "a world-writable socket at an unfamiliar path (bound under another name, then moved), listened on by dockerd", pod: func(p *harness.Pod, f fixtures) {
 			p.Mounts = append(p.Mounts, harness.Mount{Host: f.RenamedSock, Container: "/run/app/api.sock"})
 		}},
 		{ID: "hostpath-root-alias", OnRunc: map[string]probes.Result{"host-fs-writable": probes.Escaped}, Title: "hostPath of the host's / under an unfamiliar name (a bind alias)", pod: func(p *harness.Pod, f fixtures) {

@@ -30,9 +30,18 @@ func TestMain(m *testing.M) {
 
 // serveFakeDockerd accepts and closes connections on path, saying "accept"
 // on stdout for each, until its parent closes stdin.
+//
+// It binds under another name and then renames the file, as an operator
+// moving a daemon's socket would: /proc/net/unix keeps the name it was
+// bound at, so only the file's identity leads to the listener.
 func serveFakeDockerd(path string) int {
-	l, err := net.Listen("unix", path)
+	bound := path + ".bound"
+	l, err := net.Listen("unix", bound)
 	if err != nil {
+		return 1
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Rename(bound, path); err != nil {
 		return 1
 	}
 	// World-writable, as a socket anyone may reach.

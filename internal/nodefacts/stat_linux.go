@@ -27,12 +27,63 @@ func stat(p string) (policy.ObjectID, os.FileMode, bool) {
 const maxUnixTable = 16 << 20
 
 // listener finds the process listening on the unix socket file id: the
-// socket inodes bound to a path with that identity (/proc/net/unix, this
-// network namespace), then the process holding one of them.
+// listening sockets bound to a file with that identity, in any network
+// namespace (listeningSockets), then the process holding one of them. Where
+// the kernel cannot answer that, it falls back to this network namespace's
+// /proc/net/unix, matched by the path each socket was bound at.
 func listener(id policy.ObjectID, proc string) string {
-	data, err := bounded.ReadFile(filepath.Join(proc, "net", "unix"), maxUnixTable)
+	inodes, err := listeningSockets(id, proc)
+	if err != nil || len(inodes) == 0 {
+		for ino := range boundInTable(id, proc) {
+			if inodes == nil {
+				inodes = map[string]bool{}
+			}
+			inodes[ino] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return ""
+	}
+	procs, err := os.ReadDir(proc)
 	if err != nil {
 		return ""
+	}
+	// A listening socket can have several holders: systemd keeps the
+	// socket it activated dockerd with, and a daemon's children may inherit
+	// it. The one that serves the API is the one that counts, so a holder
+	// that is a container manager wins over the first one found.
+	first := ""
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		fds, err := os.ReadDir(filepath.Join(proc, p.Name(), "fd"))
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join(proc, p.Name(), "fd", fd.Name())); err == nil && inodes[l] {
+				b, _ := bounded.ReadFile(filepath.Join(proc, p.Name(), "comm"), 64)
+				comm := strings.TrimSpace(string(b))
+				if policy.ManagerProcess(comm) {
+					return comm
+				}
+				if first == "" {
+					first = comm
+				}
+				break
+			}
+		}
+	}
+	return first
+}
+
+// boundInTable returns the sockets in /proc/net/unix whose bind path is,
+// now, a file with identity id.
+func boundInTable(id policy.ObjectID, proc string) map[string]bool {
+	data, err := bounded.ReadFile(filepath.Join(proc, "net", "unix"), maxUnixTable)
+	if err != nil {
+		return nil
 	}
 	inodes := map[string]bool{}
 	for _, line := range strings.Split(string(data), "\n")[1:] {
@@ -45,27 +96,5 @@ func listener(id policy.ObjectID, proc string) string {
 			inodes["socket:["+f[6]+"]"] = true
 		}
 	}
-	if len(inodes) == 0 {
-		return ""
-	}
-	procs, err := os.ReadDir(proc)
-	if err != nil {
-		return ""
-	}
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		fds, err := os.ReadDir(filepath.Join(proc, p.Name(), "fd"))
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join(proc, p.Name(), "fd", fd.Name())); err == nil && inodes[l] {
-				comm, _ := bounded.ReadFile(filepath.Join(proc, p.Name(), "comm"), 64)
-				return strings.TrimSpace(string(comm))
-			}
-		}
-	}
-	return ""
+	return inodes
 }
