@@ -80,7 +80,7 @@ func (d *Door) Start(cfg nodeconfig.Config) (string, error) {
 		return "", err
 	}
 	d.sup, d.reg = sup, reg
-	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf}
+	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf, StateDir: cfg.StateDir}
 	if cfg.Alerts.Sensor {
 		d.sensors.Start()
 	}
