@@ -1,13 +1,11 @@
 package escape_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -83,23 +81,9 @@ func (r *receiver) alerts() ([]alert.Alert, []string) {
 // readAlerts reads the alert file.
 func readAlerts(t *testing.T, path string) []alert.Alert {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	out, err := harness.ReadAlerts(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []alert.Alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		a, err := alert.Parse(sc.Bytes())
-		if err != nil {
-			t.Fatalf("alert file: %v", err)
-		}
-		out = append(out, a)
 	}
 	return out
 }

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/ward-runtime/ward/internal/sensor"
 )
 
 // Images the harness imports into the k8s.io and default namespaces.
@@ -104,6 +106,9 @@ func NewDir(t testing.TB) string {
 			return
 		}
 		os.RemoveAll(dir)
+		// The node-wide sensors of ward state directories under dir
+		// stay pinned in bpffs: unpin them (docs/sensors.md).
+		sensor.RemoveOrphans()
 	})
 	return dir
 }

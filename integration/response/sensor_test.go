@@ -1,14 +1,13 @@
 package response_test
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ward-runtime/ward/integration/harness"
 	"github.com/ward-runtime/ward/internal/alert"
 )
 
@@ -46,7 +45,7 @@ func TestSensorAlerts(t *testing.T) {
 	want := map[string]bool{"core-pattern": false, "release-agent": false, "drift": false}
 	var got []alert.Alert
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		got = alertsIn(t, filepath.Join(e.state, alert.FileName))
+		got = alertsIn(filepath.Join(e.state, alert.FileName))
 		done := true
 		for rule := range want {
 			want[rule] = slices.ContainsFunc(got, func(a alert.Alert) bool {
@@ -82,19 +81,8 @@ func TestSensorAlerts(t *testing.T) {
 	}
 }
 
-func alertsIn(t *testing.T, path string) []alert.Alert {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []alert.Alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if a, err := alert.Parse(sc.Bytes()); err == nil {
-			out = append(out, a)
-		}
-	}
+func alertsIn(path string) []alert.Alert {
+	// A line being appended may not parse yet: read it next time.
+	out, _ := harness.ReadAlerts(path)
 	return out
 }

@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ward-runtime/ward/integration/harness"
 	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/incident"
 )
@@ -21,18 +21,8 @@ const mountAttempt = `mount -t tmpfs none /mnt 2>&1; echo rc=$?`
 
 // readAlerts reads the alert file under the state directory.
 func (e *env) alerts() []alert.Alert {
-	f, err := os.Open(filepath.Join(e.dir, "state", alert.FileName))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []alert.Alert
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if a, err := alert.Parse(sc.Bytes()); err == nil {
-			out = append(out, a)
-		}
-	}
+	// A line being appended may not parse yet: read it next time.
+	out, _ := harness.ReadAlerts(filepath.Join(e.dir, "state", alert.FileName))
 	return out
 }
 

@@ -259,18 +259,32 @@ func sweepPins(stateDir, state, digest string) {
 		}
 		f.Close()
 	}
-	others, _ := os.ReadDir(PinRoot)
-	for _, e := range others {
+	removeOrphans(inst)
+}
+
+// RemoveOrphans unpins the sensors of state directories that are gone
+// (nobody can use them: their locks and records went with them); a test
+// harness calls it after removing its state directories.
+func RemoveOrphans() []string { return removeOrphans("") }
+
+// removeOrphans is RemoveOrphans, sparing the instance keep.
+func removeOrphans(keep string) []string {
+	var out []string
+	insts, _ := os.ReadDir(PinRoot)
+	for _, e := range insts {
 		dir := filepath.Join(PinRoot, e.Name())
-		if dir == inst {
+		if dir == keep {
 			continue
 		}
-		if owner, err := readOwner(dir); err == nil {
-			if _, err := os.Stat(owner); errors.Is(err, fs.ErrNotExist) {
-				os.RemoveAll(dir)
-			}
+		owner, err := readOwner(dir)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(owner); errors.Is(err, fs.ErrNotExist) && os.RemoveAll(dir) == nil {
+			out = append(out, dir)
 		}
 	}
+	return out
 }
 
 // lockFile opens (creating) path and flocks it, waiting unless how has

@@ -81,7 +81,7 @@ func (d *Door) Start(cfg nodeconfig.Config) (string, error) {
 	}
 	d.sup, d.reg = sup, reg
 	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf, StateDir: cfg.StateDir}
-	if cfg.Alerts.Sensor {
+	if cfg.Alerts.SensorOn() {
 		d.sensors.Start()
 	}
 	return sup.Socket(), nil

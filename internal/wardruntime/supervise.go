@@ -164,7 +164,7 @@ func runSupervise(c *ctx, cl cmdline) error {
 	if err != nil {
 		return nil // not admitted, or not supervised: nothing to do
 	}
-	if bool(in.Detection.Enabled) && c.cfg.Alerts.Sensor {
+	if bool(in.Detection.Enabled) && c.cfg.Alerts.SensorOn() {
 		sensors.Start()
 	}
 	unpacked := in.Unpack()
