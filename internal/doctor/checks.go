@@ -176,7 +176,7 @@ func checkSensorPins(n *Node) []Result {
 		case !p.Current:
 			unused = append(unused, fmt.Sprintf("%s (another ward build's program)", p.Dir))
 		default:
-			current = append(current, p.Dir)
+			current = append(current, fmt.Sprintf("%s (state directory %s)", p.Dir, p.StateDir))
 		}
 	}
 	switch {

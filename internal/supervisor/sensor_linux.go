@@ -32,8 +32,9 @@ import (
 // through its own sinks, attributed from the record; when it ends, a
 // waiting supervisor takes over.
 //
-// The sensor opens in the background (Start): a container added before
-// it is ready is watched once it is. Where it cannot load, one warning
+// The sensor opens in the background when the first container is added
+// (a supervisor that never runs one never touches it): a container added
+// before it is ready is watched once it is. Where it cannot load, one warning
 // says why and the seccomp supervisor works on alone.
 type Sensors struct {
 	Alerts  *alert.Dispatcher
@@ -48,8 +49,17 @@ type Sensors struct {
 	reader  *sensor.Reader
 	failed  bool
 	closed  bool
-	pending map[string]Container
+	pending map[string]pendingWatch
 	byID    map[string]uint64
+	// opened is closed once the background open has finished (nil: not
+	// started).
+	opened chan struct{}
+}
+
+// pendingWatch is a container added before the sensor was open.
+type pendingWatch struct {
+	c   Container
+	dir string
 }
 
 // Record is what a supervisor tells another of a container it runs: the
@@ -87,15 +97,15 @@ const sensorQuiet = 10 * time.Second
 // whose supervisor died without removing them.
 const sweepEvery = 30 * time.Second
 
-// Start opens the shared sensor in the background.
+// Start turns the sensor on: the first container added opens it.
 func (ss *Sensors) Start() {
 	ss.mu.Lock()
-	ss.pending, ss.byID = map[string]Container{}, map[string]uint64{}
+	ss.pending, ss.byID = map[string]pendingWatch{}, map[string]uint64{}
 	ss.mu.Unlock()
-	go ss.open()
 }
 
-func (ss *Sensors) open() {
+func (ss *Sensors) open(done chan struct{}) {
+	defer close(done)
 	s, err := sensor.Open(sensor.SharedOptions{StateDir: ss.StateDir, Mount: true})
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -112,8 +122,8 @@ func (ss *Sensors) open() {
 		ss.Logf("sensor: loaded; BPF-LSM not available, it sees and cannot deny: %v", s.LSM)
 	}
 	ss.s = s
-	for _, c := range ss.pending {
-		ss.watchLocked(c)
+	for _, p := range ss.pending {
+		ss.watchLocked(p.c, p.dir)
 	}
 	ss.pending = nil
 	go ss.lead(s)
@@ -160,21 +170,28 @@ func (ss *Sensors) Add(c Container) {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.closed || ss.failed || ss.byID == nil {
+		return
+	}
+	dir, err := cgroupDir(c)
+	if err != nil {
+		ss.Logf("sensor: not watching container %s: %v", c.ID, err)
+		return
+	}
 	switch {
-	case ss.closed || ss.failed || ss.byID == nil:
 	case ss.s == nil:
-		ss.pending[c.ID] = c
+		ss.pending[c.ID] = pendingWatch{c, dir}
+		if ss.opened == nil {
+			ss.opened = make(chan struct{})
+			go ss.open(ss.opened)
+		}
 	default:
-		ss.watchLocked(c)
+		ss.watchLocked(c, dir)
 	}
 }
 
-func (ss *Sensors) watchLocked(c Container) {
-	dir, err := cgroupDir(c)
-	var meta []byte
-	if err == nil {
-		meta, err = json.Marshal(RecordOf(c))
-	}
+func (ss *Sensors) watchLocked(c Container, dir string) {
+	meta, err := json.Marshal(RecordOf(c))
 	var id uint64
 	if err == nil {
 		id, err = ss.s.Watch(dir, meta)
@@ -217,8 +234,16 @@ func (ss *Sensors) Remove(id string) {
 // reader's role on; the shared program stays pinned for the others.
 func (ss *Sensors) Close() error {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	ss.closed = true
+	opened := ss.opened
+	ss.mu.Unlock()
+	// An open under way writes under the state directory: let it finish
+	// (it sees closed and lets go).
+	if opened != nil {
+		<-opened
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if ss.s == nil {
 		return nil
 	}
