@@ -11,13 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
-	"github.com/ward-runtime/ward/internal/atomicfile"
+	"github.com/ward-runtime/ward/internal/recordfile"
 )
 
 // PinRoot is where ward pins its node-wide sensors in bpffs: one
@@ -270,9 +269,8 @@ func RemoveOrphans() []string { return removeOrphans("") }
 // removeOrphans is RemoveOrphans, sparing the instance keep.
 func removeOrphans(keep string) []string {
 	var out []string
-	insts, _ := os.ReadDir(PinRoot)
-	for _, e := range insts {
-		dir := filepath.Join(PinRoot, e.Name())
+	insts, _ := instances()
+	for _, dir := range insts {
 		if dir == keep {
 			continue
 		}
@@ -336,9 +334,12 @@ type record struct {
 	Meta   json.RawMessage `json:"meta"`
 }
 
-func (s *Shared) recordPath(id uint64) string {
-	return filepath.Join(s.state, "containers", strconv.FormatUint(id, 10)+".json")
+// records is the directory of records, one per watched cgroup ID.
+func (s *Shared) records() recordfile.Dir {
+	return recordfile.Dir{Path: filepath.Join(s.state, "containers"), Perm: 0o600, What: "sensor record", Max: 1 << 20}
 }
+
+func recordID(id uint64) string { return strconv.FormatUint(id, 10) }
 
 // Watch adds the cgroup v2 directory dir (a container's) to the watched
 // set, with meta (JSON) for the reader to attribute its events; it
@@ -348,16 +349,12 @@ func (s *Shared) Watch(dir string, meta json.RawMessage) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	data, err := json.Marshal(record{Cgroup: dir, ID: id, Meta: meta})
-	if err != nil {
-		return 0, fmt.Errorf("recording cgroup %d: %w", id, err)
-	}
 	// The record first: the reader must find it for the first event.
-	if err := atomicfile.Write(s.recordPath(id), data, 0o600, false); err != nil {
-		return 0, fmt.Errorf("recording cgroup %d: %w", id, err)
+	if err := s.records().Write(recordID(id), record{Cgroup: dir, ID: id, Meta: meta}); err != nil {
+		return 0, fmt.Errorf("watching cgroup %d: %w", id, err)
 	}
 	if err := s.containers.Update(id, uint8(1), ebpf.UpdateAny); err != nil {
-		os.Remove(s.recordPath(id))
+		s.records().Remove(recordID(id))
 		return 0, fmt.Errorf("watching cgroup %d: %w", id, err)
 	}
 	return id, nil
@@ -370,7 +367,7 @@ func (s *Shared) Unwatch(id uint64) error {
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		err = nil
 	}
-	if rerr := os.Remove(s.recordPath(id)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+	if rerr := s.records().Remove(recordID(id)); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
@@ -405,14 +402,8 @@ func (s *Shared) Meta(id uint64) (json.RawMessage, error) {
 
 func (s *Shared) readRecord(id uint64) (record, error) {
 	var r record
-	data, err := os.ReadFile(s.recordPath(id))
-	if err != nil {
-		return r, fmt.Errorf("record of cgroup %d: %w", id, err)
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("record of cgroup %d: %w", id, err)
-	}
-	return r, nil
+	err := s.records().Read(recordID(id), &r)
+	return r, err
 }
 
 // alive says whether a record's cgroup still exists.
@@ -437,14 +428,14 @@ func (s *Shared) Sweep() ([]uint64, error) {
 		}
 		gone = append(gone, id)
 	}
-	ents, _ := os.ReadDir(filepath.Join(s.state, "containers"))
-	for _, e := range ents {
-		id, perr := strconv.ParseUint(strings.TrimSuffix(e.Name(), ".json"), 10, 64)
+	names, _ := s.records().IDs()
+	for _, name := range names {
+		id, perr := strconv.ParseUint(name, 10, 64)
 		if perr != nil {
 			continue
 		}
 		if r, rerr := s.readRecord(id); rerr == nil && !r.alive() {
-			os.Remove(s.recordPath(id))
+			s.records().Remove(name)
 		}
 	}
 	return gone, err
@@ -517,16 +508,9 @@ type Pinned struct {
 
 // ListPinned lists the program sets pinned under PinRoot.
 func ListPinned() ([]Pinned, error) {
-	insts, err := os.ReadDir(PinRoot)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", PinRoot, err)
-	}
+	insts, err := instances()
 	var out []Pinned
-	for _, inst := range insts {
-		dir := filepath.Join(PinRoot, inst.Name())
+	for _, dir := range insts {
 		owner, _ := readOwner(dir)
 		orphan := false
 		if owner != "" {
@@ -541,13 +525,13 @@ func ListPinned() ([]Pinned, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, err
 }
 
-// RemovePinned unpins every sensor ward pinned (`ward uninstall`): the
-// programs detach once no process holds them. It returns what it removed.
-func RemovePinned() ([]string, error) {
-	insts, err := os.ReadDir(PinRoot)
+// instances lists the instance directories under PinRoot; none when
+// there is no PinRoot.
+func instances() ([]string, error) {
+	ents, err := os.ReadDir(PinRoot)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -555,8 +539,21 @@ func RemovePinned() ([]string, error) {
 		return nil, fmt.Errorf("listing %s: %w", PinRoot, err)
 	}
 	var out []string
-	for _, inst := range insts {
-		dir := filepath.Join(PinRoot, inst.Name())
+	for _, e := range ents {
+		out = append(out, filepath.Join(PinRoot, e.Name()))
+	}
+	return out, nil
+}
+
+// RemovePinned unpins every sensor ward pinned (`ward uninstall`): the
+// programs detach once no process holds them. It returns what it removed.
+func RemovePinned() ([]string, error) {
+	insts, err := instances()
+	if err != nil || insts == nil {
+		return nil, err
+	}
+	var out []string
+	for _, dir := range insts {
 		if err := os.RemoveAll(dir); err != nil {
 			return out, fmt.Errorf("unpinning %s: %w", dir, err)
 		}
