@@ -99,6 +99,10 @@ func NewDir(t testing.TB) string {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// The node-wide sensors of ward state directories under dir stay
+	// pinned in bpffs: unpin them once dir is gone (docs/sensors.md). Runs
+	// after the cleanups below, registered later.
+	t.Cleanup(func() { sensor.RemoveOrphans() })
 	// StartContainerd's cleanup normally removes it; this covers a test
 	// that fails before containerd starts.
 	t.Cleanup(func() {
@@ -106,9 +110,6 @@ func NewDir(t testing.TB) string {
 			return
 		}
 		os.RemoveAll(dir)
-		// The node-wide sensors of ward state directories under dir
-		// stay pinned in bpffs: unpin them (docs/sensors.md).
-		sensor.RemoveOrphans()
 	})
 	return dir
 }
