@@ -93,6 +93,9 @@ func (r Record) Unpack() Container {
 // one again.
 const sensorQuiet = 10 * time.Second
 
+// closeWait bounds how long Close waits for an open under way.
+const closeWait = 10 * time.Second
+
 // sweepEvery is how often the reader removes the cgroups of containers
 // whose supervisor died without removing them.
 const sweepEvery = 30 * time.Second
@@ -238,9 +241,13 @@ func (ss *Sensors) Close() error {
 	opened := ss.opened
 	ss.mu.Unlock()
 	// An open under way writes under the state directory: let it finish
-	// (it sees closed and lets go).
+	// (it sees closed and lets go), but never hold a shim's shutdown on
+	// another process's lock for long.
 	if opened != nil {
-		<-opened
+		select {
+		case <-opened:
+		case <-time.After(closeWait):
+		}
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
