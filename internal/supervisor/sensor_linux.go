@@ -54,6 +54,9 @@ type Sensors struct {
 	// opened is closed once the background open has finished (nil: not
 	// started).
 	opened chan struct{}
+	// readDone is closed once the reader's loop and sweeps have stopped
+	// using s (set with reader).
+	readDone chan struct{}
 }
 
 // pendingWatch is a container added before the sensor was open.
@@ -146,10 +149,17 @@ func (ss *Sensors) lead(s *sensor.Shared) {
 		return
 	}
 	ss.reader = r
+	done := make(chan struct{})
+	ss.readDone = done
 	ss.mu.Unlock()
-	stop := make(chan struct{})
-	defer close(stop)
+	defer close(done)
+	stop, swept := make(chan struct{}), make(chan struct{})
+	defer func() {
+		close(stop)
+		<-swept
+	}()
 	go func() {
+		defer close(swept)
 		for t := time.NewTicker(sweepEvery); ; {
 			if _, err := s.Sweep(); err != nil {
 				ss.Logf("sensor: %v", err)
@@ -261,6 +271,12 @@ func (ss *Sensors) Close() error {
 	}
 	if ss.reader != nil {
 		errs = append(errs, ss.reader.Close())
+		// The loop and the sweeps use s until they see the reader closed
+		// (neither takes mu).
+		select {
+		case <-ss.readDone:
+		case <-time.After(closeWait):
+		}
 	}
 	errs = append(errs, ss.s.Close())
 	return errors.Join(errs...)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -151,5 +153,34 @@ func TestSensorsShareOneReader(t *testing.T) {
 	defer s.Close()
 	if ids, _ := s.Watched(); len(ids) != 0 {
 		t.Errorf("cgroups still watched after both containers ended: %v", ids)
+	}
+}
+
+// TestSensorsWithoutSensor: where the shared sensor cannot open (here its
+// state directory cannot be made), one warning says so, nothing waits for
+// it, and Close returns.
+func TestSensorsWithoutSensor(t *testing.T) {
+	needRoot(t)
+	var mu sync.Mutex
+	var logs []string
+	ss := &Sensors{Alerts: alert.NewDispatcher(nil, alert.Limits{}), StateDir: "/proc/ward-no-such-state",
+		Logf: func(f string, a ...any) { mu.Lock(); defer mu.Unlock(); logs = append(logs, fmt.Sprintf(f, a...)) }}
+	ss.Start()
+	c, _ := sensorContainer(t, "nosensor")
+	ss.Add(c)
+	done := make(chan error, 1)
+	go func() { done <- ss.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(closeWait + 5*time.Second):
+		t.Fatal("Close did not return")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) != 1 || !strings.Contains(logs[0], "the seccomp supervisor still is") {
+		t.Errorf("logs %q, want one warning that the supervisor still runs", logs)
 	}
 }
