@@ -29,6 +29,8 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/ward-runtime/ward/internal/sensor"
 )
 
 // Images the harness imports into the k8s.io and default namespaces.
@@ -97,6 +99,10 @@ func NewDir(t testing.TB) string {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// The node-wide sensors of ward state directories under dir stay
+	// pinned in bpffs: unpin them once dir is gone (docs/sensors.md). Runs
+	// after the cleanups below, registered later.
+	t.Cleanup(func() { sensor.RemoveOrphans() })
 	// StartContainerd's cleanup normally removes it; this covers a test
 	// that fails before containerd starts.
 	t.Cleanup(func() {

@@ -88,7 +88,13 @@ func TestInstalledHandlersRunPods(t *testing.T) {
 			t.Fatal(err)
 		}
 		originals[p] = data
-		if err := os.WriteFile(p, []byte(rewrite.Replace(string(data))), 0o644); err != nil {
+		text := rewrite.Replace(string(data))
+		if p == filepath.Join(root, install.NodeConfigPath) {
+			// The default state directory is the node's /run/ward, where
+			// the shared eBPF sensor's locks are: keep the test's apart.
+			text += "stateDir: " + filepath.Join(root, install.StateDir) + "\n"
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

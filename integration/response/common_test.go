@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/internal/sensor"
 )
 
 // env is one test's ward-runtime setup under a temporary directory.
@@ -58,6 +59,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		if !t.Failed() || os.Getenv("WARD_KEEP") == "" {
 			os.RemoveAll(dir)
+			sensor.RemoveOrphans()
 		}
 	})
 	cfg := "stateDir: " + e.state + "\ndecisionLog: " + e.decision + "\n" +

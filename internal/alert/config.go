@@ -20,13 +20,16 @@ type Config struct {
 	// Log also writes every alert to the front door's log (the shim's
 	// log, the supervisor's stderr).
 	Log bool `yaml:"log,omitempty"`
-	// Sensor loads ward's eBPF sensor (docs/sensors.md) in each
-	// supervisor, for what seccomp cannot see. Off by default: each
-	// supervisor (one per pod under the shim, one per container under
-	// ward-runtime) loads its own copy, measured at about 40 MiB of
-	// anonymous memory per pod shim (kernel BTF) and a slower pod start;
-	// one node-wide sensor shared by all supervisors is the next step.
-	Sensor bool `yaml:"sensor,omitempty"`
+	// Sensor runs ward's eBPF sensor (docs/sensors.md) beside the
+	// supervisors, for what seccomp cannot see: unset or true, on; false,
+	// off. One node-wide copy is shared by every supervisor of the state
+	// directory, so a pod's shim pays for a pinned map, not for a copy.
+	Sensor *bool `yaml:"sensor,omitempty"`
+}
+
+// SensorOn reports whether the eBPF sensor runs (on unless turned off).
+func (c Config) SensorOn() bool {
+	return c.Sensor == nil || *c.Sensor
 }
 
 // NoFile turns the alert file off.

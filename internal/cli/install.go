@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ward-runtime/ward/internal/install"
+	"github.com/ward-runtime/ward/internal/sensor"
 )
 
 // installOptions are `ward install`'s flags.
@@ -116,6 +117,9 @@ func uninstallCommand(env *Env) *cobra.Command {
 }
 
 func runUninstall(env *Env, root string, dryRun bool) int {
+	if code := unpinSensors(env, root, dryRun); code != ExitOK {
+		return code
+	}
 	manifest := filepath.Join(root, install.ManifestPath)
 	if _, err := os.Stat(manifest); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(env.Stdout, "nothing to do: no install manifest at %s\n", manifest)
@@ -132,6 +136,34 @@ func runUninstall(env *Env, root string, dryRun bool) int {
 		fmt.Fprintln(env.Stdout, "\ndry run: nothing was changed")
 	} else {
 		fmt.Fprintln(env.Stdout, "\nrestart containerd so that it forgets ward's handlers; remove ward from Docker's daemon.json or Podman's containers.conf if you added it")
+	}
+	return ExitOK
+}
+
+// unpinSensors removes the node-wide eBPF sensors ward pinned in bpffs
+// (docs/sensors.md): they outlive every process, so nothing else would.
+// They are the running kernel's: only an uninstall of "/" touches them.
+func unpinSensors(env *Env, root string, dryRun bool) int {
+	if filepath.Clean(root) != "/" {
+		fmt.Fprintf(env.Stdout, "the eBPF sensors pinned in this node's bpffs (%s) are left: run `ward uninstall` on the node itself to remove them\n", sensor.PinRoot)
+		return ExitOK
+	}
+	if dryRun {
+		pins, err := sensor.ListPinned()
+		if err != nil {
+			return fail(env, ExitError, err)
+		}
+		for _, p := range pins {
+			fmt.Fprintf(env.Stdout, "unpin %s (eBPF sensor)\n", p.Dir)
+		}
+		return ExitOK
+	}
+	dirs, err := sensor.RemovePinned()
+	for _, d := range dirs {
+		fmt.Fprintf(env.Stdout, "unpin %s (eBPF sensor)\n", d)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(env, ExitError, err)
 	}
 	return ExitOK
 }

@@ -158,6 +158,38 @@ func checkSensor(n *Node) []Result {
 	return []Result{r}
 }
 
+// checkSensorPins reports the node-wide sensors pinned in bpffs: this
+// build's is the shared one; an older ward's, or a removed state
+// directory's, runs on every open of the node for nobody.
+func checkSensorPins(n *Node) []Result {
+	r := Result{ID: "ward.sensor.pins", Title: "pinned eBPF sensors", Ref: "docs/sensors.md"}
+	pins, err := n.Kernel.PinnedSensors()
+	if err != nil {
+		r.Status, r.Detail = Warn, err.Error()
+		return []Result{r}
+	}
+	var current, unused []string
+	for _, p := range pins {
+		switch {
+		case p.Orphan:
+			unused = append(unused, fmt.Sprintf("%s (its state directory %s is gone)", p.Dir, p.StateDir))
+		case !p.Current:
+			unused = append(unused, fmt.Sprintf("%s (another ward build's program)", p.Dir))
+		default:
+			current = append(current, fmt.Sprintf("%s (state directory %s)", p.Dir, p.StateDir))
+		}
+	}
+	switch {
+	case len(unused) > 0:
+		r.Status, r.Detail = Warn, fmt.Sprintf("%s pinned and running on every open of the node: the next sensor load removes those nobody uses; `ward uninstall` removes every pin", strings.Join(unused, ", "))
+	case len(current) == 0:
+		r.Status, r.Detail = Pass, "none pinned (the first supervisor with the sensor on loads and pins it)"
+	default:
+		r.Status, r.Detail = Pass, "shared by the node's supervisors: "+strings.Join(current, ", ")
+	}
+	return []Result{r}
+}
+
 var versionRE = regexp.MustCompile(`(\d+)\.(\d+)\.(\d+)`)
 
 // version is a semantic version's numbers.

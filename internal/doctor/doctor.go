@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/ward-runtime/ward/internal/sensor"
+
 	wardversion "github.com/ward-runtime/ward/internal/version"
 )
 
@@ -65,6 +67,8 @@ type Kernel interface {
 	// Sensor loads ward's eBPF sensor and unloads it: err says why it
 	// cannot run, lsm why BPF-LSM (denying, not only seeing) cannot.
 	Sensor() (lsm, err error)
+	// PinnedSensors lists the node-wide sensors pinned in bpffs.
+	PinnedSensors() ([]sensor.Pinned, error)
 }
 
 func (n *Node) path(p string) string {
@@ -87,6 +91,7 @@ func checks() []check {
 		checkIdmap,
 		checkCgroup,
 		checkSensor,
+		checkSensorPins,
 		checkRunc,
 		checkRunsc,
 		checkKata,

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ward-runtime/ward/internal/sensor"
 )
 
 type fakeKernel struct {
@@ -16,12 +18,14 @@ type fakeKernel struct {
 	cgroup int
 	lsm    error
 	sensor error
+	pins   []sensor.Pinned
 }
 
-func (k fakeKernel) LandlockABI() (int, error)   { return k.abi, k.abiErr }
-func (k fakeKernel) IdmapSupported(string) error { return k.idmap }
-func (k fakeKernel) CgroupVersion() (int, error) { return k.cgroup, nil }
-func (k fakeKernel) Sensor() (error, error)      { return k.lsm, k.sensor }
+func (k fakeKernel) LandlockABI() (int, error)               { return k.abi, k.abiErr }
+func (k fakeKernel) IdmapSupported(string) error             { return k.idmap }
+func (k fakeKernel) CgroupVersion() (int, error)             { return k.cgroup, nil }
+func (k fakeKernel) Sensor() (error, error)                  { return k.lsm, k.sensor }
+func (k fakeKernel) PinnedSensors() ([]sensor.Pinned, error) { return k.pins, nil }
 func writeFile(t *testing.T, root, p, data string) {
 	t.Helper()
 	full := filepath.Join(root, p)
@@ -238,5 +242,24 @@ func TestK3sHandler(t *testing.T) {
 	results := Run(&Node{Root: root, Path: t.TempDir(), Kernel: fakeKernel{abi: 7, cgroup: 2}})
 	if got := byID(results, "containerd.ward"); len(got) == 0 || got[0].Status != Pass {
 		t.Errorf("containerd.ward = %v", got)
+	}
+}
+
+func TestSensorPinsCheck(t *testing.T) {
+	n := &Node{Kernel: fakeKernel{}}
+	if r := checkSensorPins(n)[0]; r.Status != Pass || !strings.Contains(r.Detail, "none pinned") {
+		t.Errorf("no pins: %+v", r)
+	}
+	cur := sensor.Pinned{Dir: "/sys/fs/bpf/ward/a/" + sensor.Digest(), Digest: sensor.Digest(), Current: true, StateDir: "/var/lib/ward"}
+	n.Kernel = fakeKernel{pins: []sensor.Pinned{cur}}
+	if r := checkSensorPins(n)[0]; r.Status != Pass || !strings.Contains(r.Detail, cur.Dir) {
+		t.Errorf("this build's sensor: %+v", r)
+	}
+	old := sensor.Pinned{Dir: "/sys/fs/bpf/ward/a/0123", Digest: "0123", StateDir: "/var/lib/ward"}
+	gone := sensor.Pinned{Dir: "/sys/fs/bpf/ward/b/" + sensor.Digest(), Digest: sensor.Digest(), Current: true, Orphan: true, StateDir: "/tmp/x"}
+	n.Kernel = fakeKernel{pins: []sensor.Pinned{cur, old, gone}}
+	r := checkSensorPins(n)[0]
+	if r.Status != Warn || !strings.Contains(r.Detail, old.Dir) || !strings.Contains(r.Detail, "/tmp/x is gone") || !strings.Contains(r.Detail, "ward uninstall") {
+		t.Errorf("stale pins: %+v", r)
 	}
 }

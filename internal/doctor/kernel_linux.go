@@ -81,6 +81,9 @@ func (HostKernel) Sensor() (lsm, err error) {
 	return lsm, s.Close()
 }
 
+// PinnedSensors lists the sensors pinned under sensor.PinRoot.
+func (HostKernel) PinnedSensors() ([]sensor.Pinned, error) { return sensor.ListPinned() }
+
 // CgroupVersion looks at what is mounted on /sys/fs/cgroup.
 func (HostKernel) CgroupVersion() (int, error) {
 	var st unix.Statfs_t

@@ -8,11 +8,15 @@
 // fits every kernel with BTF, and the generated object is committed (see
 // gen.go), so ward builds without clang or cgo.
 //
-// Only ward's containers are watched: the hosting process adds each
-// container's cgroup (its cgroup v2 ID, CgroupID) when it starts and
-// removes it when it stops; a process in that cgroup or below it is the
-// container's. Everything else on the node costs a few map lookups per
-// open and exec.
+// One copy runs per node (per ward state directory): Open loads and pins it
+// in bpffs the first time, and every supervisor after that opens the pinned
+// map (Shared). Only ward's containers are watched: a supervisor adds each
+// container's cgroup (its cgroup v2 ID, CgroupID) with a record of the
+// container when it starts and removes both when it stops; a process in
+// that cgroup or below it is the container's. One supervisor at a time
+// reads the events (Lead). Everything else on the node costs a few map
+// lookups per open and exec. Load loads a private copy, for probes and
+// tests.
 //
 // Where the kernel cannot load the program, Load returns a
 // *NotSupportedError (errors.Is(err, ErrNotSupported)): ward's seccomp

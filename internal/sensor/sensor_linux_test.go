@@ -70,11 +70,14 @@ func runIn(t *testing.T, dir, script string) {
 }
 
 // collect reads events until none has come for quiet.
-func collect(s *Sensor, quiet time.Duration) []Event {
+func collect(s *Sensor, quiet time.Duration) []Event { return collectEvents(s.Read, quiet) }
+
+// collectEvents calls read until no event has come for quiet.
+func collectEvents(read func() (Event, error), quiet time.Duration) []Event {
 	ch := make(chan Event, 100)
 	go func() {
 		for {
-			e, err := s.Read()
+			e, err := read()
 			if err != nil {
 				close(ch)
 				return

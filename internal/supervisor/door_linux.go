@@ -80,8 +80,8 @@ func (d *Door) Start(cfg nodeconfig.Config) (string, error) {
 		return "", err
 	}
 	d.sup, d.reg = sup, reg
-	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf}
-	if cfg.Alerts.Sensor {
+	d.sensors = &Sensors{Alerts: alerts, Respond: sup.o.Respond, Logf: d.Logf, StateDir: cfg.StateDir}
+	if cfg.Alerts.SensorOn() {
 		d.sensors.Start()
 	}
 	return sup.Socket(), nil

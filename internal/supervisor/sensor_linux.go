@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,31 +16,77 @@ import (
 	"github.com/ward-runtime/ward/policy"
 )
 
-// Sensors runs ward's eBPF sensor (internal/sensor) for a supervisor's
-// containers: what seccomp cannot see (writes to release_agent,
+// Sensors is a supervisor's share of ward's node-wide eBPF sensor
+// (internal/sensor): what seccomp cannot see (writes to release_agent,
 // core_pattern, /proc/sys, sysrq-trigger; host-device opens; drift) raises
 // an alert under the rule of the same catalog, and a freeze or kill
 // response acts as it does for a system call. The call itself has
 // happened (no BPF-LSM to deny it), so an attempt the kernel let through
 // is reported "allow", one it refused "deny".
 //
-// The sensor loads in the background (Start): a container added before
-// it is ready is watched once it is. Where it cannot load, one warning
+// One program serves every supervisor of a state directory: the first to
+// need it loads and pins it (sensor.Open), the others only add their
+// containers' cgroups to its pinned map, with a record (Record) that says
+// whose they are. One supervisor at a time is the reader (sensor.Lead):
+// it drains the ring buffer for all of them and raises each alert
+// through its own sinks, attributed from the record; when it ends, a
+// waiting supervisor takes over.
+//
+// The sensor opens in the background when the first container is added
+// (a supervisor that never runs one never touches it): a container added
+// before it is ready is watched once it is. Where it cannot load, one warning
 // says why and the seccomp supervisor works on alone.
 type Sensors struct {
 	Alerts  *alert.Dispatcher
 	Respond func(c Container, e alert.Event, r policy.Response)
 	Logf    func(format string, args ...any)
+	// StateDir is ward's state directory (the sensor's locks and
+	// records).
+	StateDir string
 
 	mu      sync.Mutex
-	s       *sensor.Sensor
+	s       *sensor.Shared
+	reader  *sensor.Reader
 	failed  bool
 	closed  bool
-	pending map[string]Container
-	byCg    map[uint64]Container
+	pending map[string]pendingWatch
 	byID    map[string]uint64
-	// last is when each container last raised each rule (sensorQuiet).
-	last map[[2]string]time.Time
+	// opened is closed once the background open has finished (nil: not
+	// started).
+	opened chan struct{}
+	// readDone is closed once the reader's loop and sweeps have stopped
+	// using s (set with reader).
+	readDone chan struct{}
+}
+
+// pendingWatch is a container added before the sensor was open.
+type pendingWatch struct {
+	c   Container
+	dir string
+}
+
+// Record is what a supervisor tells another of a container it runs: the
+// shared sensor's record (read by whichever supervisor is the reader),
+// and what ward-runtime hands its per-container supervisor.
+type Record struct {
+	Container Container        `json:"container"`
+	Detection policy.Detection `json:"detection"`
+}
+
+// RecordOf is c's record.
+func RecordOf(c Container) Record {
+	r := Record{Container: c}
+	if c.Detection != nil {
+		r.Detection = c.Detection()
+	}
+	return r
+}
+
+// Unpack is the record's container, with its detection policy.
+func (r Record) Unpack() Container {
+	c, det := r.Container, r.Detection
+	c.Detection = func() policy.Detection { return det }
+	return c
 }
 
 // sensorQuiet is how long a rule stays quiet for a container after it
@@ -49,17 +96,23 @@ type Sensors struct {
 // one again.
 const sensorQuiet = 10 * time.Second
 
-// Start loads the sensor in the background.
+// closeWait bounds how long Close waits for an open under way.
+const closeWait = 10 * time.Second
+
+// sweepEvery is how often the reader removes the cgroups of containers
+// whose supervisor died without removing them.
+const sweepEvery = 30 * time.Second
+
+// Start turns the sensor on: the first container added opens it.
 func (ss *Sensors) Start() {
 	ss.mu.Lock()
-	ss.pending, ss.byCg, ss.byID = map[string]Container{}, map[uint64]Container{}, map[string]uint64{}
-	ss.last = map[[2]string]time.Time{}
+	ss.pending, ss.byID = map[string]pendingWatch{}, map[string]uint64{}
 	ss.mu.Unlock()
-	go ss.load()
 }
 
-func (ss *Sensors) load() {
-	s, err := sensor.Load(sensor.Options{MountTracefs: true})
+func (ss *Sensors) open(done chan struct{}) {
+	defer close(done)
+	s, err := sensor.Open(sensor.SharedOptions{StateDir: ss.StateDir, Mount: true})
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if err != nil || ss.closed {
@@ -71,15 +124,55 @@ func (ss *Sensors) load() {
 		}
 		return
 	}
-	if s.LSM != nil {
+	if s.Loaded && s.LSM != nil {
 		ss.Logf("sensor: loaded; BPF-LSM not available, it sees and cannot deny: %v", s.LSM)
 	}
 	ss.s = s
-	for _, c := range ss.pending {
-		ss.watchLocked(c)
+	for _, p := range ss.pending {
+		ss.watchLocked(p.c, p.dir)
 	}
 	ss.pending = nil
-	go ss.run(s)
+	go ss.lead(s)
+}
+
+// lead waits to be the node's reader, then reads until Close.
+func (ss *Sensors) lead(s *sensor.Shared) {
+	r, err := s.Lead()
+	if err != nil {
+		ss.Logf("sensor: cannot read its events: %v", err)
+		return
+	}
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		r.Close()
+		return
+	}
+	ss.reader = r
+	done := make(chan struct{})
+	ss.readDone = done
+	ss.mu.Unlock()
+	defer close(done)
+	stop, swept := make(chan struct{}), make(chan struct{})
+	defer func() {
+		close(stop)
+		<-swept
+	}()
+	go func() {
+		defer close(swept)
+		for t := time.NewTicker(sweepEvery); ; {
+			if _, err := s.Sweep(); err != nil {
+				ss.Logf("sensor: %v", err)
+			}
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	ss.run(s, r)
 }
 
 // Add watches a container (its PID and CgroupsPath must be set). A
@@ -90,38 +183,51 @@ func (ss *Sensors) Add(c Container) {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.closed || ss.failed || ss.byID == nil {
+		return
+	}
+	dir, err := cgroupDir(c)
+	if err != nil {
+		ss.Logf("sensor: not watching container %s: %v", c.ID, err)
+		return
+	}
 	switch {
-	case ss.closed || ss.failed || ss.byCg == nil:
 	case ss.s == nil:
-		ss.pending[c.ID] = c
+		ss.pending[c.ID] = pendingWatch{c, dir}
+		if ss.opened == nil {
+			ss.opened = make(chan struct{})
+			go ss.open(ss.opened)
+		}
 	default:
-		ss.watchLocked(c)
+		ss.watchLocked(c, dir)
 	}
 }
 
-func (ss *Sensors) watchLocked(c Container) {
-	id, err := cgroupID(c)
+func (ss *Sensors) watchLocked(c Container, dir string) {
+	meta, err := json.Marshal(RecordOf(c))
+	var id uint64
 	if err == nil {
-		err = ss.s.Watch(id)
+		id, err = ss.s.Watch(dir, meta)
 	}
 	if err != nil {
 		ss.Logf("sensor: not watching container %s: %v", c.ID, err)
 		return
 	}
-	ss.byCg[id], ss.byID[c.ID] = c, id
+	ss.byID[c.ID] = id
 }
 
-// cgroupID is the container's cgroup v2 ID (what the program sees).
-func cgroupID(c Container) (uint64, error) {
+// cgroupDir is the container's cgroup v2 directory (its ID is what the
+// program sees).
+func cgroupDir(c Container) (string, error) {
 	h, err := freezer.HostUnified()
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	cg, err := freezer.Locate(h, c.ID, c.PID, c.CgroupsPath)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	return sensor.CgroupID(cg.Dir())
+	return cg.Dir(), nil
 }
 
 // Remove stops watching a container.
@@ -129,32 +235,60 @@ func (ss *Sensors) Remove(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.pending, id)
-	for k := range ss.last {
-		if k[0] == id {
-			delete(ss.last, k)
-		}
-	}
 	if cg, ok := ss.byID[id]; ok && ss.s != nil {
-		ss.s.Unwatch(cg)
+		if err := ss.s.Unwatch(cg); err != nil {
+			ss.Logf("sensor: %v", err)
+		}
 		delete(ss.byID, id)
-		delete(ss.byCg, cg)
 	}
 }
 
-// Close unloads the sensor.
+// Close stops watching this supervisor's containers and hands the
+// reader's role on; the shared program stays pinned for the others.
 func (ss *Sensors) Close() error {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	ss.closed = true
+	opened := ss.opened
+	ss.mu.Unlock()
+	// An open under way writes under the state directory: let it finish
+	// (it sees closed and lets go), but never hold a shim's shutdown on
+	// another process's lock for long.
+	if opened != nil {
+		select {
+		case <-opened:
+		case <-time.After(closeWait):
+		}
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if ss.s == nil {
 		return nil
 	}
-	return ss.s.Close()
+	var errs []error
+	for id, cg := range ss.byID {
+		errs = append(errs, ss.s.Unwatch(cg))
+		delete(ss.byID, id)
+	}
+	if ss.reader != nil {
+		errs = append(errs, ss.reader.Close())
+		// The loop and the sweeps use s until they see the reader closed
+		// (neither takes mu).
+		select {
+		case <-ss.readDone:
+		case <-time.After(closeWait):
+		}
+	}
+	errs = append(errs, ss.s.Close())
+	return errors.Join(errs...)
 }
 
-func (ss *Sensors) run(s *sensor.Sensor) {
+// run reads the node's events and raises each under the container its
+// record names.
+func (ss *Sensors) run(s *sensor.Shared, r *sensor.Reader) {
+	// last is when each cgroup last raised each rule (sensorQuiet).
+	last := map[sensorKey]time.Time{}
 	for {
-		e, err := s.Read()
+		e, err := r.Read()
 		if errors.Is(err, sensor.ErrClosed) {
 			return
 		}
@@ -162,24 +296,31 @@ func (ss *Sensors) run(s *sensor.Sensor) {
 			ss.Logf("sensor: %v", err)
 			continue
 		}
-		ss.mu.Lock()
-		c, ok := ss.byCg[e.Cgroup]
-		if ok {
-			key, now := [2]string{c.ID, sensorRules[e.Target]}, time.Now()
-			if now.Sub(ss.last[key]) < sensorQuiet {
-				ok = false
-			} else {
-				if len(ss.last) >= 4096 {
-					clear(ss.last)
-				}
-				ss.last[key] = now
-			}
+		key, now := sensorKey{e.Cgroup, sensorRules[e.Target]}, time.Now()
+		if now.Sub(last[key]) < sensorQuiet {
+			continue
 		}
-		ss.mu.Unlock()
-		if ok {
-			ss.raise(c, e)
+		if len(last) >= 4096 {
+			clear(last)
 		}
+		last[key] = now
+		meta, err := s.Meta(e.Cgroup)
+		var rec Record
+		if err == nil {
+			err = json.Unmarshal(meta, &rec)
+		}
+		if err != nil {
+			// Its supervisor removed it between the event and now.
+			ss.Logf("sensor: %s in cgroup %d, whose container is gone: %v", e.Target, e.Cgroup, err)
+			continue
+		}
+		ss.raise(rec.Unpack(), e)
 	}
+}
+
+type sensorKey struct {
+	cgroup uint64
+	rule   string
 }
 
 // sensorRules maps what the sensor saw to the catalog's rule.

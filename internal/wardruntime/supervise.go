@@ -18,7 +18,6 @@ import (
 	"github.com/ward-runtime/ward/internal/admission"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/supervisor"
-	"github.com/ward-runtime/ward/policy"
 )
 
 // superviseCommand is the hidden subcommand of a container's supervisor.
@@ -40,12 +39,6 @@ const superviseCommand = "ward-supervise"
 type supervised struct {
 	socket string
 	info   *os.File
-}
-
-// superviseInfo is what the supervisor learns of its container.
-type superviseInfo struct {
-	Container supervisor.Container `json:"container"`
-	Detection policy.Detection     `json:"detection"`
 }
 
 // readyTimeout bounds the wait for a supervisor to listen.
@@ -112,7 +105,7 @@ func (s *supervised) commit(ad *admission.Admission, adm *admission.Admitter) {
 		return
 	}
 	c := supervisor.ContainerOf(ad, adm, 0)
-	json.NewEncoder(s.info).Encode(superviseInfo{Container: c, Detection: c.Detection()})
+	json.NewEncoder(s.info).Encode(supervisor.RecordOf(c))
 }
 
 // runSupervise is the supervisor: `ward-supervise ID SOCKET`, with the
@@ -133,7 +126,7 @@ func runSupervise(c *ctx, cl cmdline) error {
 	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
 	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
 	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
-	sensors := &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf}
+	sensors := &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf, StateDir: c.cfg.StateDir}
 	defer sensors.Close()
 
 	var mu sync.Mutex
@@ -178,19 +171,18 @@ func runSupervise(c *ctx, cl cmdline) error {
 	ready.Write([]byte{1})
 	ready.Close()
 
-	var in superviseInfo
+	var in supervisor.Record
 	err = json.NewDecoder(io.LimitReader(info, 1<<20)).Decode(&in)
 	info.Close()
 	if err != nil {
 		return nil // not admitted, or not supervised: nothing to do
 	}
-	det := in.Detection
-	in.Container.Detection = func() policy.Detection { return det }
-	if bool(det.Enabled) && c.cfg.Alerts.Sensor {
+	if bool(in.Detection.Enabled) && c.cfg.Alerts.SensorOn() {
 		sensors.Start()
 	}
+	unpacked := in.Unpack()
 	mu.Lock()
-	ctr = &in.Container
+	ctr = &unpacked
 	mu.Unlock()
 	close(known)
 	for {
