@@ -76,7 +76,7 @@ func TreeCPU(cmd *exec.Cmd) (Cost, error) {
 		}
 	}
 	if dir != "" {
-		defer removeCgroup(dir)
+		defer RemoveCgroupTree(dir)
 		argv := append([]string{"sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}, cmd.Args...)
 		argv[4] = cmd.Path
 		cmd.Path, cmd.Args = "/bin/sh", argv
@@ -115,18 +115,4 @@ func cgroupEmpty(dir string) bool {
 		return nil
 	})
 	return empty
-}
-
-// removeCgroup removes dir and the cgroups below it, deepest first.
-func removeCgroup(dir string) {
-	var dirs []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		os.Remove(dirs[i])
-	}
 }
