@@ -3,10 +3,12 @@ package runtime_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +69,34 @@ func supervisorOf(t *testing.T, id string) int {
 	}
 	t.Fatalf("no supervisor for %s", id)
 	return 0
+}
+
+// TestSupervisorEndsWithRecord: the supervisor of a container created and
+// deleted without ever starting (so no first process connected to it)
+// exits once the record is gone. It used to stay: its check for the
+// record compared the load's error with fs.ErrNotExist, which that error
+// never wraps.
+func TestSupervisorEndsWithRecord(t *testing.T) {
+	e := newEnv(t)
+	root := filepath.Join(e.dir, "root")
+	b := e.newBundle("never-started", []string{"true"}, nil)
+	if out, err := e.wardDetached(root, "create", "--bundle", b, "ns0"); err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	pid := supervisorOf(t, "ns0")
+	if _, stderr, code := e.wardRun(root, "delete", "--force", "ns0"); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	for deadline := time.Now().Add(6 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			return
+		}
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(b), ") Z ") {
+			return // exited, not yet reaped by init
+		}
+	}
+	t.Errorf("supervisor %d of deleted container ns0 still running", pid)
+	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // TestDirectDetection: through ward-runtime (Docker's and Podman's door),

@@ -210,9 +210,11 @@ func runSupervise(c *ctx, cl cmdline) error {
 	if pidfd != nil {
 		return c.reapAfter(id, in.Created, pidfd)
 	}
+	// A stat, not a load: this runs every 2 s for the container's life.
+	rec := c.records().path(id)
 	for {
 		time.Sleep(2 * time.Second)
-		if _, err := c.records().load(id); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(rec); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if pid := sup.pid(); pid > 0 && unix.Kill(pid, 0) == unix.ESRCH {
