@@ -22,7 +22,12 @@ import (
 // semantics exactly: same pid, signals, exit status. created (the record's
 // creation time in nanoseconds) tells the record apart from a later
 // container that reused the ID.
-func (c *ctx) reapAfter(id string, created int64, pidfd *os.File) error {
+//
+// It reports whether the container is done with: false when the backend
+// still has it (a backend killed before its own
+// cleanup, whose container may still run), and then the helper goes on
+// supervising until the record is deleted.
+func (c *ctx) reapAfter(id string, created int64, pidfd *os.File) (bool, error) {
 	defer pidfd.Close()
 	// All the work stays on this thread, at idle priority: a container
 	// start must never wait for a cleanup. Locked first, so that the
@@ -32,19 +37,18 @@ func (c *ctx) reapAfter(id string, created int64, pidfd *os.File) error {
 		c.log.debugf("ward-runtime: %s: idle priority: %v", helperCommand, err)
 	}
 	if err := waitPidfd(pidfd); err != nil {
-		return fmt.Errorf("%s %s: %w", helperCommand, id, err)
+		return true, fmt.Errorf("%s %s: %w", helperCommand, id, err)
 	}
 	t, rec, err := c.targetOf(id)
 	if err != nil || rec == nil || rec.Created.UnixNano() != created {
 		// Already deleted (or replaced) by someone else.
-		return err
+		return true, err
 	}
 	if c.knows(t, id) {
-		// runc run --keep, or a backend killed before its own cleanup:
-		// the container is still there for a delete.
-		return nil
+		// The container is still there for a delete.
+		return false, nil
 	}
-	return c.forget(rec)
+	return true, c.forget(rec)
 }
 
 // knows reports whether the backend still has container id. runc (and

@@ -170,7 +170,8 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 // information (helperInfo) on fd 3, then the bound socket when SOCKET is
 // not "-", then the pidfd to reap after when the information says so. It
 // supervises until the container's record is gone or its first process
-// has ended, or, asked to reap, until it has reaped.
+// has ended, or, asked to reap, until it has reaped (or, if the backend
+// still has the container then, until the record is gone).
 func runSupervise(c *ctx, cl cmdline) error {
 	if len(cl.operands) != 2 {
 		return fmt.Errorf("%s: want ID and SOCKET", helperCommand)
@@ -208,7 +209,9 @@ func runSupervise(c *ctx, cl cmdline) error {
 		}
 	}
 	if pidfd != nil {
-		return c.reapAfter(id, in.Created, pidfd)
+		if done, err := c.reapAfter(id, in.Created, pidfd); done || err != nil {
+			return err
+		}
 	}
 	// A stat, not a load: this runs every 2 s for the container's life.
 	rec := c.records().path(id)
