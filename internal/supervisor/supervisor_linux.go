@@ -42,6 +42,10 @@ type Options struct {
 	// Socket is the path to listen on (created mode 0666: a container's
 	// processes, of any user, connect to it).
 	Socket string
+	// Bound, when set, is Socket already bound and listening (Bind),
+	// handed over by the process that made it; Listen serves it and
+	// removes Socket when it closes.
+	Bound *os.File
 	// Resolve attributes a connecting process (its pid as the kernel
 	// gives it, in the supervisor's pid namespace) to a container; an
 	// error refuses the listener and ward-init does not start the
@@ -104,24 +108,61 @@ func Listen(o Options) (*Supervisor, error) {
 			names[nr] = n
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(o.Socket), 0o755); err != nil {
-		return nil, fmt.Errorf("creating supervisor socket directory: %w", err)
+	bound := o.Bound
+	if bound == nil {
+		if bound, err = Bind(o.Socket); err != nil {
+			return nil, err
+		}
 	}
-	os.Remove(o.Socket)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
+	fl, err := net.FileListener(bound)
+	bound.Close()
 	if err != nil {
+		os.Remove(o.Socket)
 		return nil, fmt.Errorf("listening for seccomp listeners: %w", err)
+	}
+	ln, ok := fl.(*net.UnixListener)
+	if !ok {
+		fl.Close()
+		return nil, fmt.Errorf("listening for seccomp listeners: %s is not a unix socket", o.Socket)
 	}
 	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(o.Socket, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("listening for seccomp listeners: %w", err)
-	}
 	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), listeners: make(map[int]struct{}),
 		conns: make(map[*net.UnixConn]struct{}), pending: newHandshakes(o.MaxHandshakes, o.MaxConns), refused: newQuietLog(o.Logf, refusalQuiet)}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
+}
+
+// Bind creates the supervisor socket at path, mode 0666 (a container's
+// processes, of any user, connect to it), listening: connections queue in
+// the kernel until a Supervisor accepts them. A front door that starts its
+// supervisor in another process binds here and hands the descriptor over
+// (Options.Bound), so that nothing waits for that process to start. The
+// caller removes path if it gives up before a Supervisor serves it.
+func Bind(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating supervisor socket directory: %w", err)
+	}
+	os.Remove(path)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating supervisor socket: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("binding supervisor socket %s: %w", path, err)
+	}
+	// Before listen: no one connects to the socket before its mode allows.
+	if err := os.Chmod(path, 0o666); err == nil {
+		err = unix.Listen(fd, unix.SOMAXCONN)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("listening on supervisor socket %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // Socket is the socket's path.

@@ -548,6 +548,53 @@ func TestConnectionFlood(t *testing.T) {
 	})
 }
 
+
+// TestBoundBeforeServed: a socket bound by one party (ward-runtime, before
+// admission) takes connections before anyone serves it, mode 0666; the
+// Supervisor handed the descriptor then serves them and removes the socket
+// when it closes.
+func TestBoundBeforeServed(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sup.sock")
+	f, err := Bind(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o666 || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("socket %v %v", fi, err)
+	}
+	// Connected before the supervisor exists: queued by the kernel.
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := Listen(Options{Socket: sock, Bound: f, Alerts: alert.NewDispatcher(nil, alert.Limits{}),
+		Resolve: func(pid int) (Container, error) { return Container{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// Not a listener: the supervisor reads it, refuses it and closes.
+	if _, _, err := c.WriteMsgUnix([]byte{landlock.HelloByte}, unix.UnixRights(int(r.Fd())), nil); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the queued connection was not served: %d %v", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after Close: %v", err)
+	}
+}
+
 // benchEnv makes the test binary time a loop of system calls under
 // ward's baseline, plain or notifying ("plain", "notify").
 const benchEnv = "WARD_SUPERVISOR_BENCH_CHILD"

@@ -24,7 +24,7 @@ func runCreate(c *ctx, cl cmdline) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := c.prepare(id, &cl, nil)
+	t, _, err := c.prepare(id, &cl, false, nil)
 	if err != nil {
 		return err
 	}
@@ -47,11 +47,12 @@ func (c *ctx) containerArgs(t target, cl cmdline, id string) []string {
 }
 
 // prepare is the front half of create and run: admit the bundle (judge,
-// rewrite, lease, decision log) and save the container's record. It
-// returns the backend to run and the saved record. Any error means the
-// container must not start. usable, when set, refuses a backend the
+// rewrite, lease, decision log), save the container's record and start its
+// helper (supervise.go), which reaps it after a foreground run when reap is
+// set. It returns the backend to run and the saved record. Any error means
+// the container must not start. usable, when set, refuses a backend the
 // subcommand cannot run on.
-func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target, *Record, error) {
+func (c *ctx) prepare(id string, cl *cmdline, reap bool, usable func(target) error) (target, *Record, error) {
 	if err := checkID(id); err != nil {
 		return target{}, nil, err
 	}
@@ -68,10 +69,10 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 	if err != nil {
 		return target{}, nil, fmt.Errorf("finding the bundle: %w", err)
 	}
-	sup := c.startSupervisor(id)
-	adm, err := c.admitter(sup.listening())
+	sock := c.bindSupervisor(id)
+	adm, err := c.admitter(sock.socket())
 	if err != nil {
-		sup.commit(nil, nil)
+		sock.release()
 		return target{}, nil, admission.Unjudged(id, false, err)
 	}
 	defer adm.Close()
@@ -80,8 +81,8 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 		Rootfs:     runtimeRootfs{c: c, policy: adm.Policy()},
 		SandboxPID: c.initPID,
 	})
-	sup.commit(ad, adm)
 	if err != nil {
+		sock.release()
 		return target{}, nil, err
 	}
 	v := &ad.Verdict
@@ -91,6 +92,7 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 		err = usable(t)
 	}
 	if err != nil {
+		sock.release()
 		adm.Undo(ad)
 		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}
@@ -101,6 +103,12 @@ func (c *ctx) prepare(id string, cl *cmdline, usable func(target) error) (target
 		Created: time.Now().UTC(), Userns: ad.Lease,
 	}
 	if err := c.records().save(rec); err != nil {
+		sock.release()
+		adm.Undo(ad)
+		return target{}, nil, fmt.Errorf("ward: %w", err)
+	}
+	if err := c.startHelper(rec, ad, adm, sock, reap); err != nil {
+		c.records().remove(id)
 		adm.Undo(ad)
 		return target{}, nil, fmt.Errorf("ward: %w", err)
 	}

@@ -45,7 +45,7 @@ func runRestore(c *ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := c.prepare(id, &cl, func(t target) error {
+	t, _, err := c.prepare(id, &cl, false, func(t target) error {
 		if t.runsc() {
 			return fmt.Errorf("policy sends container %s to %s, which cannot restore a runc checkpoint", id, t.backend)
 		}

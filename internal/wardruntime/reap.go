@@ -7,73 +7,48 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"strconv"
 
 	"github.com/ward-runtime/ward/internal/admission"
 )
 
-// reapCommand is the hidden subcommand of the reaper below. runc has no
-// command of that name, so no caller's command line can mean it.
-const reapCommand = "ward-reap"
-
-// startReaper arranges for a foreground `run` to be cleaned up. ward hands
-// the process over to the backend, which deletes the container when it
-// exits, but ward is gone by then and its record and user-namespace block
-// (with the idmapped root filesystem) would stay until a `list` pruned
-// them. So, just before the exec, ward starts a small detached reaper and
-// gives it a pidfd of its own process, which after the exec is the
-// backend's. The reaper waits for that process to end and then forgets the
-// container, if the backend no longer knows it. It is off the path the
-// caller waits on, and the caller keeps runc's semantics exactly: same pid,
-// signals, exit status. A failure to start it is only a warning: `list`
-// still prunes, as before.
-func (c *ctx) startReaper(rec *Record) {
-	if c.env.Spawn == nil {
-		return
-	}
-	pidfd, err := pidfdSelf()
-	if err == nil {
-		defer pidfd.Close()
-		args := append(append([]string(nil), c.globalArgs...), reapCommand, rec.ID, strconv.FormatInt(rec.Created.UnixNano(), 10))
-		err = c.env.Spawn(args, []*os.File{pidfd})
-	}
-	if err != nil {
-		c.log.warn(fmt.Sprintf("ward-runtime: no reaper for container %s (its record and user namespace stay until `list` prunes them): %v", rec.ID, err))
-	}
-}
-
-// runReap implements the reaper: `ward-reap ID CREATED`, with the pidfd to
-// wait on as fd 3. CREATED (the record's creation time in nanoseconds)
-// tells the record apart from a later container that reused the ID.
-func runReap(c *ctx, cl cmdline) error {
-	if len(cl.operands) != 2 {
-		return fmt.Errorf("%s: want ID and creation time", reapCommand)
-	}
-	id := cl.operands[0]
-	created, err := strconv.ParseInt(cl.operands[1], 10, 64)
-	if err != nil {
-		return fmt.Errorf("%s: creation time: %w", reapCommand, err)
-	}
+// reapAfter is the helper's reaper (supervise.go), for a foreground run.
+// ward hands the process over to the backend, which deletes the container
+// when it exits, but ward is gone by then and its record and
+// user-namespace block (with the idmapped root filesystem) would stay
+// until a `list` pruned them. So ward gives its helper a pidfd of its own
+// process, which after the exec is the backend's; when that process has
+// ended, the helper forgets the container, if the backend no longer knows
+// it. It is off the path the caller waits on, and the caller keeps runc's
+// semantics exactly: same pid, signals, exit status. created (the record's
+// creation time in nanoseconds) tells the record apart from a later
+// container that reused the ID.
+//
+// It reports whether the container is done with: false when the backend
+// still has it (a backend killed before its own
+// cleanup, whose container may still run), and then the helper goes on
+// supervising until the record is deleted.
+func (c *ctx) reapAfter(id string, created int64, pidfd *os.File) (bool, error) {
+	defer pidfd.Close()
 	// All the work stays on this thread, at idle priority: a container
-	// start must never wait for a cleanup.
+	// start must never wait for a cleanup. Locked first, so that the
+	// runtime's threads are not started from an idle one.
 	goruntime.LockOSThread()
 	if err := idlePriority(0); err != nil {
-		c.log.debugf("ward-runtime: %s: idle priority: %v", reapCommand, err)
+		c.log.debugf("ward-runtime: %s: idle priority: %v", helperCommand, err)
 	}
-	if err := waitPidfd(os.NewFile(3, "pidfd")); err != nil {
-		return fmt.Errorf("%s %s: %w", reapCommand, id, err)
+	if err := waitPidfd(pidfd); err != nil {
+		return true, fmt.Errorf("%s %s: %w", helperCommand, id, err)
 	}
 	t, rec, err := c.targetOf(id)
 	if err != nil || rec == nil || rec.Created.UnixNano() != created {
 		// Already deleted (or replaced) by someone else.
-		return err
+		return true, err
 	}
 	if c.knows(t, id) {
-		// runc run --keep, or a backend killed before its own cleanup:
-		// the container is still there for a delete.
-		return nil
+		// The container is still there for a delete.
+		return false, nil
 	}
-	return c.forget(rec)
+	return true, c.forget(rec)
 }
 
 // knows reports whether the backend still has container id. runc (and

@@ -9,21 +9,19 @@ func runFlags() *flagSpec {
 
 // runRun implements `run [flags] ID`: create and start in one go, then
 // ward becomes the backend, as for create. In the foreground the backend
-// removes the container when it exits, after ward is gone: a reaper gives
-// back what ward holds for it then (reap.go). Waiting as the backend's
-// parent instead would put ward between the caller and the container's
-// signals and exit status.
+// removes the container when it exits, after ward is gone: the
+// container's helper gives back what ward holds for it then (reap.go).
+// Waiting as the backend's parent instead would put ward between the
+// caller and the container's signals and exit status.
 func runRun(c *ctx, cl cmdline) error {
 	id, err := oneOperand(cl, "run")
 	if err != nil {
 		return err
 	}
-	t, rec, err := c.prepare(id, &cl, nil)
+	reap := !cl.bool("detach") && !cl.bool("keep")
+	t, _, err := c.prepare(id, &cl, reap, nil)
 	if err != nil {
 		return err
-	}
-	if !cl.bool("detach") && !cl.bool("keep") {
-		c.startReaper(rec)
 	}
 	return c.execBackend(t, "run", c.containerArgs(t, cl, id))
 }

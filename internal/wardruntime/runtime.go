@@ -36,9 +36,10 @@ type Env struct {
 	// Environ is the environment handed to backends.
 	Environ []string
 	// Spawn starts ward-runtime itself with args as a detached helper
-	// (its own session, stdio on /dev/null) that inherits extra from fd 3
-	// on, and does not wait for it. nil (tests) spawns nothing.
-	Spawn func(args []string, extra []*os.File) error
+	// (its own session, stdio on /dev/null, at idle priority if idle)
+	// that inherits extra from fd 3 on, and does not wait for it. nil
+	// (tests) spawns nothing.
+	Spawn func(args []string, extra []*os.File, idle bool) error
 }
 
 // exitError carries a backend's exit status through to Main.
@@ -90,9 +91,7 @@ func dispatch(c *ctx, name string, args []string) error {
 	// ward-runtime's own helpers, not commands for callers: not in the
 	// table, so neither usage nor the tests' command list has them.
 	switch name {
-	case reapCommand:
-		return runReap(c, cmdline{operands: args})
-	case superviseCommand:
+	case helperCommand:
 		return runSupervise(c, cmdline{operands: args})
 	}
 	i := slices.IndexFunc(commands(), func(cmd command) bool { return cmd.name == name })

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -439,18 +438,26 @@ func noUsernsPolicy(t *testing.T) string {
 	return p
 }
 
-// TestForegroundRunStartsReaper: a foreground run hands a reaper the global
-// flags, the container and its record's creation time, with a pidfd; a
-// detached or kept one leaves the cleanup to delete and starts none.
+// TestForegroundRunStartsReaper: a foreground run starts the container's
+// helper with the global flags and the container, its information (reap,
+// the record's creation time) on a pipe and a pidfd, at idle priority (no
+// supervisor here: no ward-init beside the test binary); a detached or
+// kept one leaves the cleanup to delete and starts none.
 func TestForegroundRunStartsReaper(t *testing.T) {
 	h := newHarness(t)
 	type spawn struct {
 		args  []string
 		extra int
+		idle  bool
+		info  helperInfo
 	}
 	var got []spawn
-	h.env.Spawn = func(args []string, extra []*os.File) error {
-		got = append(got, spawn{args, len(extra)})
+	h.env.Spawn = func(args []string, extra []*os.File, idle bool) error {
+		sp := spawn{args: args, extra: len(extra), idle: idle}
+		if err := json.NewDecoder(extra[0]).Decode(&sp.info); err != nil {
+			t.Errorf("helper information: %v", err)
+		}
+		got = append(got, sp)
 		return nil
 	}
 	b := writeBundle(t, nil)
@@ -471,7 +478,7 @@ func TestForegroundRunStartsReaper(t *testing.T) {
 		}
 		if !tt.want {
 			if len(got) != 0 {
-				t.Errorf("run %v started a reaper: %v", tt.flags, got)
+				t.Errorf("run %v started a helper: %v", tt.flags, got)
 			}
 			continue
 		}
@@ -479,9 +486,10 @@ func TestForegroundRunStartsReaper(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"--root", h.root, reapCommand, id, strconv.FormatInt(rec.Created.UnixNano(), 10)}
-		if len(got) != 1 || !slices.Equal(got[0].args, want) || got[0].extra != 1 {
-			t.Errorf("run %v: spawned %v, want %v with one pidfd", tt.flags, got, want)
+		want := []string{"--root", h.root, helperCommand, id, "-"}
+		if len(got) != 1 || !slices.Equal(got[0].args, want) || got[0].extra != 2 || !got[0].idle ||
+			!got[0].info.Reap || got[0].info.Created != rec.Created.UnixNano() || got[0].info.Container != nil {
+			t.Errorf("run %v: spawned %+v, want %v with the information and a pidfd, idle", tt.flags, got, want)
 		}
 	}
 }

@@ -7,205 +7,308 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/internal/admission"
+	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/supervisor"
+	"github.com/ward-runtime/ward/policy"
 )
 
-// superviseCommand is the hidden subcommand of a container's supervisor.
+// helperCommand is the hidden subcommand of a container's helper process.
 // runc has no command of that name, so no caller's command line can mean
 // it.
-const superviseCommand = "ward-supervise"
+const helperCommand = "ward-supervise"
 
 // Why a process per container (docs/detection.md): ward-runtime is gone
 // once it has exec'd runc, and Docker and Podman run no ward daemon. The
-// supervisor, like conmon, is started by create, lives as long as the
+// helper, like conmon, is started by create (or run), lives as long as the
 // container and dies with it; a node daemon would add a service every
 // Docker or Podman node must install and keep running before any
 // container may start, and one crash would leave every container's
 // escape calls failing with ENOSYS at once.
+//
+// One process does both of a container's after-start jobs: it supervises
+// the container's seccomp listener (when detection is on) and, after a
+// foreground run, reaps it (reap.go). It is started only after admission,
+// and only when there is a job for it. Each process start costs several
+// milliseconds of CPU on a small VM, and most of a ward-runtime call's own
+// cost was process starts (docs/benchmarks.md).
 
-// supervised is create's handle on the container's supervisor: it is
-// listening when admission runs (the socket goes into the spec) and learns
-// which container it serves once admission has decided.
-type supervised struct {
-	socket string
-	info   *os.File
+// helperInfo is what the helper learns of its container, on fd 3.
+type helperInfo struct {
+	// Container, when set, is the container whose listeners the helper
+	// answers, on the socket it was handed.
+	Container *supervisor.Container `json:"container,omitempty"`
+	Detection policy.Detection      `json:"detection"`
+	// Reap asks the helper to forget the container once the process of
+	// the pidfd it was handed has ended (a foreground run); Created tells
+	// the record apart from a later container that reused the ID.
+	Reap    bool  `json:"reap,omitempty"`
+	Created int64 `json:"created"`
 }
 
-// readyTimeout bounds the wait for a supervisor to listen.
-const readyTimeout = 5 * time.Second
+// bound is a supervisor socket ward-runtime made for a container before
+// admission: bound and listening, so the admission can name it, and
+// handed to the helper afterwards, so that nothing waits for the helper to
+// start (connections queue in the kernel until it accepts them).
+type bound struct {
+	path string
+	f    *os.File
+}
 
-// startSupervisor starts the container's supervisor; nil (detection off
-// for this container, a warning said why) when it cannot.
-func (c *ctx) startSupervisor(id string) *supervised {
-	// Without ward-init nothing installs a filter that notifies.
+// bindSupervisor makes the container's supervisor socket; nil (detection
+// off for this container, a warning said why) when it cannot.
+func (c *ctx) bindSupervisor(id string) *bound {
+	// Without ward-init nothing installs a filter that notifies, and
+	// without Spawn (tests) nothing would serve the socket.
 	if c.env.Spawn == nil || judge.Launcher() == "" {
 		return nil
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	sock := filepath.Join(supervisor.DefaultDir, "rt-"+hex.EncodeToString(b[:])+".sock")
-	infoR, infoW, err := os.Pipe()
+	path := filepath.Join(supervisor.DefaultDir, "rt-"+hex.EncodeToString(b[:])+".sock")
+	f, err := supervisor.Bind(path)
 	if err != nil {
-		c.log.warn(fmt.Sprintf("ward-runtime: no seccomp supervisor for %s: %v", id, err))
-		return nil
-	}
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		infoR.Close()
-		infoW.Close()
-		c.log.warn(fmt.Sprintf("ward-runtime: no seccomp supervisor for %s: %v", id, err))
-		return nil
-	}
-	args := append(append([]string(nil), c.globalArgs...), superviseCommand, id, sock)
-	err = c.env.Spawn(args, []*os.File{infoR, readyW})
-	infoR.Close()
-	readyW.Close()
-	if err == nil {
-		readyR.SetReadDeadline(time.Now().Add(readyTimeout))
-		var ok [1]byte
-		if _, rerr := io.ReadFull(readyR, ok[:]); rerr != nil {
-			err = fmt.Errorf("it did not start listening: %w", rerr)
-		}
-	}
-	readyR.Close()
-	if err != nil {
-		infoW.Close()
 		c.log.warn(fmt.Sprintf("ward-runtime: no seccomp supervisor for %s (escape calls are refused without alerts): %v", id, err))
 		return nil
 	}
-	return &supervised{socket: sock, info: infoW}
+	return &bound{path: path, f: f}
 }
 
-// listening is the socket, "" without a supervisor.
-func (s *supervised) listening() string {
-	if s == nil {
+// socket is the socket's path, "" without one.
+func (b *bound) socket() string {
+	if b == nil {
 		return ""
 	}
-	return s.socket
+	return b.path
 }
 
-// commit tells the supervisor its container, or, when the container does
-// not use it (detection off, a sandbox runtime), lets it exit.
-func (s *supervised) commit(ad *admission.Admission, adm *admission.Admitter) {
-	if s == nil {
-		return
+// release gives the socket up: nothing will serve it.
+func (b *bound) release() {
+	if b != nil {
+		b.f.Close()
+		os.Remove(b.path)
 	}
-	defer s.info.Close()
-	if ad == nil || !supervisor.Uses(ad.Bundle.Spec) {
-		return
-	}
-	c := supervisor.ContainerOf(ad, adm, 0)
-	json.NewEncoder(s.info).Encode(supervisor.RecordOf(c))
 }
 
-// runSupervise is the supervisor: `ward-supervise ID SOCKET`, with the
-// container's information to read on fd 3 and fd 4 to close once it
-// listens. It serves until the container's record is gone.
+// startHelper starts the container's helper when it has a job: the
+// supervisor's, when the admitted spec hands its listener to the socket,
+// and the reaper's, when reap is set. An error means the container must
+// not start: its spec already names a socket no one would serve.
+func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.Admitter, b *bound, reap bool) error {
+	in := helperInfo{Reap: reap && c.env.Spawn != nil, Created: rec.Created.UnixNano()}
+	sock := "-"
+	if b != nil && supervisor.Uses(ad.Bundle.Spec) {
+		rec := supervisor.RecordOf(supervisor.ContainerOf(ad, adm, 0))
+		in.Container, in.Detection, sock = &rec.Container, rec.Detection, b.path
+	} else {
+		b.release()
+		b = nil
+	}
+	if in.Container == nil && !in.Reap {
+		return nil
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		b.release()
+		return fmt.Errorf("starting the helper of container %s: %w", rec.ID, err)
+	}
+	infoR, infoW, err := os.Pipe()
+	if err != nil {
+		b.release()
+		return fmt.Errorf("starting the helper of container %s: %w", rec.ID, err)
+	}
+	defer infoR.Close()
+	// A pipe holds 64 KiB; the information is a few hundred bytes, so the
+	// write completes before the helper exists.
+	_, err = infoW.Write(data)
+	infoW.Close()
+	extra := []*os.File{infoR}
+	if b != nil {
+		extra = append(extra, b.f)
+	}
+	if err == nil && in.Reap {
+		// A pidfd of this process, which stays this process across
+		// execve: after ward execs the backend, it is the backend's.
+		var pidfd *os.File
+		if pidfd, err = pidfdSelf(); err == nil {
+			defer pidfd.Close()
+			extra = append(extra, pidfd)
+		}
+	}
+	if err == nil {
+		args := append(append([]string(nil), c.globalArgs...), helperCommand, rec.ID, sock)
+		// A reaper alone starts at idle priority: its work can wait, the
+		// container start beside it cannot. A supervisor cannot: the
+		// container's first process waits for its acknowledgement.
+		err = c.env.Spawn(args, extra, in.Container == nil)
+	}
+	if err != nil {
+		b.release()
+		if in.Container == nil {
+			// Only the reaper's job: `list` still prunes, as before.
+			c.log.warn(fmt.Sprintf("ward-runtime: no reaper for container %s (its record and user namespace stay until `list` prunes them): %v", rec.ID, err))
+			return nil
+		}
+		return fmt.Errorf("starting the seccomp supervisor of container %s: %w", rec.ID, err)
+	}
+	if b != nil {
+		b.f.Close() // the helper has its own descriptor now
+	}
+	return nil
+}
+
+// runSupervise is the helper: `ward-supervise ID SOCKET`, with its
+// information (helperInfo) on fd 3, then the bound socket when SOCKET is
+// not "-", then the pidfd to reap after when the information says so. It
+// supervises until the container's record is gone or its first process
+// has ended, or, asked to reap, until it has reaped (or, if the backend
+// still has the container then, until the record is gone).
 func runSupervise(c *ctx, cl cmdline) error {
 	if len(cl.operands) != 2 {
-		return fmt.Errorf("%s: want ID and SOCKET", superviseCommand)
+		return fmt.Errorf("%s: want ID and SOCKET", helperCommand)
 	}
 	id, sock := cl.operands[0], cl.operands[1]
-	normalPriority()
-	info, ready := os.NewFile(3, "info"), os.NewFile(4, "ready")
-	alerts, err := c.cfg.Alerts.Open(c.cfg.StateDir, nil)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", superviseCommand, id, err)
+	next := uintptr(4)
+	var sockFile *os.File
+	if sock != "-" {
+		sockFile = os.NewFile(next, "supervisor socket")
+		next++
 	}
-	defer alerts.Close()
-	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
-	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
-	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
-	sensors := &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf, StateDir: c.cfg.StateDir}
-	defer sensors.Close()
-
-	var mu sync.Mutex
-	var ctr *supervisor.Container
-	var reg *supervisor.Registry
-	known := make(chan struct{})
-	resolve := func(pid int) (supervisor.Container, error) {
-		select {
-		case <-known:
-		case <-time.After(10 * time.Second):
-			return supervisor.Container{}, errors.New("the container was never admitted")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if reg == nil {
-			// The container's first process, from runc's state: it
-			// exists once create has returned, before any process of
-			// the container can connect. Attribution is then the
-			// shim's: that process, or one in its mount namespace (an
-			// exec session); never whoever connects first (the socket
-			// is reachable from the host).
-			init, err := c.initPID(id)
-			if err == nil && init == 0 {
-				err = errors.New("no state")
-			}
-			if err != nil {
-				return supervisor.Container{}, fmt.Errorf("finding the first process of container %s: %w", id, err)
-			}
-			ctr.PID = init
-			reg = supervisor.NewRegistry()
-			reg.Add(*ctr, init)
-			sensors.Add(*ctr)
-		}
-		return reg.Resolve(pid)
-	}
-	sup, err := supervisor.Listen(supervisor.Options{Socket: sock, Resolve: resolve, Alerts: alerts, Logf: logf,
-		Respond: respond})
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", superviseCommand, id, err)
-	}
-	defer sup.Close()
-	ready.Write([]byte{1})
-	ready.Close()
-
-	var in supervisor.Record
-	err = json.NewDecoder(io.LimitReader(info, 1<<20)).Decode(&in)
+	var in helperInfo
+	info := os.NewFile(3, "info")
+	err := json.NewDecoder(io.LimitReader(info, 1<<20)).Decode(&in)
 	info.Close()
 	if err != nil {
-		return nil // not admitted, or not supervised: nothing to do
+		if sockFile != nil {
+			sockFile.Close()
+			os.Remove(sock)
+		}
+		return fmt.Errorf("%s %s: reading its container: %w", helperCommand, id, err)
 	}
-	if bool(in.Detection.Enabled) && c.cfg.Alerts.SensorOn() {
-		sensors.Start()
+	var pidfd *os.File
+	if in.Reap {
+		pidfd = os.NewFile(next, "pidfd")
 	}
-	unpacked := in.Unpack()
-	mu.Lock()
-	ctr = &unpacked
-	mu.Unlock()
-	close(known)
+	var sup *supervised
+	if sockFile != nil {
+		if in.Container == nil {
+			sockFile.Close()
+			os.Remove(sock)
+		} else {
+			sup = c.supervise(id, sock, sockFile, &in)
+			defer sup.close()
+		}
+	}
+	if pidfd != nil {
+		if done, err := c.reapAfter(id, in.Created, pidfd); done || err != nil {
+			return err
+		}
+	}
+	// A stat, not a load: this runs every 2 s for the container's life.
+	rec := c.records().path(id)
 	for {
 		time.Sleep(2 * time.Second)
-		if _, err := c.records().load(id); errors.Is(err, errNoRecord) {
+		if _, err := os.Lstat(rec); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		mu.Lock()
-		pid := ctr.PID
-		mu.Unlock()
-		if pid > 0 && unix.Kill(pid, 0) == unix.ESRCH {
+		if pid := sup.pid(); pid > 0 && unix.Kill(pid, 0) == unix.ESRCH {
 			return nil
 		}
 	}
 }
 
-// normalPriority undoes the idle priority a helper is started with
-// (spawnSelf): a blocked system call waits for this process's answer.
-func normalPriority() {
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, t := range tasks {
-		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0)
-		}
+// supervised is a running supervisor of one container.
+type supervised struct {
+	sup     *supervisor.Supervisor
+	sensors *supervisor.Sensors
+	alerts  *alert.Dispatcher
+
+	// initPID reads the container's first process from runc's state.
+	initPID func() (int, error)
+
+	mu  sync.Mutex
+	ctr supervisor.Container
+	reg *supervisor.Registry // nil until the first listener connects
+}
+
+// supervise serves the container's listeners on the socket ward-runtime
+// bound. It never fails the container: the spec already sends its listener
+// here, and ward-init refuses to start without an acknowledgement, so
+// what cannot work (an alert sink that does not open) is logged and the
+// supervisor answers without it.
+func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo) *supervised {
+	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
+	alerts, err := c.cfg.Alerts.Open(c.cfg.StateDir, nil)
+	if err != nil {
+		logf("ward-runtime: %s %s: alerts of this container go nowhere: %v", helperCommand, id, err)
+		alerts = alert.NewDispatcher(nil, alert.Limits{})
 	}
+	s := &supervised{alerts: alerts, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
+		initPID: func() (int, error) { return c.initPID(id) }}
+	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
+	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
+	s.sensors = &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf, StateDir: c.cfg.StateDir}
+	if bool(in.Detection.Enabled) && c.cfg.Alerts.SensorOn() {
+		s.sensors.Start()
+	}
+	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: alerts, Logf: logf, Respond: respond})
+	if err != nil {
+		// ward-init finds no one to acknowledge its listener and refuses
+		// to start the workload: fail closed, with this in the log.
+		logf("ward-runtime: %s %s: %v", helperCommand, id, err)
+	}
+	return s
+}
+
+// resolve attributes a listener as the shim does: the container's first
+// process, or a process in its mount namespace (an exec session); never
+// whoever connects first, since the socket is reachable from the host. The
+// first process comes from runc's state, which exists once create has
+// returned, before any process of the container can connect (ward-init
+// runs only after start).
+func (s *supervised) resolve(pid int) (supervisor.Container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reg == nil {
+		init, err := s.initPID()
+		if err == nil && init == 0 {
+			err = errors.New("no state")
+		}
+		if err != nil {
+			return supervisor.Container{}, fmt.Errorf("finding the first process of container %s: %w", s.ctr.ID, err)
+		}
+		s.ctr.PID = init
+		s.reg = supervisor.NewRegistry()
+		s.reg.Add(s.ctr, init)
+		s.sensors.Add(s.ctr)
+	}
+	return s.reg.Resolve(pid)
+}
+
+// pid is the container's first process, 0 before it connected (or
+// without a supervisor).
+func (s *supervised) pid() int {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctr.PID
+}
+
+func (s *supervised) close() {
+	if s.sup != nil {
+		s.sup.Close()
+	}
+	s.sensors.Close()
+	s.alerts.Close()
 }
