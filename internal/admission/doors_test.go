@@ -30,7 +30,10 @@ import (
 type fakeTasks struct{ taskAPI.TTRPCTaskService }
 
 func (fakeTasks) Create(context.Context, *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
-	return &taskAPI.CreateTaskResponse{Pid: 4242}, nil
+	// Above the kernel's PID_MAX_LIMIT (4194304): no process has it, so
+	// the sandbox's namespaces, read from /proc/<pid>, are never a real
+	// process's (a real one's would be the host's).
+	return &taskAPI.CreateTaskResponse{Pid: 1 << 23}, nil
 }
 
 func (fakeTasks) Exec(context.Context, *taskAPI.ExecProcessRequest) (*ptypes.Empty, error) {

@@ -37,7 +37,10 @@ type taskRecorder struct {
 
 func (r *taskRecorder) Create(_ context.Context, req *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	r.creates[req.ID] = req
-	return &taskAPI.CreateTaskResponse{Pid: 4242}, nil
+	// Above the kernel's PID_MAX_LIMIT (4194304): no process has it, so
+	// the sandbox's namespaces, read from /proc/<pid>, are never a real
+	// process's (a real one's would be the host's).
+	return &taskAPI.CreateTaskResponse{Pid: 1 << 23}, nil
 }
 
 // route is what the node did with one container: refused it, or ran it on
