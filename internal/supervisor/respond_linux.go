@@ -31,34 +31,69 @@ type Responder struct {
 	Logf func(format string, args ...any)
 }
 
-// Respond is Options.Respond. It runs on its own goroutine: the call
-// that triggered it has been answered already.
+// holdTimeout bounds the freeze a kill response does before the call is
+// answered: the notified thread is interrupted by the freeze, so it does
+// not delay it, but a cgroup that will not freeze must not hold the answer.
+const holdTimeout = 2 * time.Second
+
+// Respond is Options.Respond. For kill, it freezes the container before it
+// returns, which is before the call is answered: the process that made the
+// call and every other process of the container stop where they are, so
+// none acts on the answer, exits before the bundle records it, or forks
+// away before the kill. The freeze interrupts the notified call (the
+// kernel restarts it on thaw, which after the kill never comes). The
+// bundle and the kill then run on their own goroutine. For freeze, all of
+// it runs there, after the answer: a container an operator thaws goes on
+// with its call refused, instead of making it again and freezing again.
 func (r Responder) Respond(c Container, e alert.Event, resp policy.Response) {
+	var cg *freezer.Cgroup
+	var err error
+	if resp == policy.RespondKill {
+		cg, err = r.hold(c)
+	}
 	go func() {
-		if err := r.respond(c, e, resp); err != nil && r.Logf != nil {
+		if err == nil {
+			err = r.respond(c, cg, e, resp)
+		}
+		if err != nil && r.Logf != nil {
 			r.Logf("supervisor: %s of container %s: %v", resp, c.ID, err)
 		}
 	}()
 }
 
-func (r Responder) respond(c Container, e alert.Event, resp policy.Response) error {
-	ctx, cancel := context.WithTimeout(context.Background(), respondTimeout)
-	defer cancel()
+// hold locates the container's cgroup and freezes it.
+func (r Responder) hold(c Container) (*freezer.Cgroup, error) {
 	h, err := freezer.Host()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cg, err := freezer.Locate(h, c.ID, c.PID, c.CgroupsPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), holdTimeout)
+	defer cancel()
 	if err := cg.Freeze(ctx); err != nil {
-		return fmt.Errorf("freezing: %w", err)
+		return nil, fmt.Errorf("freezing: %w", err)
+	}
+	return cg, nil
+}
+
+// respond freezes the container (unless held already: cg), collects its
+// incident bundle and, for kill, kills it.
+func (r Responder) respond(c Container, cg *freezer.Cgroup, e alert.Event, resp policy.Response) error {
+	ctx, cancel := context.WithTimeout(context.Background(), respondTimeout)
+	defer cancel()
+	if cg == nil {
+		var err error
+		if cg, err = r.hold(c); err != nil {
+			return err
+		}
 	}
 	host, _ := os.Hostname()
 	a := alert.New(e, host)
 	line, _ := json.Marshal(a)
-	_, err = incident.NewStore(r.StateDir).Collect(ctx, incident.Input{
+	_, err := incident.NewStore(r.StateDir).Collect(ctx, incident.Input{
 		ContainerID: c.ID, Bundle: c.Bundle, Pid: c.PID, Cgroup: cg, DecisionLog: r.DecisionLog,
 		Trigger: incident.Trigger{Rule: a.Rule, Response: string(resp), Output: a.Output},
 		Alerts:  []json.RawMessage{line}, Time: e.Time,

@@ -54,7 +54,9 @@ type Options struct {
 	// Alerts raises the alerts.
 	Alerts *alert.Dispatcher
 	// Respond, when set, acts on a container for the freeze and kill
-	// responses (after the call was denied); without it they are denies.
+	// responses: for kill before the call is answered (it must hold the
+	// container, frozen, before it returns), for freeze after; without it
+	// they are denies.
 	Respond func(c Container, e alert.Event, r policy.Response)
 	// Logf reports what the supervisor could not do (a stale
 	// notification, a sink that failed).
@@ -403,13 +405,20 @@ func (s *Supervisor) answer(fd int, n *notif, c Container) {
 		out = notifResp{ID: n.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
 		ev.Response = "allow"
 	}
+	// A kill holds the container (frozen) before the answer, a freeze
+	// follows it (Responder.Respond says why). The answer to a call the
+	// hold interrupted finds no notification (ENOENT).
+	acts := (resp == policy.RespondFreeze || resp == policy.RespondKill) && s.o.Respond != nil
+	if acts && resp == policy.RespondKill {
+		s.o.Respond(c, ev, resp)
+	}
 	if err := send(fd, &out); err != nil && err != unix.ENOENT {
 		s.o.Logf("supervisor: answering %s in %s: %v", name, c.ID, err)
 	}
 	if _, err := s.o.Alerts.Emit(ev); err != nil {
 		s.o.Logf("supervisor: alert for %s in %s: %v", name, c.ID, err)
 	}
-	if (resp == policy.RespondFreeze || resp == policy.RespondKill) && s.o.Respond != nil {
+	if acts && resp == policy.RespondFreeze {
 		s.o.Respond(c, ev, resp)
 	}
 }
