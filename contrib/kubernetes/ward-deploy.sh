@@ -200,10 +200,10 @@ install_ward() {
 		return 0
 	fi
 	label ward.dev/installed=true
-	if [ -e "$HOST_ROOT/etc/ward/shim-gvisor.yaml" ]; then
+	if [ -e "$HOST_ROOT/etc/ward/ward-gvisor.yaml" ]; then
 		label ward.dev/gvisor=true
 	fi
-	if [ -e "$HOST_ROOT/etc/ward/shim-kata.yaml" ]; then
+	if [ -e "$HOST_ROOT/etc/ward/ward-kata.yaml" ]; then
 		label ward.dev/kata=true
 	fi
 	touch "$READY"

@@ -214,9 +214,17 @@ func (c *Cluster) checkUninstalled(t *testing.T) {
 	if l := c.labels(t); strings.Contains(l, "ward.dev/") {
 		t.Errorf("node labels after the uninstall: %s", l)
 	}
-	for _, p := range []string{install.DropInPath, install.ManifestPath, "/usr/local/bin/containerd-shim-ward-v2", install.NodeConfigPath} {
+	for _, p := range []string{install.DropInPath, "/usr/local/bin/containerd-shim-ward-v2", install.NodeConfigPath} {
 		if _, err := os.Stat(filepath.Join(c.Node, p)); err == nil {
 			t.Errorf("left after the uninstall: %s", p)
+		}
+	}
+	// The node policy the installer wrote is not ward install's, so ward
+	// uninstall leaves it (leave-modified) and its record lists it alone.
+	if data, err := os.ReadFile(filepath.Join(c.Node, install.ManifestPath)); err == nil {
+		var m struct{ Files []struct{ Path string } }
+		if err := json.Unmarshal(data, &m); err != nil || len(m.Files) != 1 || m.Files[0].Path != install.PolicyPath {
+			t.Errorf("the install record after the uninstall (%v):\n%s", err, data)
 		}
 	}
 	if c.Restarts() != 2 {
