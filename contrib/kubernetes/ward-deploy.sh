@@ -207,7 +207,7 @@ install_ward() {
 		label ward.dev/kata=true
 	fi
 	touch "$READY"
-	log "ward $("$WARD" --version) installed on $NODE_NAME"
+	log "$("$WARD" --version) installed on $NODE_NAME"
 }
 
 uninstall_ward() {
