@@ -114,9 +114,9 @@ test-kyverno:
 	bin=$$(integration/kyverno/build.sh) && WARD_KYVERNO_BIN=$$bin \
 		$(GO) test -count=1 -v -timeout 20m -run TestKyvernoAgreesWithScan ./integration/kyverno
 
-## test-k8s: ward under a real single-node Kubernetes (kubelet, kubectl, RuntimeClasses, the installer DaemonSet, admission); root; builds Kubernetes once like test-admission (docs/kubernetes.md)
-test-k8s: build
-	bin=$$(integration/admission/build.sh) && PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_K8S=1 WARD_K8S_BIN=$$bin \
+## test-k8s: ward under a real single-node Kubernetes (kubelet, kubectl, RuntimeClasses, the installer DaemonSet and the Helm chart, admission); root; builds Kubernetes once like test-admission and helm once like test-helm (docs/kubernetes.md)
+test-k8s: build $(HELM)
+	bin=$$(integration/admission/build.sh) && PATH=$(DEPS_BIN):$$PATH WARD_BIN=$(BIN) WARD_INTEGRATION=1 WARD_K8S=1 WARD_K8S_BIN=$$bin WARD_HELM=$(HELM) \
 		$(GO) test -count=1 -p 1 -v -timeout 30m ./integration/k8s
 
 ## installer-image: bin/ward-installer.tar, ward-deploy.yaml's image as an OCI archive built without a registry (KUBECTL=path, else the cached build's)

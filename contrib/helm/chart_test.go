@@ -265,6 +265,15 @@ func pod(errf func(string, ...any), ps *corev1.PodSpec) {
 		if c.Image == "" {
 			errf("container %s: no image", c.Name)
 		}
+		// A name set twice would take the last value: a value the chart
+		// sets would silently lose to a default.
+		env := map[string]bool{}
+		for _, e := range c.Env {
+			if env[e.Name] {
+				errf("container %s: env %s twice", c.Name, e.Name)
+			}
+			env[e.Name] = true
+		}
 		for _, m := range c.VolumeMounts {
 			if !volumes[m.Name] {
 				errf("container %s mounts volume %q, which the pod does not have", c.Name, m.Name)
@@ -352,6 +361,8 @@ func TestValuesSchema(t *testing.T) {
 		"class without a label": "runtimeClasses: {ward: {enabled: true, handler: ward, nodeSelector: {}}}\n",
 		"handler not a label":   "runtimeClasses: {ward: {enabled: true, handler: Ward_1, nodeSelector: {a: b}}}\n",
 		"bad interval":          "metrics: {serviceMonitor: {interval: 30}}\n",
+		"host pid 0":            "installer: {hostProcess: {pid: 0}}\n",
+		"relative pid file":     "installer: {hostProcess: {pidFile: run/containerd.pid}}\n",
 	} {
 		if err := sch.Validate(load([]byte(bad))); err == nil {
 			t.Errorf("%s: the schema accepts %q", name, bad)
@@ -408,6 +419,7 @@ func TestChart(t *testing.T) {
 		"uninstall": {[]string{"uninstall=true"}, []string{"*v1.ServiceAccount", "*v1.ClusterRole", "*v1.ClusterRoleBinding", "*v1.DaemonSet"}},
 		"everything": {[]string{"createNamespace=true", "metrics.serviceMonitor.enabled=true", "metrics.service.annotations.a=b",
 			"installer.searchPath=/usr/bin", "installer.priorityClassName=system-node-critical", "imagePullSecrets[0].name=regcred",
+			"installer.hostProcess.pid=4242", "installer.hostProcess.pidFile=/run/containerd/containerd.pid",
 			"installer.nodeSelector.pool=ward", "runtimeClasses.ward.tolerations[0].key=k", "runtimeClasses.ward.tolerations[0].operator=Exists",
 			"image.repository=registry.example/ward-installer", "image.tag=v9.9.9"},
 			[]string{"*v1.Namespace", "*v1.ServiceAccount", "*v1.ConfigMap", "*v1.ClusterRole", "*v1.ClusterRoleBinding", "*v1.Service",

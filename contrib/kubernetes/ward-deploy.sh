@@ -11,9 +11,11 @@
 #                              the pod ready, wait. Safe to run twice.
 #
 # The host's / is mounted at $WARD_HOST_ROOT (default /host); the pod runs
-# privileged with hostPID, so PID 1 is the host's init and nsenter into its
-# namespaces reaches the host's systemd. NODE_NAME comes from the downward API;
-# WARD_NODE_POLICY, when set, is the node policy to write (the chart's
+# privileged with hostPID, and runs the host's systemctl and containerd in
+# the mount namespace of a host process: PID 1, the host's init, unless
+# WARD_HOST_PID names another or WARD_HOST_PIDFILE a host file holding it
+# (the chart's installer.hostProcess). NODE_NAME comes from the downward
+# API; WARD_NODE_POLICY, when set, is the node policy to write (the chart's
 # ConfigMap).
 set -eu
 
@@ -41,8 +43,51 @@ log() { printf 'ward-deploy: %s\n' "$*" >&2; }
 # host: a half-done install is finished by the next pod.
 trap 'exit 0' TERM INT
 
-# on_host runs a command in the host's namespaces (PID 1's).
-on_host() { nsenter --target 1 --mount --uts --ipc --net --pid -- "$@"; }
+# The host process whose mount namespace host commands run in. PID 1 on a
+# node; where PID 1 cannot be entered (some VMs' and sandboxes' PID 1 is an
+# agent whose namespaces even root cannot open), a process that lives in the
+# host's mount namespace, such as containerd, named by a pid file on the host
+# (a path on the host, read through $HOST_ROOT at each use: a restart
+# changes the PID).
+HOST_PID=${WARD_HOST_PID:-1}
+HOST_PIDFILE=${WARD_HOST_PIDFILE:-}
+
+host_pid() {
+	pid=$HOST_PID
+	what="WARD_HOST_PID"
+	if [ -n "$HOST_PIDFILE" ]; then
+		what="WARD_HOST_PIDFILE $HOST_PIDFILE"
+		pid=
+		if ! read -r pid 2>/dev/null <"$HOST_ROOT$HOST_PIDFILE"; then
+			[ -n "$pid" ] || { log "$what: cannot read it on the host (at $HOST_ROOT$HOST_PIDFILE)"; return 1; }
+		fi
+	fi
+	case $pid in
+	'' | *[!0-9]* | 0)
+		log "$what: \"$pid\" is not a process id"
+		return 1
+		;;
+	esac
+	if [ ! -d "/proc/$pid" ]; then
+		log "$what: no process $pid on the host (the pod needs hostPID)"
+		return 1
+	fi
+	if [ ! -e "/proc/$pid/ns/mnt" ]; then
+		log "$what: process $pid's mount namespace cannot be entered; name a host process that can be (the chart's installer.hostProcess, e.g. containerd's pid file)"
+		return 1
+	fi
+	printf '%s\n' "$pid"
+}
+
+# on_host runs a command in the host's mount namespace, which is all the
+# host's commands need: its files (systemctl, containerd and their
+# configuration), systemd's control sockets (files too), and the host's
+# processes, which the pod sees already (hostPID). Entering no other
+# namespace means no other must be openable.
+on_host() {
+	target=$(host_pid) || return 1
+	nsenter --target "$target" --mount -- "$@"
+}
 
 restart_containerd() {
 	# The first of the layout's units that is active (k3s or k3s-agent...).
@@ -99,8 +144,18 @@ wait_forever() {
 	wait "$sleeper"
 }
 
+# check_host_process stops the pod before it changes anything on the host
+# when host commands could not be run (the pod fails and is retried).
+check_host_process() {
+	if ! host_pid >/dev/null; then
+		log "nothing changed on $NODE_NAME"
+		exit 1
+	fi
+}
+
 install_ward() {
 	rm -f "$READY"
+	check_host_process
 	before=$(digests)
 	out=$("$WARD" install --root "$HOST_ROOT" --path "$SEARCH_PATH") || {
 		printf '%s\n' "$out" >&2
@@ -145,18 +200,19 @@ install_ward() {
 		return 0
 	fi
 	label ward.dev/installed=true
-	if [ -e "$HOST_ROOT/etc/ward/shim-gvisor.yaml" ]; then
+	if [ -e "$HOST_ROOT/etc/ward/ward-gvisor.yaml" ]; then
 		label ward.dev/gvisor=true
 	fi
-	if [ -e "$HOST_ROOT/etc/ward/shim-kata.yaml" ]; then
+	if [ -e "$HOST_ROOT/etc/ward/ward-kata.yaml" ]; then
 		label ward.dev/kata=true
 	fi
 	touch "$READY"
-	log "ward $("$WARD" --version) installed on $NODE_NAME"
+	log "$("$WARD" --version) installed on $NODE_NAME"
 }
 
 uninstall_ward() {
 	rm -f "$READY"
+	check_host_process
 	# Unlabel first, so that the scheduler stops sending ward pods here.
 	kubectl label node "$NODE_NAME" ward.dev/installed- ward.dev/gvisor- ward.dev/kata- >/dev/null 2>&1 || true
 	if [ -e "$HOST_ROOT/var/lib/ward/install.json" ]; then

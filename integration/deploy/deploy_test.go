@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,7 +29,7 @@ func stubs(t *testing.T, dir, root string) {
 		"kubectl": `echo "kubectl $*" >>` + logf,
 		// Only $ACTIVE_UNIT is active.
 		"systemctl":  `echo "systemctl $*" >>` + logf + `; if [ "$1" = is-active ] && [ "$3" != "${ACTIVE_UNIT:-containerd}" ]; then exit 3; fi`,
-		"nsenter":    `while [ "$1" != -- ]; do shift; done; shift; exec "$@"`,
+		"nsenter":    `echo "nsenter $*" >>` + logf + `; while [ "$1" != -- ]; do shift; done; shift; exec "$@"`,
 		"containerd": `echo "containerd $*" >>` + logf + `; cat ` + filepath.Join(root, install.DropInPath),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
@@ -74,7 +75,11 @@ func newNodeWith(t *testing.T, config, body string) *node {
 func (n *node) start(mode, until string) (*exec.Cmd, *logFile) {
 	n.t.Helper()
 	cmd := exec.Command("/bin/sh", n.script, mode)
-	cmd.Env = append(append(os.Environ(), n.env...), "PATH="+n.stubDir+":"+os.Getenv("PATH"), "NODE_NAME=node-1",
+	// The host process to enter is this test's own (the stand-in nsenter
+	// does not enter it): PID 1 cannot be entered on every machine the
+	// tests run on. TestDeployHostProcess tests the choice itself.
+	cmd.Env = append(append(os.Environ(), "WARD_HOST_PID="+strconv.Itoa(os.Getpid())), n.env...)
+	cmd.Env = append(cmd.Env, "PATH="+n.stubDir+":"+os.Getenv("PATH"), "NODE_NAME=node-1",
 		"WARD_HOST_ROOT="+n.root, "WARD="+n.ward, "WARD_READY_FILE="+n.ready, "WARD_SEARCH_PATH=/usr/sbin:/usr/bin")
 	f, err := os.CreateTemp(n.stubDir, mode+"-*.log")
 	if err != nil {
@@ -224,5 +229,80 @@ func TestDeployNodePolicy(t *testing.T) {
 	}
 	if _, err := os.Stat(n.ready); err == nil {
 		t.Errorf("ready with a policy that does not load:\n%s", out)
+	}
+}
+
+// TestDeployHostProcess: the host's commands run in the mount namespace of
+// the process the installer is told to enter, and only that namespace:
+// PID 1 by default, else WARD_HOST_PID, else the PID in the host file
+// WARD_HOST_PIDFILE, read at each use. A target that cannot be used stops
+// the install with a message naming the setting.
+func TestDeployHostProcess(t *testing.T) {
+	self := strconv.Itoa(os.Getpid())
+	const pidFile = "/run/containerd/containerd.pid"
+
+	n := newNode(t)
+	full := filepath.Join(n.root, pidFile)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, []byte(self+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.env = []string{"WARD_HOST_PID=1", "WARD_HOST_PIDFILE=" + pidFile}
+	_, done := n.doctor()
+	cmd, out := n.start("install", done)
+	n.stop(cmd)
+	want := "nsenter --target " + self + " --mount -- systemctl restart containerd"
+	if c := n.calls(); !strings.Contains(c, want) {
+		t.Errorf("calls, want %q:\n%s\n%s", want, c, out)
+	}
+	if c := n.calls(); strings.Contains(c, "--net") || strings.Contains(c, "--ipc") || strings.Contains(c, "--uts") || strings.Contains(c, "--pid") {
+		t.Errorf("entered more than the mount namespace:\n%s", c)
+	}
+
+	for name, c := range map[string]struct {
+		env  []string
+		want string
+	}{
+		"missing pid file": {[]string{"WARD_HOST_PIDFILE=/run/nothing.pid"}, "WARD_HOST_PIDFILE /run/nothing.pid: cannot read it on the host"},
+		"not a pid":        {[]string{"WARD_HOST_PID=init"}, `WARD_HOST_PID: "init" is not a process id`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := newNode(t)
+			n.env = c.env
+			cmd, out := n.start("install", c.want)
+			if err := cmd.Wait(); err == nil {
+				t.Errorf("the installer went on with %v:\n%s", c.env, out)
+			}
+			if strings.Contains(n.calls(), "nsenter") {
+				t.Errorf("nsenter ran:\n%s", n.calls())
+			}
+			if _, err := os.Stat(n.ready); err == nil {
+				t.Errorf("ready:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(n.root, install.ManifestPath)); err == nil || !strings.Contains(out.String(), "nothing changed on node-1") {
+				t.Errorf("ward was installed, or the log does not say it was not:\n%s", out)
+			}
+		})
+	}
+
+	// The default, PID 1: entered where it can be; where it cannot (this
+	// VM's PID 1 is an agent whose namespaces root cannot open), the
+	// message says what to set.
+	n = newNode(t)
+	n.env = []string{"WARD_HOST_PID="}
+	if _, err := os.Stat("/proc/1/ns/mnt"); err != nil {
+		cmd, out := n.start("install", "mount namespace cannot be entered")
+		if err := cmd.Wait(); err == nil || !strings.Contains(out.String(), "installer.hostProcess") {
+			t.Errorf("PID 1 cannot be entered here (%v), the installer said:\n%s", err, out)
+		}
+		t.Logf("PID 1 cannot be entered on this machine; the installer said:\n%s", out)
+		return
+	}
+	cmd, _ = n.start("install", done)
+	n.stop(cmd)
+	if c := n.calls(); !strings.Contains(c, "nsenter --target 1 --mount -- systemctl restart containerd") {
+		t.Errorf("default target, calls:\n%s", c)
 	}
 }

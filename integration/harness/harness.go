@@ -390,6 +390,14 @@ func (c *Containerd) Restart() {
 	c.start()
 }
 
+// Pid is the running containerd's process id (a restart changes it).
+func (c *Containerd) Pid() int {
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // RestartWithEnv is Restart with env in place of Config.Env: shims started
 // from then on inherit it. One handler registered the way ward install
 // registers it (runc's runtime_type, configured by $WARD_SHIM_CONFIG) can so

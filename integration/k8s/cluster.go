@@ -129,6 +129,9 @@ func Start(t testing.TB, o Options) *Cluster {
 	c.Containerd = harness.StartContainerd(t, harness.Config{Dir: dir, Subnet: PodSubnet,
 		Env: []string{"WARD_CONFIG=" + filepath.Join(c.View, "ward.yaml")}})
 	c.Containerd.Import(filepath.Join(c.View, "*.toml"))
+	if err := c.writeContainerdPid(); err != nil {
+		t.Fatal(err)
+	}
 	// Runs after the kubelet stops, before containerd's cleanup removes
 	// Dir: the pods' UIDs name their cgroups.
 	t.Cleanup(func() {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,9 +148,29 @@ func (c *Cluster) translate() error {
 	return nil
 }
 
+// ContainerdPidFile is where, on the node, the test's containerd's PID is
+// kept: the installer's pod enters that process's mount namespace (the
+// chart's installer.hostProcess.pidFile), as this machine's PID 1, a VM
+// agent, cannot be entered.
+const ContainerdPidFile = "/run/containerd/containerd.pid"
+
+// writeContainerdPid records the running containerd's PID in the node's
+// pid file; the agent rewrites it after each restart.
+func (c *Cluster) writeContainerdPid() error {
+	p := filepath.Join(c.Node, ContainerdPidFile)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(c.Containerd.Pid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
 // The installer DaemonSet's pod reaches the node's systemd through
-// nsenter into PID 1's namespaces, finding systemctl and containerd on its
-// $PATH there. The stand-ins under Dir/hostbin (first on the pod's $PATH,
+// nsenter into the mount namespace of the process ContainerdPidFile names
+// (this machine's), finding systemctl and containerd on its $PATH there. The stand-ins under Dir/hostbin (first on the pod's $PATH,
 // absent inside its image) make the test the node's service manager:
 // `systemctl restart containerd` asks the agent to refresh the view and
 // restart the test's containerd, `containerd config dump` dumps its
@@ -211,6 +232,9 @@ func (c *Cluster) agent(ctx context.Context) {
 		}
 		c.Containerd.Restart()
 		c.restarts.Add(1)
+		if err := c.writeContainerdPid(); err != nil {
+			c.t.Errorf("agent: %v", err)
+		}
 		os.Remove(req)
 	}
 }

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
@@ -241,12 +243,36 @@ func runcVerdict(v version) (Status, string, string) {
 	return Pass, "runc " + v.String(), ""
 }
 
-func binaryVersion(path string, args ...string) (string, error) {
+// binaryVersion runs a node's binary for its version. Under --root the
+// binary is the node's, linked against the node's dynamic loader and
+// libraries (a distribution's runc links libseccomp): run from another
+// filesystem, as in the installer's pod that sees the host's / at /host,
+// it may not start at all ("no such file or directory": no loader there).
+// It then runs chrooted into the root, as on the node itself, and failing
+// that (no CAP_SYS_CHROOT, or a root without the node's libraries) its Go
+// build information gives the main module's version.
+func (n *Node) binaryVersion(path string, args ...string) (string, error) {
 	out, err := exec.Command(path, args...).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", path, strings.Join(args, " "), err)
+	if err == nil {
+		return string(out), nil
 	}
-	return string(out), nil
+	err = fmt.Errorf("%s %s: %w", path, strings.Join(args, " "), err)
+	root := filepath.Clean(n.Root)
+	if n.Root == "" || root == "/" {
+		return "", err
+	}
+	if rel, ok := strings.CutPrefix(path, root+"/"); ok {
+		cmd := exec.Command("/"+rel, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+		cmd.Dir = "/"
+		if out, cerr := cmd.CombinedOutput(); cerr == nil {
+			return string(out), nil
+		}
+	}
+	if bi, berr := buildinfo.ReadFile(path); berr == nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return filepath.Base(path) + " version " + strings.TrimPrefix(bi.Main.Version, "v") + " (from its Go build information)\n", nil
+	}
+	return "", err
 }
 
 func checkRunc(n *Node) []Result {
@@ -256,7 +282,7 @@ func checkRunc(n *Node) []Result {
 		r.Status, r.Detail = Fail, "runc is not installed: ward has no runtime for hardened containers"
 		return []Result{r}
 	}
-	out, err := binaryVersion(path, "--version")
+	out, err := n.binaryVersion(path, "--version")
 	v, ok := parseVersion(out)
 	if err != nil || !ok {
 		r.Status, r.Detail = Fail, fmt.Sprintf("%s: cannot tell its version (%v)", path, err)
@@ -274,7 +300,7 @@ func checkRunsc(n *Node) []Result {
 		r.Status, r.Detail = Warn, "runsc is not installed: containers the policy sends to gVisor are refused (ward fails closed)"
 		return []Result{r}
 	}
-	out, err := binaryVersion(path, "--version")
+	out, err := n.binaryVersion(path, "--version")
 	if err != nil {
 		r.Status, r.Detail = Fail, fmt.Sprintf("%s does not run: %v", path, err)
 		return []Result{r}

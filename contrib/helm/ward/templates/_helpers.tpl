@@ -32,3 +32,26 @@ tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* The environment the installer and cleanup pods share: the node's name,
+where the host's runtimes are, and the host process whose mount namespace
+ward-deploy.sh enters to restart containerd (set only when not the
+script's defaults). */}}
+{{- define "ward.nodeEnv" -}}
+- name: NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+{{- with .Values.installer.searchPath }}
+- name: WARD_SEARCH_PATH
+  value: {{ . | quote }}
+{{- end }}
+{{- if ne (int .Values.installer.hostProcess.pid) 1 }}
+- name: WARD_HOST_PID
+  value: {{ .Values.installer.hostProcess.pid | quote }}
+{{- end }}
+{{- with .Values.installer.hostProcess.pidFile }}
+- name: WARD_HOST_PIDFILE
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
