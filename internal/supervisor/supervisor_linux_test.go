@@ -548,7 +548,6 @@ func TestConnectionFlood(t *testing.T) {
 	})
 }
 
-
 // TestBoundBeforeServed: a socket bound by one party (ward-runtime, before
 // admission) takes connections before anyone serves it, mode 0666; the
 // Supervisor handed the descriptor then serves them and removes the socket
