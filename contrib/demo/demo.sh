@@ -102,6 +102,13 @@ cleanup() {
 		rm -f "$ns"
 	done
 	ip link del "$BRIDGE" 2>/dev/null
+	# The demo's node-wide eBPF sensor stays pinned in bpffs after every
+	# process is gone (docs/sensors.md): unpin it. Its directory is named by
+	# the state directory's SHA-256 (internal/sensor.instanceDir).
+	local pin
+	pin=/sys/fs/bpf/ward/$(printf %s "$WARD_STATE" | sha256sum | cut -c1-16)
+	[[ -d $pin ]] && rm -rf "$pin"
+	rmdir /sys/fs/bpf/ward 2>/dev/null
 	local h u
 	for h in /sys/fs/cgroup/*/; do
 		for u in "${POD_UIDS[@]}"; do
