@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -400,4 +402,32 @@ func testDetectionDoor(t *testing.T, e *env, c doorCLI) {
 		check(t, id, "mount", "allow")
 		gone(t, id)
 	})
+}
+
+// TestKilledSupervisorSocketRemoved: a supervisor killed with SIGKILL
+// cannot unlink its socket; the container's delete does, so a node does
+// not collect one stale socket per crashed supervisor.
+func TestKilledSupervisorSocketRemoved(t *testing.T) {
+	e := newEnv(t)
+	root := filepath.Join(e.dir, "root")
+	b := e.newBundle("killed-supervisor", []string{"true"}, nil)
+	if out, err := e.wardDetached(root, "create", "--bundle", b, "kill0"); err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	pid := supervisorOf(t, "kill0")
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	sock := args[len(args)-1]
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("the supervisor's socket %q: %v", sock, err)
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := e.wardRun(root, "delete", "--force", "kill0"); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	if _, err := os.Stat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket %s of the killed supervisor after delete: %v, want gone", sock, err)
+	}
 }

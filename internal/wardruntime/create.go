@@ -100,7 +100,7 @@ func (c *ctx) prepare(id string, cl *cmdline, reap bool, usable func(target) err
 		ID: id, Backend: t.backend, Runtime: t.path, Flags: t.flags, Root: t.root,
 		Dialect: t.dialect, Unsupported: t.unsupported, Sandbox: ad.Sandbox(),
 		Bundle: abs, Decision: recordDecision(&v.Decision), Report: &ad.Entry.Report,
-		Created: time.Now().UTC(), Userns: ad.Lease,
+		Created: time.Now().UTC(), Userns: ad.Lease, Supervisor: sock.socket(),
 	}
 	if err := c.records().save(rec); err != nil {
 		sock.release()

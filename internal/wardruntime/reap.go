@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/ward-runtime/ward/internal/admission"
+	"github.com/ward-runtime/ward/internal/supervisor"
 )
 
 // reapAfter is the helper's reaper (supervise.go), for a foreground run.
@@ -79,6 +80,11 @@ func (c *ctx) forget(r *Record) error {
 	}
 	if err := c.records().remove(r.ID); err != nil {
 		return err
+	}
+	if r.Supervisor != "" && filepath.Dir(r.Supervisor) == supervisor.DefaultDir {
+		// Only a path ward made: the record is root's, but a name
+		// elsewhere is never ward's to remove.
+		os.Remove(r.Supervisor)
 	}
 	if r.target().runsc() {
 		c.cleanupRunscRoot(r.Root)

@@ -41,6 +41,11 @@ type Record struct {
 	// Userns is the container's user-namespace lease (block and idmapped
 	// root filesystem), given back at delete; nil without one.
 	Userns *admission.Lease `json:"userns,omitempty"`
+	// Supervisor is the container's seccomp supervisor socket, removed
+	// when the container is forgotten: a helper that was killed cannot
+	// remove it itself, and its name is random (a name derived from the ID
+	// could be unlinked by the previous container's helper as it exits).
+	Supervisor string `json:"supervisor,omitempty"`
 }
 
 // target is how the record's backend is invoked.
