@@ -255,7 +255,7 @@ func (c *Cluster) run(name string, args ...string) {
 			<-done
 		}
 		if c.t.Failed() {
-			c.t.Logf("%s log tail:\n%s", name, tail(filepath.Join(c.Dir, name+".log"), 25))
+			c.t.Logf("%s log tail:\n%s", name, c.LogTail(name, 25))
 		}
 	})
 }
@@ -320,7 +320,7 @@ func (c *Cluster) startControlPlane() {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("kube-apiserver not ready: %v\n%s", err, tail(filepath.Join(c.Dir, "kube-apiserver.log"), 30))
+			t.Fatalf("kube-apiserver not ready: %v\n%s", err, c.LogTail("kube-apiserver", 30))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -382,7 +382,7 @@ func (c *Cluster) waitNodeReady() {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("node not Ready (%q), default service account %q, root CA %q\n%s", out, sa, ca, tail(filepath.Join(c.Dir, "kubelet.log"), 30))
+			c.t.Fatalf("node not Ready (%q), default service account %q, root CA %q\n%s", out, sa, ca, c.LogTail("kubelet", 30))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
