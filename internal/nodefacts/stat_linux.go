@@ -1,6 +1,7 @@
 package nodefacts
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,14 +33,14 @@ const maxUnixTable = 16 << 20
 // the kernel cannot answer that, it falls back to this network namespace's
 // /proc/net/unix, matched by the path each socket was bound at.
 func listener(id policy.ObjectID, proc string) string {
+	// The identity match finds whatever the path table would, so the table
+	// is read only when the kernel did not answer for every namespace.
 	inodes, err := listeningSockets(id, proc)
-	if err != nil || len(inodes) == 0 {
-		for ino := range boundInTable(id, proc) {
-			if inodes == nil {
-				inodes = map[string]bool{}
-			}
-			inodes[ino] = true
+	if err != nil {
+		if inodes == nil {
+			inodes = map[string]bool{}
 		}
+		maps.Copy(inodes, boundInTable(id, proc))
 	}
 	if len(inodes) == 0 {
 		return ""

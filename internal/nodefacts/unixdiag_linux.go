@@ -63,6 +63,13 @@ func listeningSockets(id policy.ObjectID, proc string) (map[string]bool, error) 
 			if err := dumpIn(p, own, id, found); err != nil && firstErr == nil {
 				firstErr = err
 			}
+			// A file is bound to one socket at most (bind fails on an
+			// existing name): once found, the other namespaces cannot
+			// add to it.
+			if len(found) > 0 {
+				firstErr = nil
+				break
+			}
 		}
 		errc <- nil
 	}()

@@ -49,20 +49,23 @@ func (r Responder) Respond(c Container, e alert.Event, resp policy.Response) {
 	var cg *freezer.Cgroup
 	var err error
 	if resp == policy.RespondKill {
-		cg, err = r.hold(c)
+		ctx, cancel := context.WithTimeout(context.Background(), holdTimeout)
+		cg, err = r.hold(ctx, c)
+		cancel()
 	}
 	go func() {
-		if err == nil {
-			err = r.respond(c, cg, e, resp)
-		}
 		if err != nil && r.Logf != nil {
+			// respond tries again, with its own, longer bound.
+			r.Logf("supervisor: %s of container %s: before the answer: %v", resp, c.ID, err)
+		}
+		if err := r.respond(c, cg, e, resp); err != nil && r.Logf != nil {
 			r.Logf("supervisor: %s of container %s: %v", resp, c.ID, err)
 		}
 	}()
 }
 
 // hold locates the container's cgroup and freezes it.
-func (r Responder) hold(c Container) (*freezer.Cgroup, error) {
+func (r Responder) hold(ctx context.Context, c Container) (*freezer.Cgroup, error) {
 	h, err := freezer.Host()
 	if err != nil {
 		return nil, err
@@ -71,22 +74,20 @@ func (r Responder) hold(c Container) (*freezer.Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), holdTimeout)
-	defer cancel()
 	if err := cg.Freeze(ctx); err != nil {
 		return nil, fmt.Errorf("freezing: %w", err)
 	}
 	return cg, nil
 }
 
-// respond freezes the container (unless held already: cg), collects its
-// incident bundle and, for kill, kills it.
+// respond freezes the container (unless held already: cg non-nil),
+// collects its incident bundle and, for kill, kills it.
 func (r Responder) respond(c Container, cg *freezer.Cgroup, e alert.Event, resp policy.Response) error {
 	ctx, cancel := context.WithTimeout(context.Background(), respondTimeout)
 	defer cancel()
 	if cg == nil {
 		var err error
-		if cg, err = r.hold(c); err != nil {
+		if cg, err = r.hold(ctx, c); err != nil {
 			return err
 		}
 	}

@@ -408,8 +408,7 @@ func (s *Supervisor) answer(fd int, n *notif, c Container) {
 	// A kill holds the container (frozen) before the answer, a freeze
 	// follows it (Responder.Respond says why). The answer to a call the
 	// hold interrupted finds no notification (ENOENT).
-	acts := (resp == policy.RespondFreeze || resp == policy.RespondKill) && s.o.Respond != nil
-	if acts && resp == policy.RespondKill {
+	if resp == policy.RespondKill && s.o.Respond != nil {
 		s.o.Respond(c, ev, resp)
 	}
 	if err := send(fd, &out); err != nil && err != unix.ENOENT {
@@ -418,7 +417,7 @@ func (s *Supervisor) answer(fd int, n *notif, c Container) {
 	if _, err := s.o.Alerts.Emit(ev); err != nil {
 		s.o.Logf("supervisor: alert for %s in %s: %v", name, c.ID, err)
 	}
-	if acts && resp == policy.RespondFreeze {
+	if resp == policy.RespondFreeze && s.o.Respond != nil {
 		s.o.Respond(c, ev, resp)
 	}
 }
