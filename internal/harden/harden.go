@@ -60,9 +60,13 @@ type SeccompSource interface {
 
 // FilterSource compiles ward's seccomp profile for a final bounding
 // capability set and returns the host path of the compiled filter, which
-// ward-init installs (seccompbpf.Store is the production one).
+// ward-init installs (seccompbpf.Store is the production one). Workload
+// compiles a container's own profile composed with the baseline at base
+// (a path Filter returned); an error wrapping seccompbpf.ErrUnsupported
+// leaves the profile to runc.
 type FilterSource interface {
 	Filter(caps []string) (string, error)
+	Workload(p *specs.LinuxSeccomp, base string) (string, error)
 }
 
 // Options configure a Hardener.
@@ -74,9 +78,11 @@ type Options struct {
 	// Filters, when set, moves ward's seccomp baseline out of runc: for a
 	// container that runs under ward-init (the Landlock step), the
 	// compiled filter is bind-mounted at landlock.SeccompPath and
-	// ward-init installs it, stacked on the container's own profile if it
-	// has one. Without it, or without ward-init, the profile goes into
-	// linux.seccomp for runc as before.
+	// ward-init installs it; the container's own profile, if it has one,
+	// is compiled and composed with it (landlock.ProfileSeccompPath), or
+	// left to runc where ward's compiler cannot take it. Without Filters,
+	// or without ward-init, the profile goes into linux.seccomp for runc
+	// as before.
 	Filters FilterSource
 	// Supervisor, with Filters whose programs notify (CompileNotify), is
 	// the host path of ward's supervisor socket: it is bind-mounted at
@@ -147,7 +153,10 @@ func (h *Hardener) Apply(in *policy.Input, skip []string) ([]Change, error) {
 // ApplyProcess rewrites a process on its own, as an exec session brings one:
 // the process-level steps only (cwd, capabilities, no_new_privs) and the
 // steps with a Process rewrite (Landlock). An exec runs inside the
-// container's existing seccomp filter and namespaces.
+// container's namespaces and gets the container's seccomp filters: runc
+// installs linux.seccomp as it stays in the container's state, and
+// ward-init (which the Landlock step runs the session under) the files
+// the container has at landlock.SeccompPath and ProfileSeccompPath.
 func (h *Hardener) ApplyProcess(p *specs.Process, skip []string) ([]Change, error) {
 	s := specs.Spec{Process: p}
 	rec := Record{}

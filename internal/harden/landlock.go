@@ -118,7 +118,7 @@ func (l *landlockStep) mounts(s *specs.Spec, rec *Record) error {
 	var haveDir, haveBin bool
 	for i, m := range s.Mounts {
 		dst := path.Clean(m.Destination)
-		if dst != landlock.Dir && !strings.HasPrefix(dst, landlock.Dir+"/") || dst == landlock.SeccompPath || dst == landlock.SupervisorPath {
+		if dst != landlock.Dir && !strings.HasPrefix(dst, landlock.Dir+"/") || dst == landlock.SeccompPath || dst == landlock.ProfileSeccompPath || dst == landlock.SupervisorPath {
 			// The seccomp step owns (and checks) its files.
 			continue
 		}

@@ -1,21 +1,32 @@
 package harden
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/seccompbpf"
 	"github.com/ward-runtime/ward/policy"
 )
 
-// fakeFilters stands in for seccompbpf.Store.
-type fakeFilters struct{ calls int }
+// fakeFilters stands in for seccompbpf.Store; a profile with a listener
+// path is one its compiler refuses.
+type fakeFilters struct{ calls, workloads int }
 
 func (f *fakeFilters) Filter([]string) (string, error) {
 	f.calls++
 	return "/run/ward/seccomp/abc.bpf", nil
+}
+
+func (f *fakeFilters) Workload(p *specs.LinuxSeccomp, base string) (string, error) {
+	f.workloads++
+	if p.ListenerPath != "" {
+		return "", fmt.Errorf("a listener: %w", seccompbpf.ErrUnsupported)
+	}
+	return "/run/ward/seccomp/own.bpf", nil
 }
 
 type fakeProfiles struct{}
@@ -53,14 +64,17 @@ func filterMounts(s *specs.Spec) []specs.Mount {
 
 func TestLauncherSeccomp(t *testing.T) {
 	own := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"write"}, Action: specs.ActAllow}}}
+	listener := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: "/run/agent.sock", Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActNotify}}}
 	for _, tc := range []struct {
 		name    string
 		seccomp *specs.LinuxSeccomp
 		want    *specs.LinuxSeccomp // what runc is left with
+		ownFile string              // the compiled profile's mount source
 	}{
-		{"no profile (kubelet's Unconfined)", nil, nil},
-		{"empty profile", &specs.LinuxSeccomp{}, nil},
-		{"own profile (RuntimeDefault, Localhost) is kept and stacked on", own, own},
+		{"no profile (kubelet's Unconfined)", nil, nil, ""},
+		{"empty profile", &specs.LinuxSeccomp{}, nil, ""},
+		{"own profile (RuntimeDefault, Localhost) is compiled by ward, runc gets none", own, nil, "/run/ward/seccomp/own.bpf"},
+		{"a profile ward does not compile is kept for runc and stacked on", listener, listener, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeFilters{}
@@ -76,8 +90,20 @@ func TestLauncherSeccomp(t *testing.T) {
 			if m := filterMounts(s); len(m) != 1 || m[0].Source != "/run/ward/seccomp/abc.bpf" || !slices.Contains(m[0].Options, "ro") {
 				t.Fatalf("filter mounts %+v", m)
 			}
-			if s.Mounts[len(s.Mounts)-1].Destination != landlock.SeccompPath {
-				t.Error("the filter is not the last mount")
+			var ownMounts []specs.Mount
+			for _, m := range s.Mounts {
+				if m.Destination == landlock.ProfileSeccompPath {
+					ownMounts = append(ownMounts, m)
+				}
+			}
+			switch {
+			case tc.ownFile == "" && len(ownMounts) != 0:
+				t.Errorf("profile mounts %+v, want none", ownMounts)
+			case tc.ownFile != "" && (len(ownMounts) != 1 || ownMounts[0].Source != tc.ownFile || !slices.Contains(ownMounts[0].Options, "ro")):
+				t.Errorf("profile mounts %+v, want one of %s", ownMounts, tc.ownFile)
+			}
+			if last := s.Mounts[len(s.Mounts)-1].Destination; last != landlock.SeccompPath && last != landlock.ProfileSeccompPath {
+				t.Error("the filters are not the last mounts")
 			}
 			changes, err := h.Apply(in, nil)
 			if err != nil || len(changes) != 0 || len(filterMounts(s)) != 1 {
@@ -90,8 +116,9 @@ func TestLauncherSeccomp(t *testing.T) {
 func TestLauncherSeccompRefusesForeignFilter(t *testing.T) {
 	h := launcherHardener(t, &fakeFilters{})
 	for name, mounts := range map[string][]specs.Mount{
-		"before ward's directory": {{Destination: landlock.SeccompPath, Type: "bind", Source: "/run/ward/seccomp/abc.bpf", Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}},
-		"another source":          {{Destination: landlock.SeccompPath + "/", Type: "bind", Source: "/tmp/allow-all.bpf", Options: []string{"bind", "ro"}}},
+		"before ward's directory":        {{Destination: landlock.SeccompPath, Type: "bind", Source: "/run/ward/seccomp/abc.bpf", Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}},
+		"another source":                 {{Destination: landlock.SeccompPath + "/", Type: "bind", Source: "/tmp/allow-all.bpf", Options: []string{"bind", "ro"}}},
+		"a profile filter of the spec's": {{Destination: landlock.ProfileSeccompPath, Type: "bind", Source: "/run/ward/seccomp/own.bpf", Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}},
 	} {
 		s := &specs.Spec{Process: &specs.Process{Args: []string{"nginx"}}, Mounts: mounts}
 		if _, err := h.Apply(&policy.Input{Spec: s}, nil); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ward-runtime/ward/internal/capability"
 	"github.com/ward-runtime/ward/internal/landlock"
 	"github.com/ward-runtime/ward/internal/profiles"
+	"github.com/ward-runtime/ward/internal/seccompbpf"
 	"github.com/ward-runtime/ward/policy"
 )
 
@@ -199,24 +200,28 @@ func launched(s *specs.Spec) bool {
 
 // launcherSeccomp hands ward's baseline to ward-init: the compiled filter
 // is bind-mounted read-only from the host (the workload cannot change it,
-// and exec sessions read the same file), and runc is left only the
-// container's own profile, if it has one, under which ward-init stacks
-// the baseline. The kernel runs both filters and the strictest answer
-// wins, so a workload's profile is kept, never replaced.
+// and exec sessions read the same file). The container's own profile, if
+// it has one, is compiled too, composed with the baseline (so that its
+// refusals do not hide escape attempts from ward's supervisor) and
+// mounted beside it, and runc is left no seccomp work; a profile ward's
+// compiler does not take (seccompbpf.ErrUnsupported: a listener, notify
+// rules, other architectures) stays in linux.seccomp for runc, under
+// which ward-init stacks the baseline. Either way the kernel runs both
+// and the strictest answer wins: a workload's profile is kept, never
+// replaced.
 func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource, supervisor string) error {
 	host, err := filters.Filter(bounding(s))
 	if err != nil {
 		return err
 	}
-	want := specs.Mount{Destination: landlock.SeccompPath, Type: "bind", Source: host,
-		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+	ro := []string{"bind", "ro", "nosuid", "nodev", "noexec"}
+	want := specs.Mount{Destination: landlock.SeccompPath, Type: "bind", Source: host, Options: ro}
 	// A socket is reached on a read-only mount: connect(2) checks the
 	// socket's own permissions, not the mount's.
-	sock := specs.Mount{Destination: landlock.SupervisorPath, Type: "bind", Source: supervisor,
-		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+	sock := specs.Mount{Destination: landlock.SupervisorPath, Type: "bind", Source: supervisor, Options: ro}
 	// Only ward's own mounts may be there, once, after ward's directory:
 	// whoever controls those files controls the filter and who answers it.
-	dirAt, have, haveSock := -1, false, false
+	dirAt, have, haveSock, own := -1, false, false, -1
 	for i, m := range s.Mounts {
 		dst := path.Clean(m.Destination)
 		switch {
@@ -226,6 +231,10 @@ func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource, superviso
 			have = true
 		case dst == landlock.SeccompPath:
 			return fmt.Errorf("mounts[%d]: %s is reserved for ward's seccomp filter", i, m.Destination)
+		case dst == landlock.ProfileSeccompPath && own < 0 && have:
+			own = i // checked below, against the profile's filter
+		case dst == landlock.ProfileSeccompPath:
+			return fmt.Errorf("mounts[%d]: %s is reserved for the container's compiled seccomp profile", i, m.Destination)
 		case dst == landlock.SupervisorPath && supervisor != "" && !haveSock && dirAt >= 0 && sameMount(m, sock):
 			haveSock = true
 		case dst == landlock.SupervisorPath:
@@ -242,15 +251,33 @@ func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource, superviso
 	}
 	l := linux(s)
 	switch {
+	case own >= 0:
+		// A re-run: the profile was moved to ward-init's file already,
+		// and nothing may have put one back for runc.
+		if l.Seccomp != nil || !strings.HasPrefix(s.Mounts[own].Source, path.Dir(host)+"/") ||
+			!sameMount(s.Mounts[own], specs.Mount{Destination: landlock.ProfileSeccompPath, Type: "bind", Source: s.Mounts[own].Source, Options: ro}) {
+			return fmt.Errorf("mounts[%d]: %s is reserved for the container's compiled seccomp profile", own, landlock.ProfileSeccompPath)
+		}
 	case l.Seccomp == nil:
 	case profiles.IsUnconfined(l.Seccomp):
 		l.Seccomp = nil
 		rec.Add("linux.seccomp", "removed an empty profile: ward-init installs ward's baseline instead")
 	default:
-		// Only the first application records it; a re-run sees the mount.
-		if !have {
-			rec.Add("linux.seccomp", "kept the container's own profile for runc; ward-init stacks ward's baseline on it")
+		file, err := filters.Workload(l.Seccomp, host)
+		switch {
+		case errors.Is(err, seccompbpf.ErrUnsupported):
+			// Only the first application records it; a re-run sees the mount.
+			if !have {
+				rec.Add("linux.seccomp", "kept the container's own profile for runc ("+err.Error()+"); ward-init stacks ward's baseline on it")
+			}
+			return nil
+		case err != nil:
+			return err
 		}
+		l.Seccomp = nil
+		s.Mounts = append(slices.Clip(s.Mounts), specs.Mount{Destination: landlock.ProfileSeccompPath, Type: "bind", Source: file, Options: ro})
+		rec.Add("linux.seccomp", "compiled the container's own profile (read-only bind of "+file+" at "+landlock.ProfileSeccompPath+
+			"), composed with ward's baseline so that its refusals of escape system calls reach ward's supervisor, which answers them as the profile does; ward-init installs it, runc does no seccomp work")
 	}
 	return nil
 }

@@ -63,7 +63,17 @@ func Launch(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "exec %s: %v\n", name, err)
 		return ExitNotFound
 	}
-	filter, found, err := loadFilter()
+	filter, found, err := loadFilter(SeccompPath)
+	var own prog.Program
+	var haveOwn bool
+	if err == nil {
+		own, haveOwn, err = loadFilter(ProfileSeccompPath)
+	}
+	if err == nil && haveOwn && (!found || own.Own > 0 && !filter.Notifies()) {
+		// The profile's filter lets through what the baseline sends to
+		// the supervisor: alone, it would allow what the profile refuses.
+		err = fmt.Errorf("%s is there without ward's baseline at %s", ProfileSeccompPath, SeccompPath)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ward-init: %v; refusing to start %q\n", err, args[1])
 		return ExitCannotRun
@@ -88,8 +98,17 @@ func Launch(args, env []string, stderr io.Writer) int {
 	if len(eff.NotEnforced) > 0 || rs.Audit && first {
 		writeNote(stderr, rs, eff)
 	}
-	// Last before execve: the filter need not allow what the launcher
-	// does, only what the workload does.
+	// Last before execve: the filters need not allow what the launcher
+	// does, only what the workload does. The workload's profile first:
+	// where both filters answer ERRNO the kernel keeps the newer one's
+	// errno, which is the baseline's, as when runc installed the profile
+	// before ward-init the baseline (seccompbpf.Compose).
+	if haveOwn {
+		if _, err := prog.Install(own, 0); err != nil {
+			fmt.Fprintf(stderr, "ward-init: the container's seccomp profile: %v; refusing to start %q\n", err, args[1])
+			return ExitCannotRun
+		}
+	}
 	if found {
 		var flags uintptr
 		if sup >= 0 {
@@ -141,20 +160,21 @@ func loadRuleset(env []string) (rs Ruleset, _ []string, first bool, _ error) {
 	return rs, env, false, err
 }
 
-// loadFilter reads ward's compiled seccomp filter from SeccompPath. Its
-// absence means runc installed ward's profile itself (found is false);
-// a file that is there but unreadable or damaged stops the launcher.
-func loadFilter() (p prog.Program, found bool, err error) {
-	b, err := readFile(SeccompPath, prog.MaxFileSize)
+// loadFilter reads a compiled seccomp filter: ward's baseline
+// (SeccompPath) or the container's own profile (ProfileSeccompPath). Its
+// absence means runc installs that profile (found is false); a file that
+// is there but unreadable or damaged stops the launcher.
+func loadFilter(path string) (p prog.Program, found bool, err error) {
+	b, err := readFile(path, prog.MaxFileSize)
 	if errors.Is(err, unix.ENOENT) {
 		return prog.Program{}, false, nil
 	}
 	if err != nil {
-		return prog.Program{}, false, fmt.Errorf("reading ward's seccomp filter: %w", err)
+		return prog.Program{}, false, fmt.Errorf("reading the seccomp filter %s: %w", path, err)
 	}
 	p, err = prog.Unmarshal(b, prog.NativeAudit())
 	if err != nil {
-		return prog.Program{}, false, fmt.Errorf("%s: %w", SeccompPath, err)
+		return prog.Program{}, false, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, true, nil
 }

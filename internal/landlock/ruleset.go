@@ -25,6 +25,11 @@ const (
 	// read-only, when ward-init rather than runc installs it
 	// (harden.Options.Filters); ward-init installs it when it is there.
 	SeccompPath = Dir + "/seccomp.bpf"
+	// ProfileSeccompPath is where the workload's own seccomp profile,
+	// compiled by ward and composed with the baseline, is bind-mounted,
+	// read-only, when ward rather than runc compiles it: ward-init
+	// installs it before SeccompPath's filter, and only with it.
+	ProfileSeccompPath = Dir + "/profile.bpf"
 	// SupervisorPath is where ward's supervisor socket is bind-mounted
 	// when the filter sends calls to a listener (docs/detection.md):
 	// ward-init connects to it before it restricts itself and hands it

@@ -3,6 +3,7 @@ package seccompbpf
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -109,12 +110,22 @@ func (s *Store) Filter(caps []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("compiling seccomp filter: %w", err)
 	}
-	b, err := compiled.Marshal()
+	if path, err = s.keep(compiled, index); err != nil {
+		return "", err
+	}
+	s.remember(key, path)
+	return path, nil
+}
+
+// keep writes p to its content-addressed file and, with index, the index
+// entry naming it.
+func (s *Store) keep(p prog.Program, index string) (string, error) {
+	b, err := p.Marshal()
 	if err != nil {
 		return "", fmt.Errorf("encoding seccomp filter: %w", err)
 	}
 	sum := sha256.Sum256(b)
-	path = filepath.Join(s.dir, hex.EncodeToString(sum[:])+".bpf")
+	path := filepath.Join(s.dir, hex.EncodeToString(sum[:])+".bpf")
 	if err := s.ensure(path, b); err != nil {
 		return "", err
 	}
@@ -122,6 +133,57 @@ func (s *Store) Filter(caps []string) (string, error) {
 		if err := atomicfile.Write(index, []byte(filepath.Base(path)), 0o600, false); err != nil {
 			return "", fmt.Errorf("writing seccomp filter index: %w", err)
 		}
+	}
+	return path, nil
+}
+
+// Workload returns the host path of a workload's own profile p compiled
+// (CompileWorkload) and composed with the baseline at base (a path Filter
+// returned), once per (profile, baseline): the file is named by its
+// content, the index by the profile's JSON and the baseline's name. It
+// fails with ErrUnsupported for a profile runc must keep compiling.
+func (s *Store) Workload(p *specs.LinuxSeccomp, base string) (string, error) {
+	if filepath.Dir(base) != s.dir {
+		return "", fmt.Errorf("composing seccomp filters: baseline %s is not in %s", base, s.dir)
+	}
+	enc, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encoding the workload's seccomp profile: %w", err)
+	}
+	sum := sha256.Sum256(append(append(enc, 0), filepath.Base(base)...))
+	key := "workload:" + hex.EncodeToString(sum[:])
+	s.mu.Lock()
+	path, ok := s.paths[key]
+	s.mu.Unlock()
+	if ok {
+		return path, nil
+	}
+	index := ""
+	if s.inputs != "" {
+		index = filepath.Join(s.dir, "index", hex.EncodeToString(sum[:]))
+		if path, ok := s.indexed(index); ok {
+			s.remember(key, path)
+			return path, nil
+		}
+	}
+	own, err := CompileWorkload(p, s.native)
+	if err != nil {
+		return "", fmt.Errorf("compiling the workload's seccomp profile: %w", err)
+	}
+	b, err := os.ReadFile(base)
+	if err != nil {
+		return "", fmt.Errorf("reading ward's seccomp filter: %w", err)
+	}
+	baseline, err := prog.Unmarshal(b, s.native.Audit)
+	if err != nil {
+		return "", fmt.Errorf("reading ward's seccomp filter %s: %w", base, err)
+	}
+	composed, err := Compose(baseline, own)
+	if err != nil {
+		return "", err
+	}
+	if path, err = s.keep(composed, index); err != nil {
+		return "", err
 	}
 	s.remember(key, path)
 	return path, nil

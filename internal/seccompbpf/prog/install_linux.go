@@ -13,7 +13,7 @@ import (
 // filter already installed (runc's, for a workload's own profile): the
 // kernel runs every filter and the strictest answer wins.
 //
-// extraFlags are or-ed into seccomp(2)'s flags. With
+// p.Flags and extraFlags are or-ed into seccomp(2)'s flags. With
 // SECCOMP_FILTER_FLAG_NEW_LISTENER (a notify supervisor, issue 16; the
 // kernel wants SECCOMP_FILTER_FLAG_TSYNC_ESRCH beside it) the returned fd
 // is the listener; it is -1 otherwise.
@@ -25,7 +25,7 @@ func Install(p Program, extraFlags uintptr) (int, error) {
 		return -1, fmt.Errorf("setting no_new_privs: %w", err)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(p.Insns)), Filter: &p.Insns[0]}
-	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC) | extraFlags
+	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC) | uintptr(p.Flags) | extraFlags
 	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
 	if errno != 0 {
 		return -1, fmt.Errorf("installing seccomp filter: %w", errno)

@@ -18,16 +18,34 @@ import (
 const MaxInsns = 4096
 
 // magic starts every filter file; the digit is the format's version.
-const magic = "wardbpf1"
+// Format 1 (ward's baseline before workload profiles were compiled) is
+// still read: a running container keeps the file it was created with.
+const (
+	magic1 = "wardbpf1"
+	magic  = "wardbpf2"
+)
 
-// headerSize is the magic, the audit architecture, the instruction count
-// and the CRC-32 of the instructions. The checksum catches a damaged file;
-// the file's integrity against tampering comes from where it lives (a
+// headerSize is the magic, the audit architecture, the instruction count,
+// (format 2) the install flags and the workload program's offset, and the
+// CRC-32 of the instructions. The checksum catches a damaged file; the
+// file's integrity against tampering comes from where it lives (a
 // root-owned directory on the host, bind-mounted read-only).
-const headerSize = 8 + 4 + 4 + 4
+const (
+	headerSize1 = 8 + 4 + 4 + 4
+	headerSize  = 8 + 4 + 4 + 4 + 4 + 4
+)
 
 // MaxFileSize bounds a filter file.
 const MaxFileSize = headerSize + 8*MaxInsns
+
+// Flags a program may ask to be installed with (linux/seccomp.h): the
+// ones a workload's profile may carry that mean something for a filter
+// without a listener. Install adds TSYNC itself.
+const (
+	FlagLog       = 1 << 1 // SECCOMP_FILTER_FLAG_LOG
+	FlagSpecAllow = 1 << 2 // SECCOMP_FILTER_FLAG_SPEC_ALLOW
+	allowedFlags  = FlagLog | FlagSpecAllow
+)
 
 // NativeAudit is the AUDIT_ARCH_ value of the architecture ward was built
 // for, 0 for one it has no compiler for.
@@ -45,7 +63,23 @@ func NativeAudit() uint32 {
 type Program struct {
 	// Audit is the AUDIT_ARCH_ value the program was compiled for.
 	Audit uint32
+	// Flags are seccomp(2) filter flags the program is installed with
+	// (FlagLog, FlagSpecAllow: a workload profile's flags).
+	Flags uint32
+	// Own, when not zero, marks a workload's filter composed with ward's
+	// baseline (seccompbpf.Compose): Insns[Own:] is the workload's own
+	// program, unchanged, which ward's supervisor runs to answer a call
+	// the composition let through to it as the workload's profile would.
+	Own   uint32
 	Insns []unix.SockFilter
+}
+
+// Workload is the workload's own program inside a composed one (Own).
+func (p Program) Workload() (Program, bool) {
+	if p.Own == 0 || int(p.Own) >= len(p.Insns) {
+		return Program{}, false
+	}
+	return Program{Audit: p.Audit, Flags: p.Flags, Insns: p.Insns[p.Own:]}, true
 }
 
 // retUserNotif is SECCOMP_RET_USER_NOTIF.
@@ -78,6 +112,8 @@ func (p Program) Marshal() ([]byte, error) {
 	out = append(out, magic...)
 	out = binary.LittleEndian.AppendUint32(out, p.Audit)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(p.Insns)))
+	out = binary.LittleEndian.AppendUint32(out, p.Flags)
+	out = binary.LittleEndian.AppendUint32(out, p.Own)
 	out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
 	return append(out, body...), nil
 }
@@ -87,16 +123,24 @@ func (p Program) Marshal() ([]byte, error) {
 // The kernel checks the rest (jumps in bounds, known instructions) when
 // the program is installed.
 func Unmarshal(b []byte, audit uint32) (Program, error) {
-	if len(b) < headerSize || string(b[:8]) != magic {
-		return Program{}, errors.New("not a ward seccomp filter file (format 1)")
+	size, crcAt := headerSize, 24
+	switch {
+	case len(b) >= headerSize && string(b[:8]) == magic:
+	case len(b) >= headerSize1 && string(b[:8]) == magic1:
+		size, crcAt = headerSize1, 16
+	default:
+		return Program{}, errors.New("not a ward seccomp filter file (format 1 or 2)")
 	}
 	p := Program{Audit: binary.LittleEndian.Uint32(b[8:])}
 	n := binary.LittleEndian.Uint32(b[12:])
-	body := b[headerSize:]
+	if size == headerSize {
+		p.Flags, p.Own = binary.LittleEndian.Uint32(b[16:]), binary.LittleEndian.Uint32(b[20:])
+	}
+	body := b[size:]
 	if n == 0 || n > MaxInsns || uint64(len(body)) != 8*uint64(n) {
 		return Program{}, fmt.Errorf("filter file holds %d bytes for %d instructions", len(body), n)
 	}
-	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[16:]) {
+	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[crcAt:]) {
 		return Program{}, errors.New("filter file's checksum does not match its instructions")
 	}
 	if p.Audit != audit {
@@ -116,6 +160,12 @@ func (p Program) check() error {
 	}
 	if last := p.Insns[len(p.Insns)-1]; last.Code&0x07 != unix.BPF_RET {
 		return errors.New("filter does not end in a return")
+	}
+	if p.Flags&^allowedFlags != 0 {
+		return fmt.Errorf("filter asks for seccomp flags %#x, ward installs only LOG and SPEC_ALLOW", p.Flags)
+	}
+	if p.Own >= uint32(len(p.Insns)) {
+		return fmt.Errorf("filter's workload program starts at %d of %d instructions", p.Own, len(p.Insns))
 	}
 	return nil
 }
