@@ -3,6 +3,7 @@ package seccompbpf
 import (
 	"testing"
 
+	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/profiles"
 )
 
@@ -70,6 +71,85 @@ func BenchmarkStoreIndexed(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := s.Filter(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWorkloadCold is a store miss for a workload's own profile
+// (containerd's RuntimeDefault): compile it, read the baseline, compose,
+// encode, hash and find the file already written.
+func BenchmarkWorkloadCold(b *testing.B) {
+	gen, err := profiles.NewSeccompGenerator(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	p := criDefault()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := NewStore(dir, gen, "", alert.NotifySyscalls())
+		if err != nil {
+			b.Skip(err)
+		}
+		base, err := s.Filter(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Workload(p, base); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWorkloadIndexed is what a ward-runtime create pays for the
+// workload's profile once any process has compiled it: the profile
+// encoded and hashed, an index entry and the filter read and checked.
+func BenchmarkWorkloadIndexed(b *testing.B) {
+	gen, err := profiles.NewSeccompGenerator(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	p := criDefault()
+	s, err := NewStore(dir, gen, "inputs", alert.NotifySyscalls())
+	if err != nil {
+		b.Skip(err)
+	}
+	base, err := s.Filter(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Workload(p, base); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := NewStore(dir, gen, "inputs", alert.NotifySyscalls())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Workload(p, base); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEvaluate is the supervisor's cost of the workload's verdict
+// for one notified call.
+func BenchmarkEvaluate(b *testing.B) {
+	native := X86_64()
+	own, err := CompileWorkload(criDefault(), native)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := NewEvaluator(own)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Evaluate(Data{Nr: 165, Arch: native.Audit}); err != nil {
 			b.Fatal(err)
 		}
 	}

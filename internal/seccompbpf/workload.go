@@ -240,13 +240,19 @@ func (e *Evaluator) Evaluate(d Data) (uint32, error) {
 }
 
 // Answer is the answer to a call ward's baseline notified: the workload's
-// own verdict (own) when its profile refuses the call (ERRNO, or, where
-// the kernel should have acted alone, TRAP or KILL), else ward's (rule).
-// It is what the two filters, installed separately, would have answered,
-// with ward's supervisor deciding where the baseline's USER_NOTIF won.
+// own verdict (own) when its profile refuses the call with an errno, else
+// ward's (rule). It is what the two filters, installed separately, would
+// have answered, with ward's supervisor deciding where the baseline's
+// USER_NOTIF won. A verdict stricter than ERRNO (KILL, TRAP) never reaches
+// the supervisor: the composed filter leaves it to the kernel. Were one to
+// come, it is refused with EPERM: a listener can neither kill a thread nor
+// trap a call as the kernel does, and must not let it run.
 func Answer(own, rule uint32) uint32 {
-	if Stricter(own, RetErrno) || own&retActionFull == RetErrno {
+	switch {
+	case own&retActionFull == RetErrno:
 		return own
+	case Stricter(own, RetErrno):
+		return RetErrno | uint32(unix.EPERM)
 	}
 	return rule
 }

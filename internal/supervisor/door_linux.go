@@ -34,6 +34,13 @@ func ContainerOf(ad *admission.Admission, adm *admission.Admitter, pid int) Cont
 		if s := ad.Bundle.Spec; s != nil && s.Linux != nil {
 			c.CgroupsPath = s.Linux.CgroupsPath
 		}
+		if s := ad.Bundle.Spec; s != nil {
+			for _, m := range s.Mounts {
+				if m.Destination == landlock.ProfileSeccompPath {
+					c.Profile = m.Source
+				}
+			}
+		}
 	}
 	det := adm.Policy().Detection
 	c.Detection = func() policy.Detection { return det }

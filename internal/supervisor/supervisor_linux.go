@@ -35,6 +35,12 @@ type Container struct {
 	Bundle      string
 	PID         int
 	CgroupsPath string
+	// Profile is the host path of the container's own seccomp profile as
+	// ward compiled it, composed with the baseline (the hardened spec's
+	// mount at landlock.ProfileSeccompPath); "" when runc installs it or
+	// there is none. The supervisor answers as that profile does where
+	// it refuses a notified call (verdict_linux.go).
+	Profile string `json:",omitempty"`
 }
 
 // Options configure a Supervisor.
@@ -76,6 +82,7 @@ type Supervisor struct {
 	ln    *net.UnixListener
 	names map[uint32]string
 	rules map[string]alert.Rule
+	own   *ownPrograms
 
 	pending *handshakes
 	refused *quietLog
@@ -128,7 +135,7 @@ func Listen(o Options) (*Supervisor, error) {
 		return nil, fmt.Errorf("listening for seccomp listeners: %s is not a unix socket", o.Socket)
 	}
 	ln.SetUnlinkOnClose(true)
-	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), listeners: make(map[int]struct{}),
+	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), own: newOwnPrograms(), listeners: make(map[int]struct{}),
 		conns: make(map[*net.UnixConn]struct{}), pending: newHandshakes(o.MaxHandshakes, o.MaxConns), refused: newQuietLog(o.Logf, refusalQuiet)}
 	s.wg.Add(1)
 	go s.accept()
@@ -399,11 +406,12 @@ func (s *Supervisor) answer(fd int, n *notif, c Container) {
 		// and what was read may be another process's.
 		return
 	}
-	out := notifResp{ID: n.ID, Error: -int32(unix.EPERM)}
-	ev.Response = string(resp)
-	if resp == policy.RespondAlert {
-		out = notifResp{ID: n.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
-		ev.Response = "allow"
+	// The container's own profile, where it refuses the call, answers
+	// before ward's rule does (an alert is raised either way).
+	out, did, verr := s.verdict(c, n, resp)
+	ev.Response = did
+	if verr != nil {
+		s.o.Logf("supervisor: answering %s in %s: %v", name, c.ID, verr)
 	}
 	// A kill holds the container (frozen) before the answer, a freeze
 	// follows it (Responder.Respond says why). The answer to a call the
