@@ -1,7 +1,9 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -80,14 +82,38 @@ func TestDocker(t *testing.T) {
 
 	t.Run("detection", func(t *testing.T) {
 		// Docker's default profile refuses the mount family, unshare
-		// and setns without CAP_SYS_ADMIN before ward's filter sees
-		// them (docs/detection.md): unconfined, as a Kubernetes pod's
-		// seccomp is by default, ward's baseline is the only filter.
+		// and setns without CAP_SYS_ADMIN itself. ward compiles it and
+		// composes it with its baseline, so those refusals reach ward's
+		// supervisor, which answers them as the profile does (EPERM)
+		// and alerts. Audit's "the call runs" needs no profile of
+		// Docker's: with it, the profile's EPERM stands (below).
 		unconfined := []string{"--security-opt", "seccomp=unconfined"}
 		testDetectionDoor(t, e, doorCLI{
-			cli: d.docker, run: run(unconfined...),
+			cli: d.docker, run: run(),
 			// Docker picks the runtime per container (the last --runtime wins).
 			audit: d.docker, auditRun: run(append(unconfined, "--runtime", "ward-audit")...),
+		})
+		t.Run("audit under Docker's profile", func(t *testing.T) {
+			cidfile := filepath.Join(t.TempDir(), "cid")
+			out, stderr, code := d.docker(append(run("--runtime", "ward-audit", "--cidfile", cidfile), harness.BusyboxImage, "sh", "-c", "umount /ward-missing 2>&1; echo rc=$?")...)
+			if code != 0 || !strings.Contains(out, "Operation not permitted") {
+				t.Errorf("umount under audit with Docker's profile: exit %d, %q %q; want the profile's EPERM", code, out, stderr)
+			}
+			b, _ := os.ReadFile(cidfile)
+			id := strings.TrimSpace(string(b))
+			if a, ok := e.waitAlert(id, "mount", 0); !ok || a.OutputFields["ward.response"] != "deny" {
+				t.Errorf("umount under audit with Docker's profile: alert %v (found %v), want one answered deny: %v", a.OutputFields, ok, e.alerts())
+			}
+			// ward, not runc, compiled Docker's profile.
+			compiled := false
+			for _, dec := range e.decisions() {
+				if b, _ := json.Marshal(dec); dec["containerID"] == id && strings.Contains(string(b), "compiled the container's own profile") {
+					compiled = true
+				}
+			}
+			if !compiled {
+				t.Errorf("the decision of %s does not say ward compiled Docker's profile", id)
+			}
 		})
 	})
 
