@@ -206,3 +206,47 @@ func TestShimResponses(t *testing.T) {
 		}
 	}
 }
+
+// TestShimRuntimeDefault: a CRI pod that asks for containerd's
+// RuntimeDefault profile, which refuses the mount family and setns
+// itself, still raises ward's alerts: ward compiles the profile, composes
+// it with its baseline, and answers the attempts as the profile does.
+// The profile's EPERM stands even where ward's rule lets the call run
+// (mount: alert), and the alert says so (deny). The first process and an
+// exec session get the same filters (ward-init installs both).
+func TestShimRuntimeDefault(t *testing.T) {
+	s := startShimPods(t)
+	pod, err := s.RunPod(harness.Pod{Name: "runtime-default", Handler: "ward", RuntimeDefault: true,
+		Command: []string{"sh", "-c", "umount /ward-missing; exec sleep 3600"}})
+	if err != nil {
+		t.Fatalf("pod: %v\n%s", err, s.LogTail(40))
+	}
+	check := func(a alert.Alert, response string) {
+		t.Helper()
+		if f := a.OutputFields; f["k8s.pod.name"] != "runtime-default" || f["ward.response"] != response || f["ward.door"] != "shim" {
+			t.Errorf("%s alert: %v", f["ward.rule"], f)
+		}
+	}
+	// The first process's umount, answered by the profile (deny) though
+	// ward's rule for mount is alert.
+	check(s.waitAlert(t, pod.ContainerID, "mount"), "deny")
+	t.Run("exec", func(t *testing.T) {
+		// runc installs no profile (the hardened spec has none): an
+		// EPERM where ward's rule lets the call run is the profile's,
+		// installed by ward-init in the session too. (Its alert is the
+		// first process's, deduplicated.)
+		out, _ := s.Exec(pod.ContainerID, "sh", "-c", allowedAttempt)
+		if !strings.Contains(out, "Operation not permitted") {
+			t.Errorf("umount under RuntimeDefault: %q, want the profile's EPERM", out)
+		}
+		out, _ = s.Exec(pod.ContainerID, "sh", "-c", deniedAttempt)
+		if !strings.Contains(out, "Operation not permitted") {
+			t.Errorf("setns under RuntimeDefault: %q, want EPERM", out)
+		}
+		check(s.waitAlert(t, pod.ContainerID, "setns"), "deny")
+		// What an ordinary process needs still runs.
+		if out, err := s.Exec(pod.ContainerID, "sh", "-c", "echo ok > /tmp/x && cat /tmp/x"); err != nil || !strings.Contains(out, "ok") {
+			t.Errorf("ordinary exec: %q %v", out, err)
+		}
+	})
+}
