@@ -21,8 +21,8 @@ import (
 // audit mode: ward's own cost, no protection applied), runc (a pod asking
 // for no seccomp profile, the kubelet's default), and ward+seccomp and
 // runc+seccomp (the pod asks for containerd's RuntimeDefault profile, which
-// ward keeps for runc and stacks its own compiled baseline on, installed by
-// ward-init). Shim memory is read right after the start and again after a
+// ward compiles once, composes with its own compiled baseline and has
+// ward-init install, so runc does no seccomp work). Shim memory is read right after the start and again after a
 // second of idleness, the state a pod's shim spends its life in.
 func TestBenchmarkPods(t *testing.T) {
 	harness.RequireBench(t)
