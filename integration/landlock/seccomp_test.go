@@ -62,17 +62,23 @@ func TestSeccompBaselineFromLauncher(t *testing.T) {
 	contains(t, "exec stdout", r.stdout, "syscall 1000: ENOSYS")
 }
 
-// TestSeccompStacksOnOwnProfile: a container's own profile stays runc's
-// filter, and ward's baseline is stacked on it: both refuse.
-func TestSeccompStacksOnOwnProfile(t *testing.T) {
+// TestSeccompOwnProfileFromLauncher: a container's own profile is
+// compiled by ward and installed by ward-init with the baseline, for the
+// first process and exec sessions; runc gets no profile: both refuse.
+func TestSeccompOwnProfileFromLauncher(t *testing.T) {
 	e := need(t, basePolicy)
-	s := spec(e.image(t), true, "sh", "-c", `mkdir /tmp/d; echo "mkdir=$?"; `+seccompScript)
+	rootfs := e.image(t)
+	script := `mkdir /tmp/d; echo "mkdir=$?"; ` + seccompScript
 	own := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{"SCMP_ARCH_X86_64"},
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}}}
+	hasProfileMount := func(s *specs.Spec) bool {
+		return slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == landlock.ProfileSeccompPath })
+	}
+	s := spec(rootfs, true, "sh", "-c", script)
 	s.Linux.Seccomp = own
 	v := e.harden(t, s, true)
-	if s.Linux.Seccomp != own || !hasFilterMount(s) {
-		t.Fatalf("own profile not kept or no baseline: %v %v", s.Linux.Seccomp, v.Changes)
+	if s.Linux.Seccomp != nil || !hasFilterMount(s) || !hasProfileMount(s) {
+		t.Fatalf("runc's profile %v, baseline %v, own profile mounted %v: %v", s.Linux.Seccomp, hasFilterMount(s), hasProfileMount(s), v.Changes)
 	}
 	r := e.run(t, s)
 	contains(t, "stdout", r.stdout, "mkdir=1")   // the container's own profile
@@ -81,4 +87,29 @@ func TestSeccompStacksOnOwnProfile(t *testing.T) {
 	if strings.Contains(r.stderr, "ward-init:") {
 		t.Errorf("launcher failed: %s", r.stderr)
 	}
+
+	// An exec session gets the same two filters from ward-init.
+	long := spec(rootfs, true, "sleep", "60")
+	long.Linux.Seccomp = own
+	lv := e.harden(t, long, true)
+	id, _ := e.create(t, long)
+	if r := e.runcCmd(t, "start", id); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	proc := &specs.Process{Args: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/local/bin:/bin"}, Cwd: "/"}
+	if _, err := e.judge.Process(proc, &lv.Decision); err != nil {
+		t.Fatal(err)
+	}
+	r = e.execProcess(t, id, proc)
+	contains(t, "exec stdout", r.stdout, "mkdir=1")
+	contains(t, "exec stdout", r.stdout, "unshare=1")
+
+	// Control: without the profile's file, mkdir runs: the refusal above
+	// is the compiled profile's.
+	bare := spec(rootfs, true, "sh", "-c", script)
+	bare.Linux.Seccomp = own
+	e.harden(t, bare, true)
+	bare.Mounts = slices.DeleteFunc(bare.Mounts, func(m specs.Mount) bool { return m.Destination == landlock.ProfileSeccompPath })
+	r = e.run(t, bare)
+	contains(t, "stdout (control)", r.stdout, "mkdir=0")
 }

@@ -193,45 +193,60 @@ func differential(t *testing.T, p *specs.LinuxSeccomp, native Arch) int {
 			t.Errorf("arch %#x nr %d args %#x: filter returns %#x, profile says %#x", c.arch, c.nr, c.args, got, want)
 		}
 	}
+	sweep(native, []*specs.LinuxSeccomp{p}, check)
+	return checked
+}
+
+// sweep calls check with every syscall number from 0 to 1023 and the
+// edges of the number space under five audit architectures, and with each
+// argument-filtered syscall of profs, probes in each argument (probes of
+// all profs), and several arguments at once for rules that test more than
+// one.
+func sweep(native Arch, profs []*specs.LinuxSeccomp, check func(call)) {
 	var nrs []uint32
 	for nr := range uint32(1024) {
 		nrs = append(nrs, nr)
 	}
-	nrs = append(nrs, 0x3fffffff, 0x40000000, 0x40000000+1, 0x40000000+56, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff)
+	nrs = append(nrs, 0x3fffffff, 0x40000000, 0x40000000+1, 0x40000000+56, 0x40000000+165, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff)
 	for _, arch := range []uint32{AuditX86_64, AuditI386, AuditAArch64, AuditARM, 0} {
 		for _, nr := range nrs {
 			check(call{arch: arch, nr: nr})
 		}
 	}
-	vals := probes(p)
-	for _, r := range p.Syscalls {
-		if len(r.Args) == 0 {
-			continue
-		}
-		for _, name := range r.Names {
-			nr, ok := native.Lookup(name)
-			if !ok {
+	var vals []uint64
+	for _, p := range profs {
+		vals = append(vals, probes(p)...)
+	}
+	slices.Sort(vals)
+	vals = slices.Compact(vals)
+	for _, p := range profs {
+		for _, r := range p.Syscalls {
+			if len(r.Args) == 0 {
 				continue
 			}
-			for i := range 6 {
-				for _, v := range vals {
-					c := call{arch: native.Audit, nr: nr}
-					c.args[i] = v
-					check(c)
+			for _, name := range r.Names {
+				nr, ok := native.Lookup(name)
+				if !ok {
+					continue
 				}
-			}
-			// Several arguments at once, for rules that test more than one.
-			if !multiArg(r.Args) {
-				continue
-			}
-			for _, v := range vals {
-				for _, w := range vals {
-					check(call{arch: native.Audit, nr: nr, args: [6]uint64{v, w, v, w, v, w}})
+				for i := range 6 {
+					for _, v := range vals {
+						c := call{arch: native.Audit, nr: nr}
+						c.args[i] = v
+						check(c)
+					}
+				}
+				if !multiArg(r.Args) {
+					continue
+				}
+				for _, v := range vals {
+					for _, w := range vals {
+						check(call{arch: native.Audit, nr: nr, args: [6]uint64{v, w, v, w, v, w}})
+					}
 				}
 			}
 		}
 	}
-	return checked
 }
 
 func multiArg(args []specs.LinuxSeccompArg) bool {
@@ -291,6 +306,23 @@ func TestDifferentialAArch64(t *testing.T) {
 
 func ptr(u uint) *uint { return &u }
 
+// defaultAction is a profile's default, with or without runc's stub.
+type defaultAction struct {
+	name     string
+	def      specs.LinuxSeccompAction
+	errnoRet *uint
+}
+
+func defaultActions() []defaultAction {
+	return []defaultAction{
+		{"errno EPERM", specs.ActErrno, nil},
+		{"errno ENOSYS (no stub)", specs.ActErrno, ptr(uint(unix.ENOSYS))},
+		{"kill", specs.ActKillThread, nil},
+		{"allow (no stub)", specs.ActAllow, nil},
+		{"log (no stub)", specs.ActLog, nil},
+	}
+}
+
 // TestDifferentialOperators covers what ward's profile does not use:
 // every operator, conditions on two arguments, two conditions on one
 // argument (runc splits them), 64-bit values, and defaults without the
@@ -311,17 +343,7 @@ func TestDifferentialOperators(t *testing.T) {
 		{Names: []string{"brk"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 4}}},
 		{Names: []string{"brk"}, Action: specs.ActAllow},
 	}
-	for _, tc := range []struct {
-		name     string
-		def      specs.LinuxSeccompAction
-		errnoRet *uint
-	}{
-		{"errno EPERM", specs.ActErrno, nil},
-		{"errno ENOSYS (no stub)", specs.ActErrno, ptr(uint(unix.ENOSYS))},
-		{"kill", specs.ActKillThread, nil},
-		{"allow (no stub)", specs.ActAllow, nil},
-		{"log (no stub)", specs.ActLog, nil},
-	} {
+	for _, tc := range defaultActions() {
 		t.Run(tc.name, func(t *testing.T) {
 			native := X86_64()
 			p := &specs.LinuxSeccomp{DefaultAction: tc.def, DefaultErrnoRet: tc.errnoRet, Architectures: []specs.Arch{"SCMP_ARCH_X86_64"}, Syscalls: rules}

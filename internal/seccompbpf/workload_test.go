@@ -118,40 +118,7 @@ func composition(t *testing.T, basep, p *specs.LinuxSeccomp, native Arch) int {
 			t.Fatalf("arch %#x nr %d: the kernel's action changed from %#x to %#x", c.arch, c.nr, before, after)
 		}
 	}
-	var nrs []uint32
-	for nr := range uint32(1024) {
-		nrs = append(nrs, nr)
-	}
-	nrs = append(nrs, 0x3fffffff, 0x40000000, 0x40000000+1, 0x40000000+165, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff)
-	for _, arch := range []uint32{AuditX86_64, AuditI386, AuditAArch64, AuditARM, 0} {
-		for _, nr := range nrs {
-			check(call{arch: arch, nr: nr})
-		}
-	}
-	// The argument-filtered rules of both profiles, with each one's probes.
-	vals := append(probes(p), probes(basep)...)
-	slices.Sort(vals)
-	vals = slices.Compact(vals)
-	for _, prof := range []*specs.LinuxSeccomp{p, basep} {
-		for _, r := range prof.Syscalls {
-			if len(r.Args) == 0 {
-				continue
-			}
-			for _, name := range r.Names {
-				nr, ok := native.Lookup(name)
-				if !ok {
-					continue
-				}
-				for i := range 6 {
-					for _, v := range vals {
-						c := call{arch: native.Audit, nr: nr}
-						c.args[i] = v
-						check(c)
-					}
-				}
-			}
-		}
-	}
+	sweep(native, []*specs.LinuxSeccomp{p, basep}, check)
 	return surfaced
 }
 
@@ -210,17 +177,7 @@ func TestComposeActions(t *testing.T) {
 		{Names: []string{"open_by_handle_at"}, Action: specs.ActKillProcess},
 		{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpMaskedEqual, Value: 0x7E020000, ValueTwo: 0}}},
 	}
-	for _, tc := range []struct {
-		name     string
-		def      specs.LinuxSeccompAction
-		errnoRet *uint
-	}{
-		{"errno EPERM", specs.ActErrno, nil},
-		{"errno ENOSYS (no stub)", specs.ActErrno, ptr(uint(unix.ENOSYS))},
-		{"kill thread", specs.ActKillThread, nil},
-		{"allow (no stub)", specs.ActAllow, nil},
-		{"log", specs.ActLog, nil},
-	} {
+	for _, tc := range defaultActions() {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &specs.LinuxSeccomp{DefaultAction: tc.def, DefaultErrnoRet: tc.errnoRet, Architectures: []specs.Arch{"SCMP_ARCH_X86_64"},
 				Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC", specs.LinuxSeccompFlagLog}, Syscalls: rules}
