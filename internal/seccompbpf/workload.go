@@ -130,7 +130,8 @@ func Compose(base, own prog.Program) (prog.Program, error) {
 	}
 	nb, nw := len(base.Insns), len(own.Insns)
 	if n := nb + 2*nw; n > prog.MaxInsns {
-		return prog.Program{}, fmt.Errorf("composing seccomp filters: %d instructions, the kernel takes %d", n, prog.MaxInsns)
+		// runc's libseccomp program for the profile alone may fit.
+		return prog.Program{}, fmt.Errorf("composing seccomp filters: %d instructions, the kernel takes %d: %w", n, prog.MaxInsns, ErrUnsupported)
 	}
 	out := prog.Program{Audit: own.Audit, Flags: own.Flags, Own: uint32(nb + nw), Insns: make([]unix.SockFilter, 0, nb+2*nw)}
 	for i, in := range base.Insns {
