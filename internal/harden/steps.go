@@ -276,8 +276,12 @@ func launcherSeccomp(s *specs.Spec, rec *Record, filters FilterSource, superviso
 		}
 		l.Seccomp = nil
 		s.Mounts = append(slices.Clip(s.Mounts), specs.Mount{Destination: landlock.ProfileSeccompPath, Type: "bind", Source: file, Options: ro})
-		rec.Add("linux.seccomp", "compiled the container's own profile (read-only bind of "+file+" at "+landlock.ProfileSeccompPath+
-			"), composed with ward's baseline so that its refusals of escape system calls reach ward's supervisor, which answers them as the profile does; ward-init installs it, runc does no seccomp work")
+		why := ""
+		if supervisor != "" {
+			why = ", composed with ward's baseline so that its refusals of escape system calls reach ward's supervisor, which answers them as the profile does"
+		}
+		rec.Add("linux.seccomp", "compiled the container's own profile (read-only bind of "+file+" at "+landlock.ProfileSeccompPath+")"+why+
+			"; ward-init installs it, runc does no seccomp work")
 	}
 	return nil
 }
