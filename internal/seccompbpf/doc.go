@@ -32,10 +32,13 @@
 // from an allow list and they get ENOSYS), this package follows what the
 // profile says.
 //
-// Seam for a seccomp user-notification supervisor (issue 16): Install
-// passes the flags it is given to seccomp(2); a supervisor would compile a
-// profile with SCMP_ACT_NOTIFY rules (refused today by Compile), install it
-// with SECCOMP_FILTER_FLAG_NEW_LISTENER, and have ward-init send the
-// returned listener fd over a unix socket before it executes the workload,
-// as runc does for linux.seccomp.listenerPath.
+// A workload's own profile (RuntimeDefault, Localhost, Docker's default)
+// is compiled here too (CompileWorkload) and composed with the notifying
+// baseline (Compose), so that runc does no seccomp work and the profile's
+// refusals of escape calls reach ward's supervisor instead of hiding them
+// (ERRNO is stricter than USER_NOTIF); the supervisor answers those calls
+// with the profile's own verdict where it refuses them (Evaluator, Answer).
+// workload.go says how; workload_test.go checks, over every syscall number
+// and the argument-filtered rules, that every call gets the answer the two
+// filters gave when runc installed the profile.
 package seccompbpf
