@@ -120,31 +120,7 @@ func TestDetectionAlerts(t *testing.T) {
 			t.Errorf("probe %s: %s (%s), want blocked", id, o.Result, o.Detail)
 		}
 	}
-	pod := "ordinary-ward"
-	all := harness.Alerts(t, s.alerts)
-	byRule := map[string]alert.Alert{}
-	for _, a := range all {
-		if a.OutputFields["k8s.pod.name"] != pod {
-			t.Errorf("alert for another pod: %v", a.OutputFields["k8s.pod.name"])
-			continue
-		}
-		byRule[fmt.Sprint(a.OutputFields["ward.rule"])] = a
-	}
-	for probe, want := range expectedAlerts {
-		a, ok := byRule[want.rule]
-		if !ok {
-			t.Errorf("probe %s raised no %s alert", probe, want.rule)
-			continue
-		}
-		f := a.OutputFields
-		if !slices.Contains(a.Tags, want.attack) || f["k8s.ns.name"] == nil || f["container.name"] != "app" ||
-			f["ward.decision.id"] != r.Decision.ID || f["ward.response"] != "deny" || f["proc.name"] == "" || a.Source != "syscall" {
-			t.Errorf("probe %s: alert %s tags %v fields %v (decision %s)", probe, a.Rule, a.Tags, f, r.Decision.ID)
-		}
-		if lag := a.Time.Sub(start); lag < 0 {
-			t.Errorf("probe %s: alert before the pod started", probe)
-		}
-	}
+	all := checkProbeAlerts(t, s, r, "ordinary-ward", start)
 	t.Logf("%d alerts for %d probes in %s", len(all), len(expectedAlerts), time.Since(start).Round(time.Millisecond))
 
 	// The same alerts reached the HTTP receiver, each one accepted.
@@ -172,4 +148,70 @@ func TestDetectionAlerts(t *testing.T) {
 			t.Errorf("benign workload raised %s: %s", a.Rule, a.Output)
 		}
 	}
+}
+
+// checkProbeAlerts checks that each probe of expectedAlerts raised its
+// alert for pod (r's run), answered deny, naming ward's decision, and
+// returns the alerts.
+func checkProbeAlerts(t *testing.T, s *suite, r run, pod string, start time.Time) []alert.Alert {
+	t.Helper()
+	all := harness.Alerts(t, s.alerts)
+	byRule := map[string]alert.Alert{}
+	for _, a := range all {
+		if a.OutputFields["k8s.pod.name"] != pod {
+			t.Errorf("alert for another pod: %v", a.OutputFields["k8s.pod.name"])
+			continue
+		}
+		byRule[fmt.Sprint(a.OutputFields["ward.rule"])] = a
+	}
+	for probe, want := range expectedAlerts {
+		a, ok := byRule[want.rule]
+		if !ok {
+			t.Errorf("probe %s raised no %s alert", probe, want.rule)
+			continue
+		}
+		f := a.OutputFields
+		if !slices.Contains(a.Tags, want.attack) || f["k8s.ns.name"] == nil || f["container.name"] != "app" ||
+			f["ward.decision.id"] != r.Decision.ID || f["ward.response"] != "deny" || f["proc.name"] == "" || a.Source != "syscall" {
+			t.Errorf("probe %s: alert %s tags %v fields %v (decision %s)", probe, a.Rule, a.Tags, f, r.Decision.ID)
+		}
+		if lag := a.Time.Sub(start); lag < 0 {
+			t.Errorf("probe %s: alert before the pod started", probe)
+		}
+	}
+	return all
+}
+
+// TestDetectionAlertsRuntimeDefault: the same probes in an ordinary pod
+// that asks for containerd's RuntimeDefault profile, which refuses most of
+// those calls itself (EPERM). ward compiles the profile and composes it
+// with its baseline, so every attempt still reaches the supervisor and
+// raises its alert, and every probe still sees the refusal.
+func TestDetectionAlertsRuntimeDefault(t *testing.T) {
+	harness.Require(t)
+	s := startSuite(t)
+	var rd shape
+	for _, sh := range shapes() {
+		if sh.ID == "ordinary" {
+			rd = sh
+		}
+	}
+	ordinary := rd.pod
+	rd.ID = "runtime-default"
+	rd.pod = func(p *harness.Pod, f fixtures) {
+		ordinary(p, f)
+		p.RuntimeDefault = true
+	}
+	start := time.Now()
+	r := s.runShape(t, rd, "ward")
+	if !r.admitted() {
+		t.Fatalf("pod refused: %s", r.Err)
+	}
+	for id := range expectedAlerts {
+		if o, ok := r.Outcomes[id]; ok && o.Result != probes.Blocked {
+			t.Errorf("probe %s: %s (%s), want blocked", id, o.Result, o.Detail)
+		}
+	}
+	all := checkProbeAlerts(t, s, r, "runtime-default-ward", start)
+	t.Logf("%d alerts for %d probes under RuntimeDefault in %s", len(all), len(expectedAlerts), time.Since(start).Round(time.Millisecond))
 }
