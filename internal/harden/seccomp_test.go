@@ -139,3 +139,18 @@ func TestSeccompWithoutLauncher(t *testing.T) {
 		t.Fatalf("profile %v, filter calls %d, mounts %v", s.Linux.Seccomp, f.calls, s.Mounts)
 	}
 }
+
+// Without ward-init a container's own profile stays runc's, untouched,
+// and nothing is compiled for it.
+func TestOwnProfileWithoutLauncher(t *testing.T) {
+	f := &fakeFilters{}
+	h := launcherHardener(t, f)
+	own := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"write"}, Action: specs.ActAllow}}}
+	s := &specs.Spec{Process: &specs.Process{Args: []string{"nginx"}}, Linux: &specs.Linux{Seccomp: own}}
+	if _, err := h.Apply(&policy.Input{Spec: s}, []string{policy.StepLandlock}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.Seccomp != own || f.calls != 0 || f.workloads != 0 || len(filterMounts(s)) != 0 {
+		t.Fatalf("profile %v, filter calls %d/%d, mounts %v", s.Linux.Seccomp, f.calls, f.workloads, s.Mounts)
+	}
+}
