@@ -103,23 +103,9 @@ var expectedAlerts = map[string]struct{ rule, attack string }{
 func TestDetectionAlerts(t *testing.T) {
 	harness.Require(t)
 	s := startSuite(t)
-	var ordinary shape
-	for _, sh := range shapes() {
-		if sh.ID == "ordinary" {
-			ordinary = sh
-		}
-	}
 	start := time.Now()
-	r := s.runShape(t, ordinary, "ward")
-	if !r.admitted() {
-		t.Fatalf("ordinary pod refused: %s", r.Err)
-	}
 	// The probes see the baseline's answer, as before the supervisor.
-	for id := range expectedAlerts {
-		if o, ok := r.Outcomes[id]; ok && o.Result != probes.Blocked {
-			t.Errorf("probe %s: %s (%s), want blocked", id, o.Result, o.Detail)
-		}
-	}
+	r := s.runBlocked(t, ordinaryShape())
 	all := checkProbeAlerts(t, s, r, "ordinary-ward", start)
 	t.Logf("%d alerts for %d probes in %s", len(all), len(expectedAlerts), time.Since(start).Round(time.Millisecond))
 
@@ -190,12 +176,7 @@ func checkProbeAlerts(t *testing.T, s *suite, r run, pod string, start time.Time
 func TestDetectionAlertsRuntimeDefault(t *testing.T) {
 	harness.Require(t)
 	s := startSuite(t)
-	var rd shape
-	for _, sh := range shapes() {
-		if sh.ID == "ordinary" {
-			rd = sh
-		}
-	}
+	rd := ordinaryShape()
 	ordinary := rd.pod
 	rd.ID = "runtime-default"
 	rd.pod = func(p *harness.Pod, f fixtures) {
@@ -203,15 +184,32 @@ func TestDetectionAlertsRuntimeDefault(t *testing.T) {
 		p.RuntimeDefault = true
 	}
 	start := time.Now()
-	r := s.runShape(t, rd, "ward")
+	r := s.runBlocked(t, rd)
+	all := checkProbeAlerts(t, s, r, "runtime-default-ward", start)
+	t.Logf("%d alerts for %d probes under RuntimeDefault in %s", len(all), len(expectedAlerts), time.Since(start).Round(time.Millisecond))
+}
+
+func ordinaryShape() shape {
+	for _, sh := range shapes() {
+		if sh.ID == "ordinary" {
+			return sh
+		}
+	}
+	panic("no ordinary shape")
+}
+
+// runBlocked runs sh's pod on the ward handler and checks that every
+// probe of expectedAlerts was blocked.
+func (s *suite) runBlocked(t *testing.T, sh shape) run {
+	t.Helper()
+	r := s.runShape(t, sh, "ward")
 	if !r.admitted() {
-		t.Fatalf("pod refused: %s", r.Err)
+		t.Fatalf("%s pod refused: %s", sh.ID, r.Err)
 	}
 	for id := range expectedAlerts {
 		if o, ok := r.Outcomes[id]; ok && o.Result != probes.Blocked {
 			t.Errorf("probe %s: %s (%s), want blocked", id, o.Result, o.Detail)
 		}
 	}
-	all := checkProbeAlerts(t, s, r, "runtime-default-ward", start)
-	t.Logf("%d alerts for %d probes under RuntimeDefault in %s", len(all), len(expectedAlerts), time.Since(start).Round(time.Millisecond))
+	return r
 }
