@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -11,7 +12,6 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/decisionlog"
-	"github.com/ward-runtime/ward/internal/harden"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodefacts"
 	"github.com/ward-runtime/ward/internal/userns"
@@ -214,23 +214,32 @@ func (a *Admitter) route(ad *Admission, in *policy.Input) error {
 	}
 	ad.Runtime = rt
 	rewrite := v.Rewritten()
-	if rt.Sandbox && pod != nil && pod.Backend != rt.Name {
-		// The pod's sandbox runs elsewhere, so there is no sandbox of this
-		// backend to join: the container gets its own, in the pod's network
-		// namespace, whose IP it must leave to the pod; a host-network
-		// pod's namespace is the node's, whose addresses and network stack
-		// a sandbox is never given.
-		node := harden.SharesHostNetwork(ad.Bundle.Spec, in)
-		var mode string
-		ad.Runtime, mode = rt.InPodNetns(node)
-		switch {
-		case node && mode != "":
-			v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandboxNodeNetwork, rt.Name))
-		case mode == backend.RunscNetworkHost:
-			v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandbox, rt.Name, podBackend(pod)))
+	if rt.Sandbox && (pod == nil || pod.Backend != rt.Name) {
+		// A sandbox of its own: for a pod's container, because the pod's
+		// sandbox runs elsewhere and there is none of this backend to join.
+		// It runs in the network namespace the spec names, and must leave
+		// alone the addresses of anyone who already lives there.
+		switch netnsOf(ad.Bundle.Spec, in) {
+		case netnsNode:
+			// The policy refuses this (policy.RuleSandboxHostNetwork);
+			// getting here means it did not see the node's namespace.
+			return fmt.Errorf("container would run in a %s sandbox in the node's network namespace, which ward never does (rule %s)",
+				rt.Name, policy.RuleSandboxHostNetwork)
+		case netnsJoined:
+			var mode string
+			ad.Runtime, mode = rt.InJoinedNetns()
+			if mode == backend.RunscNetworkHost {
+				whose := "another container's"
+				if pod != nil {
+					whose = "its pod's, whose sandbox runs on " + podBackend(pod)
+				}
+				v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandbox, rt.Name, whose))
+			}
 		}
-		isolate(ad.Bundle.Spec, ad.ID)
-		rewrite = true
+		if pod != nil {
+			isolate(ad.Bundle.Spec, ad.ID)
+			rewrite = true
+		}
 	}
 	if rewrite {
 		if err := bundle.WriteSpec(ad.Bundle); err != nil {
@@ -245,6 +254,59 @@ func podBackend(pod *policy.PodContext) string {
 		return string(policy.Runc)
 	}
 	return string(pod.Backend)
+}
+
+// How a container's network namespace relates to others on the node.
+type netnsUse int
+
+const (
+	// netnsOwn: a namespace the container is first to live in (the
+	// runtime creates it, or it is only pinned by a bind mount: CNI's,
+	// Podman's for a new container).
+	netnsOwn netnsUse = iota
+	// netnsJoined: a namespace other processes already live in.
+	netnsJoined
+	// netnsNode: the node's own.
+	netnsNode
+)
+
+// netnsOf judges, by what it is on the node and never by its spelling, the
+// network namespace s runs in. A pod's app container joins its sandbox's
+// (the checks refuse any other, namespace-foreign), which the sandbox's
+// process lives in. Any other path is resolved to the namespace it
+// reaches, and the node says whether some process already lives there. A
+// path that reaches no namespace holds nobody's addresses: the runtime
+// will fail to join it.
+func netnsOf(s *specs.Spec, in *policy.Input) netnsUse {
+	if s.Linux == nil {
+		return netnsNode
+	}
+	i := slices.IndexFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.NetworkNamespace })
+	if i < 0 {
+		return netnsNode
+	}
+	p := s.Linux.Namespaces[i].Path
+	if p == "" {
+		return netnsOwn
+	}
+	var o policy.HostObject
+	ok := false
+	if in.Node != nil {
+		o, ok = in.Node.Objects[p]
+		ok = ok && o.Kind == policy.KindNamespace
+		if id, host := in.Node.HostNamespaces[specs.NetworkNamespace]; ok && host && id == o.ID {
+			return netnsNode
+		}
+	}
+	switch {
+	case in.Pod != nil:
+		return netnsJoined
+	case !ok:
+		return netnsOwn
+	case nodefacts.Inhabited(specs.NetworkNamespace, o.ID, ""):
+		return netnsJoined
+	}
+	return netnsOwn
 }
 
 // isolate turns a pod's app container into the root container of its own

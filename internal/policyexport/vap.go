@@ -132,6 +132,9 @@ func (x *Exporter) vap(name string, action policy.Action, lead string) (admissio
 		if err := x.sandboxHostObjects(&v, lead); err != nil {
 			return v, err
 		}
+		if err := x.sandboxHostNetwork(&v, lead); err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }
@@ -161,6 +164,37 @@ func (x *Exporter) sandboxHostObjects(v *admissionv1.ValidatingAdmissionPolicy, 
 		match := "(" + m + ") && (" + strings.Join(objects, " || ") + ")"
 		msg := fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
 			lead, policy.RuleSandboxHostObjects, r.Backend, r.Name)
+		v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
+			Expression:        "!variables.containers.exists(c, " + match + ")",
+			Message:           msg,
+			MessageExpression: namingContainers(msg, match),
+			Reason:            reason(),
+		})
+	}
+	return nil
+}
+
+// sandboxHostNetwork is the node's built-in rule policy.RuleSandboxHostNetwork:
+// a container a sandbox rule would take is rejected instead when its pod
+// uses the node's network namespace, waived or not (a waiver accepts host
+// networking; it does not make a sandbox able to run there).
+func (x *Exporter) sandboxHostNetwork(v *admissionv1.ValidatingAdmissionPolicy, lead string) error {
+	host, err := x.finding(policy.IDHostNetwork)
+	if err != nil {
+		return err
+	}
+	for i := range x.p.Rules {
+		r := &x.p.Rules[i]
+		if r.Action != policy.Sandbox {
+			continue
+		}
+		m, err := x.ruleMatch(r, r.Match.Findings)
+		if err != nil {
+			return err
+		}
+		match := "(" + m + ") && (" + host + ")"
+		msg := fmt.Sprintf("%s: host-network (reject, rule %s): the container would go to %s under rule %s, but its pod uses the node's network namespace, where a sandbox would take the node's addresses or be handed the node's network stack; run it without hostNetwork, or without what sends it to %[3]s",
+			lead, policy.RuleSandboxHostNetwork, r.Backend, r.Name)
 		v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
 			Expression:        "!variables.containers.exists(c, " + match + ")",
 			Message:           msg,
