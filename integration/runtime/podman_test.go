@@ -135,6 +135,11 @@ func TestPodman(t *testing.T) {
 		}
 	})
 
+	t.Run("joined-netns", func(t *testing.T) {
+		testJoinedNetns(t, joinDoor{cli: p.run, run: []string{"run", "-d", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"},
+			gvisor: []string{"--annotation", "ward.dev/untrusted=true"}})
+	})
+
 	t.Run("rejected", func(t *testing.T) {
 		_, stderr, code := p.run(append(podmanRun("--privileged"), harness.BusyboxImage, "true")...)
 		// Podman's status for "the OCI runtime failed" is 126.
