@@ -41,6 +41,18 @@ type Request struct {
 	// have it yet (ward-runtime, which is gone once the sandbox runs);
 	// nil when the front door always records it.
 	SandboxPID func(sandboxID string) (int, error)
+	// Infra reports whether the front door admitted the container named
+	// sandboxID as one outside any pod: a Podman pod's infra container,
+	// whose spec says nothing of being a sandbox while its pod's members
+	// name it as theirs (io.kubernetes.cri-o.SandboxID). Such a member is
+	// judged as a container of its own that joins another's namespaces,
+	// as a Docker --network container:X is, and it joins the infra
+	// container's user namespace (its lease, running as pid), which owns
+	// the IPC and UTS namespaces it shares; nil when the door has none.
+	Infra func(sandboxID string) (l *Lease, pid int, ok bool)
+
+	// infra is the user namespace of the Podman pod a member joins.
+	infra *Lease
 }
 
 // Admission is an admitted container: how it is to run.
@@ -116,16 +128,25 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 		return nil, fail(InvalidSpec, err)
 	}
 	ad := &Admission{ID: r.ID, Bundle: b}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
-	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
+	var pod *PodRecord
 	if b.Workload.Kind == bundle.PodContainer {
-		pod, err := a.pods.Read(b.Workload.SandboxID)
-		if errors.Is(err, ErrNoPod) {
-			return nil, fail(UnknownPod, fmt.Errorf("ward has no decision for its pod sandbox %s; refusing to run it", b.Workload.SandboxID))
+		pod, err = a.pods.Read(b.Workload.SandboxID)
+		if errors.Is(err, ErrNoPod) && r.Infra != nil {
+			if l, pid, ok := r.Infra(b.Workload.SandboxID); ok {
+				b.Workload.Kind, pod, err = bundle.Standalone, nil, nil
+				r.infra = infraOf(l, pid)
+			}
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoPod):
+			return nil, fail(UnknownPod, fmt.Errorf("ward has no decision for its pod sandbox %s; refusing to run it", b.Workload.SandboxID))
+		case err != nil:
 			return nil, fail(Failed, err)
 		}
+	}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
+	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
+	if pod != nil {
 		if in.Pod, err = pod.context(a.judge.Evaluator()); err != nil {
 			return nil, fail(Failed, err)
 		}
@@ -236,7 +257,10 @@ func (a *Admitter) route(ad *Admission, in *policy.Input) error {
 				v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandbox, rt.Name, whose))
 			}
 		}
-		if pod != nil {
+		if pod != nil || bundle.WorkloadOf(ad.Bundle.Spec).Kind == bundle.PodContainer {
+			// runsc would take it for a container of a sandbox of its
+			// own that does not exist (a Podman pod member names its
+			// infra container, on runc).
 			isolate(ad.Bundle.Spec, ad.ID)
 			rewrite = true
 		}
