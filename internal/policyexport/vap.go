@@ -152,26 +152,10 @@ func (x *Exporter) sandboxHostObjects(v *admissionv1.ValidatingAdmissionPolicy, 
 		}
 		objects = append(objects, e)
 	}
-	for i := range x.p.Rules {
-		r := &x.p.Rules[i]
-		if r.Action != policy.Sandbox {
-			continue
-		}
-		m, err := x.ruleMatch(r, r.Match.Findings)
-		if err != nil {
-			return err
-		}
-		match := "(" + m + ") && (" + strings.Join(objects, " || ") + ")"
-		msg := fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
+	return x.onSandboxRoute(v, strings.Join(objects, " || "), func(r *policy.Rule) string {
+		return fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
 			lead, policy.RuleSandboxHostObjects, r.Backend, r.Name)
-		v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
-			Expression:        "!variables.containers.exists(c, " + match + ")",
-			Message:           msg,
-			MessageExpression: namingContainers(msg, match),
-			Reason:            reason(),
-		})
-	}
-	return nil
+	})
 }
 
 // sandboxHostNetwork is the node's built-in rule policy.RuleSandboxHostNetwork:
@@ -183,6 +167,16 @@ func (x *Exporter) sandboxHostNetwork(v *admissionv1.ValidatingAdmissionPolicy, 
 	if err != nil {
 		return err
 	}
+	return x.onSandboxRoute(v, host, func(r *policy.Rule) string {
+		return fmt.Sprintf("%s: host-network (reject, rule %s): the container would go to %s under rule %s, but its pod uses the node's network namespace, where a sandbox would take the node's addresses or be handed the node's network stack; run it without hostNetwork, or without what sends it to %[3]s",
+			lead, policy.RuleSandboxHostNetwork, r.Backend, r.Name)
+	})
+}
+
+// onSandboxRoute adds, for each sandbox rule, a validation refusing the
+// containers that rule would take and for which cond (CEL over c) holds,
+// with msg's message.
+func (x *Exporter) onSandboxRoute(v *admissionv1.ValidatingAdmissionPolicy, cond string, msg func(*policy.Rule) string) error {
 	for i := range x.p.Rules {
 		r := &x.p.Rules[i]
 		if r.Action != policy.Sandbox {
@@ -192,13 +186,12 @@ func (x *Exporter) sandboxHostNetwork(v *admissionv1.ValidatingAdmissionPolicy, 
 		if err != nil {
 			return err
 		}
-		match := "(" + m + ") && (" + host + ")"
-		msg := fmt.Sprintf("%s: host-network (reject, rule %s): the container would go to %s under rule %s, but its pod uses the node's network namespace, where a sandbox would take the node's addresses or be handed the node's network stack; run it without hostNetwork, or without what sends it to %[3]s",
-			lead, policy.RuleSandboxHostNetwork, r.Backend, r.Name)
+		match := "(" + m + ") && (" + cond + ")"
+		text := msg(r)
 		v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
 			Expression:        "!variables.containers.exists(c, " + match + ")",
-			Message:           msg,
-			MessageExpression: namingContainers(msg, match),
+			Message:           text,
+			MessageExpression: namingContainers(text, match),
 			Reason:            reason(),
 		})
 	}
