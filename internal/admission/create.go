@@ -313,21 +313,17 @@ func netnsOf(s *specs.Spec, in *policy.Input) netnsUse {
 	if p == "" {
 		return netnsOwn
 	}
-	var o policy.HostObject
-	ok := false
-	if in.Node != nil {
-		o, ok = in.Node.Objects[p]
-		ok = ok && o.Kind == policy.KindNamespace
-		if id, host := in.Node.HostNamespaces[specs.NetworkNamespace]; ok && host && id == o.ID {
-			return netnsNode
-		}
+	if host, _ := in.Node.HostNamespace(specs.NetworkNamespace, p); host {
+		return netnsNode
 	}
-	switch {
-	case in.Pod != nil:
+	if in.Pod != nil {
 		return netnsJoined
-	case !ok:
-		return netnsOwn
-	case nodefacts.Inhabited(specs.NetworkNamespace, o.ID, ""):
+	}
+	var o policy.HostObject
+	if in.Node != nil {
+		o = in.Node.Objects[p]
+	}
+	if o.Kind == policy.KindNamespace && nodefacts.Inhabited(specs.NetworkNamespace, o.ID, "") {
 		return netnsJoined
 	}
 	return netnsOwn
