@@ -322,6 +322,9 @@ func (e *Evaluator) Evaluate(in Input) Decision {
 	if d.Action == Sandbox {
 		sandboxHostObjects(&d)
 	}
+	if d.Action == Sandbox {
+		sandboxHostNetwork(&d)
+	}
 	return d
 }
 
@@ -365,6 +368,39 @@ func sandboxHostObjects(d *Decision) {
 			d.Matched = append(d.Matched, RuleSandboxHostObjects)
 			return
 		}
+	}
+}
+
+// RuleSandboxHostNetwork names the built-in rule that refuses to run a
+// sandbox in the node's network namespace.
+const RuleSandboxHostNetwork = "sandbox-host-network"
+
+// sandboxHostNetwork rejects a sandboxed container that shares the node's
+// network namespace (a host-network pod's, Docker's --network host, a
+// namespace joined by path that is the node's). gVisor has two ways to run
+// there and ward takes neither: its own network stack (runsc's default)
+// takes the namespace's addresses and routes off its interfaces, here the
+// node's own, and does not give them back; the Sentry on the namespace's
+// stack (--network=host) hands the workload the node's network stack, and
+// with NET_ADMIN the node's interfaces, routes and firewall, which the
+// sandbox cannot take back. Running it with no network instead
+// (--network=none) is a breakage the workload cannot tell from a fault.
+// A waived host-network finding counts too: a waiver accepts host
+// networking, it does not make a sandbox able to run there.
+func sandboxHostNetwork(d *Decision) {
+	i := slices.IndexFunc(d.Findings, func(f Finding) bool { return f.Check.ID == IDHostNetwork })
+	if i < 0 {
+		return
+	}
+	be := d.Backend
+	d.Action, d.Backend, d.Rule = Reject, Runc, RuleSandboxHostNetwork
+	d.Reason = "a " + string(be) + " sandbox cannot share the node's network namespace (host-network at " + d.Findings[i].Path +
+		"): it would take the node's addresses into its own network stack, or hand the workload the node's network stack; " +
+		"run it without host networking, or without what sends it to " + string(be) + " (the other findings named), " +
+		"or exempt those findings to run it hardened on runc"
+	d.Matched = append(d.Matched, RuleSandboxHostNetwork)
+	if !slices.Contains(d.Deciding, IDHostNetwork) {
+		d.Deciding = append(d.Deciding, IDHostNetwork)
 	}
 }
 

@@ -99,6 +99,22 @@ func (f *NodeFacts) object(p string) (HostObject, bool) {
 	return o, ok && o.Kind != "" && o.Kind != KindMissing
 }
 
+// HostNamespace reports whether the namespace of type t that path (as
+// spelled in the spec) reaches is the host's, and whether the facts know:
+// known is false when the path could not be resolved or the host's
+// namespace of that type is unknown.
+func (f *NodeFacts) HostNamespace(t specs.LinuxNamespaceType, path string) (host, known bool) {
+	o, ok := f.object(path)
+	if !ok || o.Kind != KindNamespace {
+		return false, false
+	}
+	id, ok := f.HostNamespaces[t]
+	if !ok {
+		return false, false
+	}
+	return id == o.ID, true
+}
+
 // hookAllowed reports whether the hook binary at id is on the allow-list.
 func (f *NodeFacts) hookAllowed(id ObjectID) (string, bool) {
 	if f == nil {

@@ -373,3 +373,65 @@ func TestWorkloadDirs(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxHostNetwork: a container the policy sends to a sandbox is
+// refused when it shares the node's network namespace, whether the spec
+// shows it (no network namespace), the pod does (host-network carried from
+// the sandbox) or a waiver accepted host networking; with its own
+// namespace it goes to the sandbox. Both findings decide, so the message
+// names what to change.
+func TestSandboxHostNetwork(t *testing.T) {
+	e := testEvaluator(t)
+	withCap := func() *specs.Spec {
+		s := cleanSpec()
+		s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_NET_ADMIN")
+		return s
+	}
+	if d := e.Evaluate(Input{Spec: withCap(), Workload: bundle.WorkloadOf(withCap())}); d.Action != Sandbox {
+		t.Fatalf("NET_ADMIN in its own network namespace: %s by %q (%v), want sandbox", d.Action, d.Rule, d.Deciding)
+	}
+	hostNet := withCap()
+	removeNS(hostNet, specs.NetworkNamespace)
+	d := e.Evaluate(Input{Spec: hostNet, Workload: bundle.WorkloadOf(hostNet)})
+	if d.Action != Reject || d.Rule != RuleSandboxHostNetwork || d.Backend != Runc {
+		t.Fatalf("NET_ADMIN in the node's network namespace: %s/%s by %q", d.Action, d.Backend, d.Rule)
+	}
+	if !slices.Equal(d.Deciding, []string{IDCapNetAdmin, IDHostNetwork}) {
+		t.Errorf("deciding %v, want the capability and host-network", d.Deciding)
+	}
+	if !strings.Contains(d.Reason, "without host networking") {
+		t.Errorf("reason does not say what to change: %s", d.Reason)
+	}
+
+	sandbox := cleanSpec()
+	sandbox.Annotations[bundle.AnnotationContainerType] = "sandbox"
+	removeNS(sandbox, specs.NetworkNamespace)
+	sd := e.Evaluate(Input{Spec: sandbox, Workload: bundle.WorkloadOf(sandbox)})
+	app := withCap()
+	app.Annotations[bundle.AnnotationContainerType] = "container"
+	for i := range app.Linux.Namespaces {
+		app.Linux.Namespaces[i].Path = "/proc/4242/ns/" + string(app.Linux.Namespaces[i].Type)
+	}
+	if d := e.Evaluate(Input{Spec: app, Workload: bundle.WorkloadOf(app), Pod: sd.PodContext()}); d.Rule != RuleSandboxHostNetwork {
+		t.Errorf("NET_ADMIN container of a host-network pod: %s by %q", d.Action, d.Rule)
+	}
+
+	untrusted := cleanSpec()
+	untrusted.Annotations["ward.dev/untrusted"] = "true"
+	removeNS(untrusted, specs.NetworkNamespace)
+	if d := e.Evaluate(Input{Spec: untrusted, Workload: bundle.WorkloadOf(untrusted)}); d.Rule != RuleSandboxHostNetwork {
+		t.Errorf("untrusted workload on the node's network: %s by %q", d.Action, d.Rule)
+	}
+
+	waived := mustParse(t, `apiVersion: ward.dev/v1alpha1
+kind: Policy
+rules:
+  - {name: caps, reason: s, match: {findings: [cap-net-admin]}, action: sandbox, backend: gvisor}
+exemptions:
+  - {name: node-agents, reason: r, match: {namespaces: [kube-system]}, waive: [host-network]}
+`)
+	hostNet.Annotations[bundle.AnnotationSandboxNamespace] = "kube-system"
+	if d := NewEvaluator(waived).Evaluate(Input{Spec: hostNet, Workload: bundle.WorkloadOf(hostNet)}); d.Rule != RuleSandboxHostNetwork {
+		t.Errorf("waived host-network on the sandbox route: %s by %q", d.Action, d.Rule)
+	}
+}

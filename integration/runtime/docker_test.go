@@ -129,6 +129,27 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("joined-netns", func(t *testing.T) {
+		// Docker 20.10 has no --annotation: SYS_ADMIN sends it to gVisor.
+		testJoinedNetns(t, joinDoor{cli: d.docker, run: []string{"run", "-d", "--runtime", "ward"}, gvisor: []string{"--cap-add", "SYS_ADMIN"}})
+	})
+
+	t.Run("host-network-gvisor", func(t *testing.T) {
+		// gVisor in the node's network namespace would take the node's
+		// addresses or be handed its network stack (runsc with no network
+		// namespace in the spec gave it loopback only): refused, naming
+		// both findings and what to change.
+		_, stderr, code := d.docker("run", "--rm", "--runtime", "ward", "--network", "host", "--cap-add", "SYS_ADMIN", harness.BusyboxImage, "true")
+		if code != 125 {
+			t.Fatalf("exit %d, want docker's 125: %s", code, stderr)
+		}
+		for _, want := range []string{"sandbox-host-network", "host-network", "cap-sys-admin", "without host networking"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("refusal does not say %q: %s", want, stderr)
+			}
+		}
+	})
+
 	t.Run("rejected", func(t *testing.T) {
 		_, stderr, code := d.docker(append(run("--privileged"), harness.BusyboxImage, "true")...)
 		if code == 0 {

@@ -33,7 +33,10 @@ func newPodman(e *env) *podman {
 		os.MkdirAll(filepath.Join(d, sub), 0o700)
 	}
 	conf := filepath.Join(d, "containers.conf")
-	os.WriteFile(conf, []byte("[network]\nnetwork_config_dir = \""+filepath.Join(d, "networks")+"\"\n"), 0o644)
+	// default_ulimits: a pod's infra container takes no --ulimit (see
+	// podmanRun for why every container needs them here).
+	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n"+
+		"[network]\nnetwork_config_dir = \""+filepath.Join(d, "networks")+"\"\n"), 0o644)
 	p := &podman{e: e, env: append(os.Environ(), "CONTAINERS_CONF="+conf)}
 	p.args = []string{bin,
 		"--root", filepath.Join(d, "storage"), "--runroot", filepath.Join(d, "run"), "--tmpdir", filepath.Join(d, "tmp"),
@@ -90,8 +93,10 @@ func TestPodman(t *testing.T) {
 	if out, err := exec.Command(script, img).CombinedOutput(); err != nil {
 		t.Fatalf("building images: %v: %s", err, out)
 	}
-	if _, stderr, code := p.run("load", "-i", filepath.Join(img, "busybox.tar")); code != 0 {
-		t.Fatalf("podman load: %s", stderr)
+	for _, tar := range []string{"busybox.tar", "pause.tar"} {
+		if _, stderr, code := p.run("load", "-i", filepath.Join(img, tar)); code != 0 {
+			t.Fatalf("podman load %s: %s", tar, stderr)
+		}
 	}
 
 	t.Run("hardened", func(t *testing.T) {
@@ -133,6 +138,35 @@ func TestPodman(t *testing.T) {
 		if !strings.Contains(out, gvisorBanner) {
 			t.Errorf("not gVisor's kernel: %q", out)
 		}
+	})
+
+	t.Run("pod", func(t *testing.T) {
+		// A pod's members name its infra container as their sandbox
+		// (io.kubernetes.cri-o.SandboxID), which says nothing of being
+		// one: ward refused every member ("no decision for its pod
+		// sandbox"). They run now, in the infra container's user
+		// namespace (mqueue in its IPC namespace needs it), with a
+		// writable root and the pod's hostname; one sent to gVisor too.
+		if _, stderr, code := p.run("pod", "create", "--name", "wp", "--network", "none", "--infra-image", "ward.test/pause:1"); code != 0 {
+			t.Fatalf("pod create: %s", stderr)
+		}
+		defer p.run("pod", "rm", "-f", "-t", "0", "wp")
+		out, stderr, code := p.run("run", "--rm", "--pod", "wp", harness.BusyboxImage, "sh", "-c", "touch /f && hostname && cat /proc/self/uid_map")
+		if code != 0 {
+			t.Fatalf("pod member: exit %d: %s", code, stderr)
+		}
+		if !strings.HasPrefix(out, "wp\n") || strings.Contains(out, " 0 4294967295") {
+			t.Errorf("pod member: %q, want the pod's hostname and ward's mapping", out)
+		}
+		out, stderr, code = p.run("run", "--rm", "--pod", "wp", "--annotation", "ward.dev/untrusted=true", harness.BusyboxImage, "dmesg")
+		if code != 0 || !strings.Contains(out, gvisorBanner) {
+			t.Errorf("gVisor pod member: exit %d: %q %s", code, out, stderr)
+		}
+	})
+
+	t.Run("joined-netns", func(t *testing.T) {
+		testJoinedNetns(t, joinDoor{cli: p.run, run: []string{"run", "-d", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"},
+			gvisor: []string{"--annotation", "ward.dev/untrusted=true"}})
 	})
 
 	t.Run("rejected", func(t *testing.T) {

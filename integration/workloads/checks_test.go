@@ -20,8 +20,9 @@ type check struct {
 // deliberate lists the checks ward fails on purpose or because another
 // issue owns the fix, with the reason docs/defaults.md gives.
 var deliberate = map[string]string{
-	"volume/bind-root-writes": "host directories stay unmapped under ward's user namespace (as with Kubernetes hostUsers: false): container root is an unprivileged host ID there, unless the operator gives the directory to workloads (node.workloadDirs, check volume/bind-workload-dir)",
-	"git/bind-workspace":      "same cause as volume/bind-root-writes: the workspace is owned by an ID container root does not map (node.workloadDirs idmaps it: volume/bind-workload-dir)",
+	"volume/bind-root-writes":    "host directories stay unmapped under ward's user namespace (as with Kubernetes hostUsers: false): container root is an unprivileged host ID there, unless the operator gives the directory to workloads (node.workloadDirs, check volume/bind-workload-dir)",
+	"git/bind-workspace":         "same cause as volume/bind-root-writes: the workspace is owned by an ID container root does not map (node.workloadDirs idmaps it: volume/bind-workload-dir)",
+	"image/cp-into-running-seen": "Docker only, blocked by the kernel: docker cp writes through the manager's own overlay of the writable layer, and ward's (the container's) caches a name the container looked up before as missing; overlayfs does not revalidate the dentries of a local upper layer and gives userspace no way to drop one, and the one-instance design (the container on an idmapped mount of the manager's overlay) needs idmapped mounts of an overlayfs mount, which overlayfs refuses (no FS_ALLOW_IDMAP; EINVAL on 6.18). A name not looked up before is seen (image/cp-into-running); Podman's cp writes through ward's overlay and passes (docs/userns.md)",
 }
 
 // workloadDir is the directory below each door's host directories that
@@ -33,10 +34,7 @@ const workloadDir = "workload"
 // test reports them and does not fail on them, and each names what is
 // missing (docs/userns.md, docs/defaults.md). A check leaves this list
 // when the fix lands.
-var open = map[string]string{
-	"image/cp-into-running":      "Podman only: podman cp joins the container's mount namespace and writes as host root through ward's overlay, which host root's ID past the block stands for in the idmapped writable layer: the copy shows as nobody inside until the next start gives it to container root (Docker writes through its own overlay and passes; docs/userns.md)",
-	"image/cp-into-running-seen": "ward's overlay shares the writable layer with the manager's own, through which cp writes: a name the container looked up before the copy stays cached as missing in ward's overlay (docs/userns.md: replacing the manager's overlay needs host root mapped in the layer's idmapped mount, which would store the copy with a wrong owner)",
-}
+var open = map[string]string{}
 
 // The Python one-liners the service checks run inside the image.
 const (

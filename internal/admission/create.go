@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -11,7 +12,6 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/decisionlog"
-	"github.com/ward-runtime/ward/internal/harden"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodefacts"
 	"github.com/ward-runtime/ward/internal/userns"
@@ -41,6 +41,18 @@ type Request struct {
 	// have it yet (ward-runtime, which is gone once the sandbox runs);
 	// nil when the front door always records it.
 	SandboxPID func(sandboxID string) (int, error)
+	// Infra reports whether the front door admitted the container named
+	// sandboxID as one outside any pod: a Podman pod's infra container,
+	// whose spec says nothing of being a sandbox while its pod's members
+	// name it as theirs (io.kubernetes.cri-o.SandboxID). Such a member is
+	// judged as a container of its own that joins another's namespaces,
+	// as a Docker --network container:X is, and it joins the infra
+	// container's user namespace (its lease, running as pid), which owns
+	// the IPC and UTS namespaces it shares; nil when the door has none.
+	Infra func(sandboxID string) (l *Lease, pid int, ok bool)
+
+	// infra is the user namespace of the Podman pod a member joins.
+	infra *Lease
 }
 
 // Admission is an admitted container: how it is to run.
@@ -116,16 +128,25 @@ func (a *Admitter) admit(r Request, entry *decisionlog.Entry) (*Admission, error
 		return nil, fail(InvalidSpec, err)
 	}
 	ad := &Admission{ID: r.ID, Bundle: b}
-	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
-	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
+	var pod *PodRecord
 	if b.Workload.Kind == bundle.PodContainer {
-		pod, err := a.pods.Read(b.Workload.SandboxID)
-		if errors.Is(err, ErrNoPod) {
-			return nil, fail(UnknownPod, fmt.Errorf("ward has no decision for its pod sandbox %s; refusing to run it", b.Workload.SandboxID))
+		pod, err = a.pods.Read(b.Workload.SandboxID)
+		if errors.Is(err, ErrNoPod) && r.Infra != nil {
+			if l, pid, ok := r.Infra(b.Workload.SandboxID); ok {
+				b.Workload.Kind, pod, err = bundle.Standalone, nil, nil
+				r.infra = infraOf(l, pid)
+			}
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoPod):
+			return nil, fail(UnknownPod, fmt.Errorf("ward has no decision for its pod sandbox %s; refusing to run it", b.Workload.SandboxID))
+		case err != nil:
 			return nil, fail(Failed, err)
 		}
+	}
+	in := policy.Input{Spec: b.Spec, Workload: b.Workload, HostPaths: bundle.HostPaths(b.Spec), ContainerID: r.ID}
+	facts := nodefacts.Options{Node: a.opts.NodeNamespaces}
+	if pod != nil {
 		if in.Pod, err = pod.context(a.judge.Evaluator()); err != nil {
 			return nil, fail(Failed, err)
 		}
@@ -214,23 +235,35 @@ func (a *Admitter) route(ad *Admission, in *policy.Input) error {
 	}
 	ad.Runtime = rt
 	rewrite := v.Rewritten()
-	if rt.Sandbox && pod != nil && pod.Backend != rt.Name {
-		// The pod's sandbox runs elsewhere, so there is no sandbox of this
-		// backend to join: the container gets its own, in the pod's network
-		// namespace, whose IP it must leave to the pod; a host-network
-		// pod's namespace is the node's, whose addresses and network stack
-		// a sandbox is never given.
-		node := harden.SharesHostNetwork(ad.Bundle.Spec, in)
-		var mode string
-		ad.Runtime, mode = rt.InPodNetns(node)
-		switch {
-		case node && mode != "":
-			v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandboxNodeNetwork, rt.Name))
-		case mode == backend.RunscNetworkHost:
-			v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandbox, rt.Name, podBackend(pod)))
+	if rt.Sandbox && (pod == nil || pod.Backend != rt.Name) {
+		// A sandbox of its own: for a pod's container, because the pod's
+		// sandbox runs elsewhere and there is none of this backend to join.
+		// It runs in the network namespace the spec names, and must leave
+		// alone the addresses of anyone who already lives there.
+		switch netnsOf(ad.Bundle.Spec, in) {
+		case netnsNode:
+			// The policy refuses this (policy.RuleSandboxHostNetwork);
+			// getting here means it did not see the node's namespace.
+			return fmt.Errorf("container would run in a %s sandbox in the node's network namespace, which ward never does (rule %s)",
+				rt.Name, policy.RuleSandboxHostNetwork)
+		case netnsJoined:
+			var mode string
+			ad.Runtime, mode = rt.InJoinedNetns()
+			if mode == backend.RunscNetworkHost {
+				whose := "another container's"
+				if pod != nil {
+					whose = "its pod's, whose sandbox runs on " + podBackend(pod)
+				}
+				v.Notes = append(v.Notes, fmt.Sprintf(judge.NoteOwnSandbox, rt.Name, whose))
+			}
 		}
-		isolate(ad.Bundle.Spec, ad.ID)
-		rewrite = true
+		if pod != nil || bundle.WorkloadOf(ad.Bundle.Spec).Kind == bundle.PodContainer {
+			// runsc would take it for a container of a sandbox of its
+			// own that does not exist (a Podman pod member names its
+			// infra container, on runc).
+			isolate(ad.Bundle.Spec, ad.ID)
+			rewrite = true
+		}
 	}
 	if rewrite {
 		if err := bundle.WriteSpec(ad.Bundle); err != nil {
@@ -245,6 +278,55 @@ func podBackend(pod *policy.PodContext) string {
 		return string(policy.Runc)
 	}
 	return string(pod.Backend)
+}
+
+// How a container's network namespace relates to others on the node.
+type netnsUse int
+
+const (
+	// netnsOwn: a namespace the container is first to live in (the
+	// runtime creates it, or it is only pinned by a bind mount: CNI's,
+	// Podman's for a new container).
+	netnsOwn netnsUse = iota
+	// netnsJoined: a namespace other processes already live in.
+	netnsJoined
+	// netnsNode: the node's own.
+	netnsNode
+)
+
+// netnsOf judges, by what it is on the node and never by its spelling, the
+// network namespace s runs in. A pod's app container joins its sandbox's
+// (the checks refuse any other, namespace-foreign), which the sandbox's
+// process lives in. Any other path is resolved to the namespace it
+// reaches, and the node says whether some process already lives there. A
+// path that reaches no namespace holds nobody's addresses: the runtime
+// will fail to join it.
+func netnsOf(s *specs.Spec, in *policy.Input) netnsUse {
+	if s.Linux == nil {
+		return netnsNode
+	}
+	i := slices.IndexFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.NetworkNamespace })
+	if i < 0 {
+		return netnsNode
+	}
+	p := s.Linux.Namespaces[i].Path
+	if p == "" {
+		return netnsOwn
+	}
+	if host, _ := in.Node.HostNamespace(specs.NetworkNamespace, p); host {
+		return netnsNode
+	}
+	if in.Pod != nil {
+		return netnsJoined
+	}
+	var o policy.HostObject
+	if in.Node != nil {
+		o = in.Node.Objects[p]
+	}
+	if o.Kind == policy.KindNamespace && nodefacts.Inhabited(specs.NetworkNamespace, o.ID, "") {
+		return netnsJoined
+	}
+	return netnsOwn
 }
 
 // isolate turns a pod's app container into the root container of its own

@@ -76,6 +76,9 @@ func (a *Admitter) lease(r *Request, b *bundle.Bundle, pod *PodRecord) (*Lease, 
 		}
 		return &Lease{Owner: pod.Userns.Owner, Block: pod.Userns.Block, Join: "/proc/" + strconv.Itoa(pid) + "/ns/user"}, nil
 	}
+	if r.infra != nil {
+		return r.infra, nil
+	}
 	owner, layer := r.Owner, false
 	if r.BlockPerLayer && b.Spec.Root != nil && b.Spec.Root.Path != "" {
 		root := b.Spec.Root.Path
@@ -99,6 +102,16 @@ func (a *Admitter) lease(r *Request, b *bundle.Bundle, pod *PodRecord) (*Lease, 
 		return nil, fmt.Errorf("allocating user-namespace IDs: %w", err)
 	}
 	return &Lease{Owner: owner, Layer: layer, Block: block}, nil
+}
+
+// infraOf is the lease of a container that joins, as a Podman pod's
+// member, the user namespace of its infra container (lease l, running as
+// pid); nil when that one has none of ward's or is not running.
+func infraOf(l *Lease, pid int) *Lease {
+	if l == nil || pid <= 0 {
+		return nil
+	}
+	return &Lease{Owner: l.Owner, Block: l.Block, Join: "/proc/" + strconv.Itoa(pid) + "/ns/user"}
 }
 
 // Release gives back what a lease holds: the idmapped root filesystem

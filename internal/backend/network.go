@@ -13,21 +13,24 @@ const (
 	RunscNetworkNone = "none"
 )
 
-// InPodNetns returns r as it must run a container that gets a sandbox of
-// its own inside the network namespace of a pod that runs on another
-// backend (admission's isolate: a NET_ADMIN init container beside runc
-// apps, say).
+// InJoinedNetns returns r as it must run a container that gets a sandbox
+// of its own inside a network namespace other processes already live in:
+// a runc pod's (admission's isolate: a NET_ADMIN init container beside runc
+// apps), a Docker --network container:X's, a Podman pod's or
+// --network container:X's.
 //
 // runsc's default, --network=sandbox, takes the namespace's addresses and
 // routes off its interfaces and hands them to gVisor's own network stack;
-// they are not put back when the sandbox exits. In a pod's namespace those
-// are the pod's IP: the pod's other containers, on runc, would lose their
-// network, during and after the gVisor container. --network=host leaves the
-// namespace as it is and has the Sentry use it, so the pod keeps its IP and
-// shares it, as containers of one pod do. It is still the pod's namespace,
-// never the node's: what changes is that the container's socket calls
-// reach the node kernel's network stack through the Sentry rather than
-// gVisor's netstack (docs/shim.md says what that costs).
+// they are not put back when the sandbox exits. In a namespace that is
+// someone else's those are their IP: the pod's other containers, on runc,
+// or container X would lose their network, during and after the gVisor
+// container. --network=host leaves the namespace as it is and has the
+// Sentry use it, so the namespace keeps its IP and shares it, as
+// containers of one pod do. It is still that namespace, never the node's
+// (admission refuses a sandbox there, policy.RuleSandboxHostNetwork): what
+// changes is that the container's socket calls reach the node kernel's
+// network stack through the Sentry rather than gVisor's netstack
+// (docs/shim.md says what that costs).
 //
 // A flag rather than an annotation. runsc's per-container switch is the
 // annotation dev.gvisor.flag.network, which it honours only when the node
@@ -41,17 +44,11 @@ const (
 // binary, ward-runtime's state record), chosen by admission alone: nothing
 // a workload writes can select it.
 //
-// When the namespace may be the node's (a host-network pod's), node is
-// true and the result is --network=none, whatever the operator's flags say:
-// runsc's default would take the node's own addresses, and host would give
-// the sandbox the node's network stack, which ward never does; the
-// container gets loopback only.
-//
-// Otherwise an operator's own --network other than sandbox (none, say) is
-// kept: it leaves the namespace's addresses alone too, and is the stricter
-// choice. Runtimes of another dialect are returned as they are, with mode
-// "". mode is the --network the result runs with.
-func (r Runtime) InPodNetns(node bool) (_ Runtime, mode string) {
+// An operator's own --network other than sandbox (none, say) is kept: it
+// leaves the namespace's addresses alone too, and is the stricter choice.
+// Runtimes of another dialect are returned as they are, with mode "". mode
+// is the --network the result runs with.
+func (r Runtime) InJoinedNetns() (_ Runtime, mode string) {
 	if !r.Runsc() {
 		return r, ""
 	}
@@ -70,10 +67,7 @@ func (r Runtime) InPodNetns(node bool) (_ Runtime, mode string) {
 		}
 		mode = value
 	}
-	switch {
-	case node:
-		mode = RunscNetworkNone
-	case mode == RunscNetworkSandbox || mode == "":
+	if mode == RunscNetworkSandbox || mode == "" {
 		mode = RunscNetworkHost
 	}
 	r.Flags = append(flags, "--network="+mode)

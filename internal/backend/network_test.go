@@ -7,32 +7,28 @@ import (
 	"github.com/ward-runtime/ward/policy"
 )
 
-func TestInPodNetns(t *testing.T) {
+func TestInJoinedNetns(t *testing.T) {
 	gvisor := Builtin()[policy.GVisor]
 	for _, tc := range []struct {
 		name  string
 		flags []string
 		want  []string
-		node  bool
 		mode  string
 	}{
-		{"default", []string{"--platform=systrap"}, []string{"--platform=systrap", "--network=host"}, false, "host"},
-		{"no flags", nil, []string{"--network=host"}, false, "host"},
-		{"sandbox named", []string{"--network=sandbox", "--platform=ptrace"}, []string{"--platform=ptrace", "--network=host"}, false, "host"},
-		{"two tokens", []string{"--network", "sandbox", "--debug"}, []string{"--debug", "--network=host"}, false, "host"},
-		{"single dash", []string{"-network=sandbox"}, []string{"--network=host"}, false, "host"},
-		{"operator's none kept", []string{"--network=none", "--platform=systrap"}, []string{"--platform=systrap", "--network=none"}, false, "none"},
-		{"last one counts, as in runsc", []string{"--network=none", "--network=sandbox"}, []string{"--network=host"}, false, "host"},
-		{"already host", []string{"--network=host"}, []string{"--network=host"}, false, "host"},
-		{"node's: none", []string{"--platform=systrap"}, []string{"--platform=systrap", "--network=none"}, true, "none"},
-		{"node's: not the operator's host", []string{"--network=host"}, []string{"--network=none"}, true, "none"},
-		{"node's: operator's none", []string{"--network", "none"}, []string{"--network=none"}, true, "none"},
+		{"default", []string{"--platform=systrap"}, []string{"--platform=systrap", "--network=host"}, "host"},
+		{"no flags", nil, []string{"--network=host"}, "host"},
+		{"sandbox named", []string{"--network=sandbox", "--platform=ptrace"}, []string{"--platform=ptrace", "--network=host"}, "host"},
+		{"two tokens", []string{"--network", "sandbox", "--debug"}, []string{"--debug", "--network=host"}, "host"},
+		{"single dash", []string{"-network=sandbox"}, []string{"--network=host"}, "host"},
+		{"operator's none kept", []string{"--network=none", "--platform=systrap"}, []string{"--platform=systrap", "--network=none"}, "none"},
+		{"last one counts, as in runsc", []string{"--network=none", "--network=sandbox"}, []string{"--network=host"}, "host"},
+		{"already host", []string{"--network=host"}, []string{"--network=host"}, "host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := gvisor.clone()
 			s.Flags = tc.flags
 			rt := Runtime{Spec: s, Path: "/usr/bin/runsc"}
-			got, mode := rt.InPodNetns(tc.node)
+			got, mode := rt.InJoinedNetns()
 			if !slices.Equal(got.Flags, tc.want) || mode != tc.mode {
 				t.Errorf("flags %q -> %q (%s), want %q (%s)", tc.flags, got.Flags, mode, tc.want, tc.mode)
 			}
@@ -43,7 +39,7 @@ func TestInPodNetns(t *testing.T) {
 	}
 	// Another dialect is left alone: its flags mean something else.
 	vm := Runtime{Spec: Spec{Name: "fakevm", Kind: OCIRuntime, Dialect: DialectRunc, Sandbox: true, Flags: []string{"--vm"}}}
-	if got, mode := vm.InPodNetns(false); mode != "" || !slices.Equal(got.Flags, []string{"--vm"}) {
+	if got, mode := vm.InJoinedNetns(); mode != "" || !slices.Equal(got.Flags, []string{"--vm"}) {
 		t.Errorf("runc-dialect sandbox: %q mode %q", got.Flags, mode)
 	}
 }

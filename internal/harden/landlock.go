@@ -174,11 +174,10 @@ func rulesetSummary(rs landlock.Ruleset) string {
 const AnnotationLandlock = "ward.dev/landlock"
 
 // SharesHostNetwork reports whether the container may be in the host's
-// network namespace: none of its own, the init process's, or a path
-// ward cannot tell apart from the host's. A CRI app container joins its
-// pod's namespace by path; the pod's verdict says whether that is the
-// host's. Admission asks it too: only a container that cannot be in the
-// host's namespace may run a sandbox on its namespace's network stack.
+// network namespace: none of its own, or a path that reaches the host's
+// or that ward cannot resolve. A CRI app container joins its pod's
+// namespace by path; the pod's verdict says whether that is the host's.
+// Any other path is judged by the namespace it reaches (the node facts).
 func SharesHostNetwork(s *specs.Spec, in *policy.Input) bool {
 	if s.Linux == nil {
 		return true
@@ -201,7 +200,10 @@ func SharesHostNetwork(s *specs.Spec, in *policy.Input) bool {
 		// sandbox its path; a host-network sandbox has no entry.
 		return false
 	}
-	return true
+	// Joined by path (Docker's and Podman's --network container:X, a
+	// Podman pod's members): what it reaches on the node says whose.
+	host, known := in.Node.HostNamespace(specs.NetworkNamespace, s.Linux.Namespaces[i].Path)
+	return host || !known
 }
 
 // containerOf reads what a ruleset depends on from the spec.

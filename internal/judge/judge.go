@@ -191,16 +191,12 @@ const NoteUsernsSandbox = "no ward user namespace (%s): the sandbox's own kernel
 // namespace (a pod with hostUsers: false): ward verified its mapping.
 const NoteUsernsKept = "user namespace: the container manager's mapping (hostUsers: false) is kept, verified to leave host root unmapped and stay off ward's pool"
 
-// NoteOwnSandbox is the note for a pod's container that runs in a sandbox
-// of its own (backend, then the pod's backend) because its pod runs
-// elsewhere: it shares the pod's network namespace through the node
-// kernel's network stack, not the sandbox's (backend.Runtime.InPodNetns).
-const NoteOwnSandbox = "own %s sandbox in a pod that runs on %s: it uses the pod's network namespace as it is (runsc --network=host) so that the pod keeps its IP; its sockets are the node kernel's, reached through the sandbox's kernel, not the sandbox's own network stack"
-
-// NoteOwnSandboxNodeNetwork is the note for a host-network pod's container
-// that runs in a sandbox of its own (backend): the pod's namespace is the
-// node's, so it gets no network rather than the node's addresses or stack.
-const NoteOwnSandboxNodeNetwork = "own %s sandbox in a host-network pod: loopback only (runsc --network=none); the pod's network namespace is the node's, whose addresses runsc's own network stack would take over and whose network stack ward gives no sandbox"
+// NoteOwnSandbox is the note for a container that runs in a sandbox of
+// its own (backend) in a network namespace other processes already live in
+// (whose: its pod's, another container's): it shares that namespace
+// through the node kernel's network stack, not the sandbox's
+// (backend.Runtime.InJoinedNetns).
+const NoteOwnSandbox = "own %s sandbox in a network namespace already in use (%s): it uses the namespace as it is (runsc --network=host) so that the namespace keeps its IP; its sockets are the node kernel's, reached through the sandbox's kernel, not the sandbox's own network stack"
 
 // Rewritten reports whether the spec was changed.
 func (v *Verdict) Rewritten() bool { return len(v.Changes) > 0 }

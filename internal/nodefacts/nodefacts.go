@@ -200,14 +200,10 @@ func kindOf(m os.FileMode) policy.Kind {
 
 // namespaces reads the namespace identities of the process at dir.
 func namespaces(dir string) map[specs.LinuxNamespaceType]policy.ObjectID {
-	names := map[specs.LinuxNamespaceType]string{
-		specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
-		specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
-		specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
-	}
 	out := map[specs.LinuxNamespaceType]policy.ObjectID{}
-	for t, n := range names {
-		if id, _, ok := stat(filepath.Join(dir, "ns", n)); ok {
+	for _, t := range []specs.LinuxNamespaceType{specs.PIDNamespace, specs.NetworkNamespace, specs.MountNamespace,
+		specs.IPCNamespace, specs.UTSNamespace, specs.UserNamespace, specs.CgroupNamespace, specs.TimeNamespace} {
+		if id, _, ok := stat(filepath.Join(dir, "ns", nsFile(t))); ok {
 			out[t] = id
 		}
 	}
@@ -215,4 +211,46 @@ func namespaces(dir string) map[specs.LinuxNamespaceType]policy.ObjectID {
 		return nil
 	}
 	return out
+}
+
+// nsFile is the name of a namespace type's file under /proc/<pid>/ns.
+func nsFile(t specs.LinuxNamespaceType) string {
+	switch t {
+	case specs.NetworkNamespace:
+		return "net"
+	case specs.MountNamespace:
+		return "mnt"
+	}
+	return string(t)
+}
+
+// Inhabited reports whether a process other than the caller lives in the
+// namespace of type t whose identity is id: whether a namespace a spec
+// joins by path is already some other container's (a Docker
+// --network container:X, a Podman pod's infra container, a CRI pod's
+// pause process), or one only pinned by a bind mount that the container
+// will be first to live in (CNI's, Podman's own for a new container).
+// Only thread-group leaders are looked at: a thread that entered the
+// namespace for a moment (a CNI plugin's, a front door writing a sysctl)
+// is not a tenant. proc is procfs's mount point, "" for /proc.
+func Inhabited(t specs.LinuxNamespaceType, id policy.ObjectID, proc string) bool {
+	if proc == "" {
+		proc = "/proc"
+	}
+	ents, err := os.ReadDir(proc)
+	if err != nil {
+		return false
+	}
+	self := strconv.Itoa(os.Getpid())
+	file := nsFile(t)
+	for _, e := range ents {
+		name := e.Name()
+		if name == self || name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		if got, _, ok := stat(filepath.Join(proc, name, "ns", file)); ok && got == id {
+			return true
+		}
+	}
+	return false
 }

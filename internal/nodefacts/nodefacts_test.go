@@ -3,8 +3,11 @@ package nodefacts
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -131,5 +134,33 @@ func TestIdentityCatchesBindAlias(t *testing.T) {
 	}
 	if d.Action != policy.Reject {
 		t.Errorf("action %s", d.Action)
+	}
+}
+
+// TestInhabited: a namespace a process lives in is inhabited, and no
+// longer once that process is gone; the node's own always is.
+func TestInhabited(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ns := id(t, filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "ns", "net"))
+	if !Inhabited(specs.NetworkNamespace, ns, "") {
+		t.Error("a namespace with a process in it reads as empty")
+	}
+	if Inhabited(specs.UTSNamespace, ns, "") {
+		t.Error("a network namespace's identity matched a UTS namespace")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if Inhabited(specs.NetworkNamespace, ns, "") {
+		t.Error("a namespace whose only process exited reads as inhabited")
+	}
+	if own := OwnNamespaces()[specs.NetworkNamespace]; !Inhabited(specs.NetworkNamespace, own, "") {
+		t.Error("the node's network namespace reads as empty")
 	}
 }

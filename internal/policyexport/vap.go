@@ -132,6 +132,9 @@ func (x *Exporter) vap(name string, action policy.Action, lead string) (admissio
 		if err := x.sandboxHostObjects(&v, lead); err != nil {
 			return v, err
 		}
+		if err := x.sandboxHostNetwork(&v, lead); err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }
@@ -149,6 +152,31 @@ func (x *Exporter) sandboxHostObjects(v *admissionv1.ValidatingAdmissionPolicy, 
 		}
 		objects = append(objects, e)
 	}
+	return x.onSandboxRoute(v, strings.Join(objects, " || "), func(r *policy.Rule) string {
+		return fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
+			lead, policy.RuleSandboxHostObjects, r.Backend, r.Name)
+	})
+}
+
+// sandboxHostNetwork is the node's built-in rule policy.RuleSandboxHostNetwork:
+// a container a sandbox rule would take is rejected instead when its pod
+// uses the node's network namespace, waived or not (a waiver accepts host
+// networking; it does not make a sandbox able to run there).
+func (x *Exporter) sandboxHostNetwork(v *admissionv1.ValidatingAdmissionPolicy, lead string) error {
+	host, err := x.finding(policy.IDHostNetwork)
+	if err != nil {
+		return err
+	}
+	return x.onSandboxRoute(v, host, func(r *policy.Rule) string {
+		return fmt.Sprintf("%s: host-network (reject, rule %s): the container would go to %s under rule %s, but its pod uses the node's network namespace, where a sandbox would take the node's addresses or be handed the node's network stack; run it without hostNetwork, or without what sends it to %[3]s",
+			lead, policy.RuleSandboxHostNetwork, r.Backend, r.Name)
+	})
+}
+
+// onSandboxRoute adds, for each sandbox rule, a validation refusing the
+// containers that rule would take and for which cond (CEL over c) holds,
+// with msg's message.
+func (x *Exporter) onSandboxRoute(v *admissionv1.ValidatingAdmissionPolicy, cond string, msg func(*policy.Rule) string) error {
 	for i := range x.p.Rules {
 		r := &x.p.Rules[i]
 		if r.Action != policy.Sandbox {
@@ -158,13 +186,12 @@ func (x *Exporter) sandboxHostObjects(v *admissionv1.ValidatingAdmissionPolicy, 
 		if err != nil {
 			return err
 		}
-		match := "(" + m + ") && (" + strings.Join(objects, " || ") + ")"
-		msg := fmt.Sprintf("%s (reject, rule %s): the container would go to %s under rule %s, but it is handed a sensitive host path or host socket, which a sandbox's file proxy reads with its own privileges",
-			lead, policy.RuleSandboxHostObjects, r.Backend, r.Name)
+		match := "(" + m + ") && (" + cond + ")"
+		text := msg(r)
 		v.Spec.Validations = append(v.Spec.Validations, admissionv1.Validation{
 			Expression:        "!variables.containers.exists(c, " + match + ")",
-			Message:           msg,
-			MessageExpression: namingContainers(msg, match),
+			Message:           text,
+			MessageExpression: namingContainers(text, match),
 			Reason:            reason(),
 		})
 	}

@@ -304,6 +304,40 @@ func TestIdmappedUpper(t *testing.T) {
 	if got := owner(t, layer+"/diff/podman-cp"); got != r.Size {
 		t.Errorf("host root's file stored as %d, want %d", got, r.Size)
 	}
+	// While the container runs, AdoptHostRootWrites (ward-runtime's exec)
+	// gives it to the container's root, through ward's overlay; a link the
+	// container planted to a host file is not followed.
+	if err := os.Mkdir(rf.Path+"/podman-dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rf.Path+"/podman-dir/suid", nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostFile := tmp + "/host-file"
+	if err := os.WriteFile(hostFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(hostFile, int(r.Size), int(r.Size))
+	if err := os.Symlink(hostFile, layer+"/diff/escape"); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(layer+"/diff/escape", int(r.Size), int(r.Size))
+	n, err := rf.AdoptHostRootWrites(r)
+	if err != nil {
+		t.Fatalf("adopting host root's writes: %v", err)
+	}
+	for _, f := range []string{"podman-cp", "podman-dir", "podman-dir/suid"} {
+		if got := owner(t, layer+"/diff/"+f); got != 0 {
+			t.Errorf("%s stored as %d after adopting, want 0", f, got)
+		}
+		if got := owner(t, rf.Path+"/"+f); got != r.Start {
+			t.Errorf("%s owned by %d through ward's overlay, want the container's root %d", f, got, r.Start)
+		}
+	}
+	if got := owner(t, hostFile); got != r.Size {
+		t.Errorf("a host file behind a link the container made was changed to %d", got)
+	}
+	t.Logf("adopted %d entries", n)
 	if err := rf.Release(); err != nil {
 		t.Fatal(err)
 	}

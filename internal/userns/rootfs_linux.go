@@ -30,6 +30,11 @@ type Rootfs struct {
 	// create when it could not idmap it ("" when none, or idmapped):
 	// delete gives its entries back (UnchownTree).
 	Upper string `json:"upper,omitempty"`
+	// Layer is the overlay's upper layer when it is reached through an
+	// idmapped mount, "" otherwise: what host root writes there through
+	// ward's overlay (podman cp) is stored as the ID past the block,
+	// which AdoptHostRootWrites gives to the container's root.
+	Layer string `json:"layer,omitempty"`
 }
 
 // IdmapRootfs makes rootfs reachable at dir/rootfs through idmapped
@@ -206,6 +211,7 @@ func (rf *Rootfs) idmappedUpper(lowerOpts string, ov Overlay, mi MountInfo, dir 
 	}
 	rf.Dirs = append(rf.Dirs, u)
 	rf.Mounts = append(rf.Mounts, u, rf.Path)
+	rf.Layer = ov.Upper
 	rf.How = fmt.Sprintf("overlay of %s re-mounted with %d idmapped lower layers and an idmapped upper layer%s", mi.Mountpoint, len(ov.Lower), note)
 	return note, nil
 }
@@ -416,4 +422,112 @@ func remapTree(root string, remap func(uint32) uint32) (int, error) {
 		return n, fmt.Errorf("changing owners under %s: %w", root, err)
 	}
 	return n, nil
+}
+
+// AdoptHostRootWrites gives to the container's root (or group) what host
+// root wrote through ward's overlay while the container runs (podman cp
+// joins the container's mount namespace): the idmapped upper layer stores
+// host root as the ID past the block (r.Size), which the container sees as
+// nobody until the next create gives it back (idmappedUpper). Entries are
+// found on the layer itself, where only host root's writes can carry that
+// ID (the container's own are stored as 0..r.Size-1), and changed through
+// ward's overlay, as host root, to the block's root: the overlay stores 0
+// and refreshes its own copy of the entry's owner, so that permission
+// checks inside see root at once, not at the inode's next lookup.
+//
+// The container may change its tree meanwhile: each entry is opened below
+// the overlay's root with no symbolic link followed on the way
+// (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), and changed through that
+// descriptor, so that host root never acts on a path the container
+// redirected. A setuid or setgid mode that chown clears is restored; file
+// capabilities are not (chown drops them, as a copy's would be by a tool
+// that does not keep them). It returns how many entries it changed; a
+// rootfs without an idmapped layer has none.
+func (rf *Rootfs) AdoptHostRootWrites(r Range) (int, error) {
+	if rf == nil || rf.Layer == "" {
+		return 0, nil
+	}
+	root, err := unix.Open(rf.Path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("opening the container's root filesystem: %w", err)
+	}
+	defer unix.Close(root)
+	n := 0
+	err = filepath.WalkDir(rf.Layer, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || (st.Uid != r.Size && st.Gid != r.Size) || p == rf.Layer {
+			return nil
+		}
+		rel, err := filepath.Rel(rf.Layer, p)
+		if err != nil {
+			return err
+		}
+		changed, err := adopt(root, rel, st, r)
+		if err != nil {
+			return fmt.Errorf("giving %s to the container's root: %w", rel, err)
+		}
+		if changed {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// adopt changes one entry, reached below root without following links.
+func adopt(root int, rel string, raw *syscall.Stat_t, r Range) (bool, error) {
+	fd, err := unix.Openat2(root, rel, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	})
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
+		// Gone, or reached only through a link now: the container moved
+		// it; the next create gives it back.
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, err
+	}
+	// Through the overlay only the layer's entries stored as the ID past
+	// the block are host root's (that ID maps to host root in the layer's
+	// mount and in no lower layer's): anything else is not host root's
+	// write, or no longer.
+	if st.Uid != 0 && st.Gid != 0 {
+		return false, nil
+	}
+	uid, gid := -1, -1
+	if st.Uid == 0 && raw.Uid == r.Size {
+		uid = int(r.Start)
+	}
+	if st.Gid == 0 && raw.Gid == r.Size {
+		gid = int(r.Start)
+	}
+	if uid == -1 && gid == -1 {
+		return false, nil
+	}
+	if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
+		return false, err
+	}
+	mode := st.Mode & (unix.S_ISUID | unix.S_ISGID | 0o7777)
+	if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil {
+			return true, fmt.Errorf("restoring its mode: %w", err)
+		}
+	}
+	return true, nil
 }

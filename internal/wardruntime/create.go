@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/admission"
 )
 
@@ -79,7 +80,7 @@ func (c *ctx) prepare(id string, cl *cmdline, reap bool, usable func(target) err
 	ad, err := adm.Admit(admission.Request{
 		ID: id, BundleDir: abs, Owner: c.usernsOwner(id), BlockPerLayer: true,
 		Rootfs:     runtimeRootfs{c: c, policy: adm.Policy()},
-		SandboxPID: c.initPID,
+		SandboxPID: c.initPID, Infra: c.infra,
 	})
 	if err != nil {
 		sock.release()
@@ -121,4 +122,19 @@ func oneOperand(cl cmdline, sub string) (string, error) {
 		return "", fmt.Errorf("%s: %q requires exactly 1 argument(s)", sub, sub)
 	}
 	return cl.operands[0], nil
+}
+
+// infra reports whether ward-runtime admitted container id as one outside
+// any pod: a Podman pod's infra container, which its pod's members name as
+// their sandbox (admission.Request.Infra); with its lease and process.
+func (c *ctx) infra(id string) (*admission.Lease, int, bool) {
+	rec, err := c.records().load(id)
+	if err != nil || rec.Sandbox || rec.Report == nil || rec.Report.Workload.Kind != bundle.Standalone {
+		return nil, 0, false
+	}
+	pid, err := c.initPID(id)
+	if err != nil {
+		pid = 0
+	}
+	return rec.Userns, pid, true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodeconfig"
+	"github.com/ward-runtime/ward/internal/nodefacts"
 	"github.com/ward-runtime/ward/internal/policycache"
 	"github.com/ward-runtime/ward/internal/seccompbpf"
 	"github.com/ward-runtime/ward/policy"
@@ -234,5 +235,11 @@ func (c *ctx) admitter(supervisor string) (*admission.Admitter, error) {
 	// A call decides one container: the policy comes from the cache
 	// under the state directory, parsed only when it changed.
 	cache := policycache.Dir(filepath.Join(c.cfg.StateDir, "policy-cache"))
-	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir, LoadPolicy: cache.Load, Supervisor: supervisor})
+	// ward-runtime runs in the node's namespaces (its caller, a shim or
+	// conmon, does) and has entered none of a container's yet: its own are
+	// the node's where PID 1's cannot be read, so that a namespace joined
+	// by path (Docker's --network host is /var/run/docker/netns/default)
+	// is still known for the node's.
+	return admission.New(c.cfg, admission.Options{Door: admission.DoorRuntime, Launcher: judge.Launcher(), FilterDir: seccompbpf.DefaultDir,
+		LoadPolicy: cache.Load, Supervisor: supervisor, NodeNamespaces: nodefacts.OwnNamespaces()})
 }

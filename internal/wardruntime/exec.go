@@ -65,6 +65,7 @@ func runExec(c *ctx, cl cmdline) error {
 	if _, err := adm.AdmitExec(admission.ExecRequest{ID: id, Bundle: rec.Bundle, Process: p, Container: rec.report()}); err != nil {
 		return err
 	}
+	c.adoptHostRootWrites(rec)
 	data, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("ward: encoding exec process: %w", err)
@@ -171,4 +172,25 @@ func readProcess(path string) (*specs.Process, error) {
 		return nil, fmt.Errorf("decoding --process %s: %w", path, err)
 	}
 	return &p, nil
+}
+
+// adoptHostRootWrites gives to the container's root what host root wrote
+// into its writable layer through ward's overlay since the last time
+// (podman cp into the running container, which joins its mount namespace:
+// stored as the ID past the block, seen as nobody inside). Every exec
+// session passes here, so the session sees the copy as it would under
+// runc (userns.Rootfs.AdoptHostRootWrites). A failure leaves the entries
+// as they were, for the next exec or create, and does not stop the exec.
+func (c *ctx) adoptHostRootWrites(rec *Record) {
+	l := rec.Userns
+	if l == nil || l.Rootfs == nil || l.Rootfs.Layer == "" {
+		return
+	}
+	n, err := l.Rootfs.AdoptHostRootWrites(l.Block)
+	if err != nil {
+		c.log.warn(fmt.Sprintf("ward-runtime: %s: giving host root's writes to the container's root: %v", rec.ID, err))
+	}
+	if n > 0 {
+		c.log.debugf("ward-runtime: %s: %d entries host root wrote given to the container's root", rec.ID, n)
+	}
 }

@@ -45,7 +45,13 @@ func (m runtimeRootfs) MapRootfs(b *bundle.Bundle, l *admission.Lease, v *judge.
 		return err
 	}
 	defer ns.Close()
-	sum := sha256.Sum256([]byte(l.Owner))
+	// A lease that joins another's namespace (a pod's member) shares its
+	// owner with that one, but not its root filesystem.
+	key := l.Owner
+	if l.Join != "" {
+		key += ":" + b.Dir
+	}
+	sum := sha256.Sum256([]byte(key))
 	dir := filepath.Join(m.c.cfg.Userns.StateDir, "rootfs", hex.EncodeToString(sum[:12]))
 	rf, err := userns.IdmapRootfs(root, dir, ns, l.Block)
 	switch {
