@@ -222,7 +222,7 @@ func TestExecSessionIsRestricted(t *testing.T) {
 	if r := e.execProcess(t, id, &raw); !strings.Contains(r.stdout, "dropped-ran") {
 		t.Fatalf("control exec without the launcher: %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	changes, err := e.judge.Process(proc, &v.Decision)
+	changes, err := e.judge.Process(proc, &v.Decision, v.Launched)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestSeccompBaselineFromLauncher(t *testing.T) {
 		t.Fatalf("start: %s", r.stderr)
 	}
 	proc := &specs.Process{Args: []string{"sh", "-c", seccompScript}, Env: []string{"PATH=/usr/local/bin:/bin"}, Cwd: "/"}
-	if _, err := e.judge.Process(proc, &lv.Decision); err != nil {
+	if _, err := e.judge.Process(proc, &lv.Decision, lv.Launched); err != nil {
 		t.Fatal(err)
 	}
 	r = e.execProcess(t, id, proc)
@@ -97,7 +97,7 @@ func TestSeccompOwnProfileFromLauncher(t *testing.T) {
 		t.Fatalf("start: %s", r.stderr)
 	}
 	proc := &specs.Process{Args: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/local/bin:/bin"}, Cwd: "/"}
-	if _, err := e.judge.Process(proc, &lv.Decision); err != nil {
+	if _, err := e.judge.Process(proc, &lv.Decision, lv.Launched); err != nil {
 		t.Fatal(err)
 	}
 	r = e.execProcess(t, id, proc)

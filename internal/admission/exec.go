@@ -34,7 +34,7 @@ func (a *Admitter) AdmitExec(r ExecRequest) ([]harden.Change, error) {
 	start := time.Now()
 	c := &r.Container
 	d := policy.Decision{Action: c.Action, Backend: c.Backend, Rule: c.Rule, Audit: c.Audit, Skip: c.Skipped}
-	changes, err := a.judge.Process(r.Process, &d)
+	changes, err := a.judge.Process(r.Process, &d, c.UnderLauncher())
 	id := r.ID
 	if r.ExecID != "" {
 		id += "/" + r.ExecID

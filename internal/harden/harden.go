@@ -46,10 +46,6 @@ func (r *Record) Add(path, detail string) {
 type Step struct {
 	Name  string
 	Apply func(s *specs.Spec, rec *Record) error
-	// Process, when set, is the step's rewrite of an exec session's
-	// process (ApplyProcess), under the same rules as Apply. The Landlock
-	// step has one: an exec session must run under the launcher too.
-	Process func(p *specs.Process, rec *Record) error
 }
 
 // SeccompSource builds a seccomp profile for a final bounding capability
@@ -151,32 +147,40 @@ func (h *Hardener) Apply(in *policy.Input, skip []string) ([]Change, error) {
 }
 
 // ApplyProcess rewrites a process on its own, as an exec session brings one:
-// the process-level steps only (cwd, capabilities, no_new_privs) and the
-// steps with a Process rewrite (Landlock). An exec runs inside the
+// the process-level steps only (cwd, capabilities, no_new_privs), and the
+// launcher when the container has one. An exec runs inside the
 // container's namespaces and gets the container's seccomp filters: runc
 // installs linux.seccomp as it stays in the container's state, and
-// ward-init (which the Landlock step runs the session under) the files
-// the container has at landlock.SeccompPath and ProfileSeccompPath.
-func (h *Hardener) ApplyProcess(p *specs.Process, skip []string) ([]Change, error) {
+// ward-init the files the container has at landlock.SeccompPath and
+// ProfileSeccompPath, and the container's Landlock ruleset.
+//
+// launched says whether the container's first process runs under
+// ward-init (Launched of its hardened spec, kept by the front door from
+// create). It decides, not today's policy or steps: the container's
+// seccomp filters (its own profile included, which runc then does not
+// install) reach an exec session only through ward-init, even after a
+// reload that turned Landlock off, and a container created without
+// ward-init's mounts cannot run it.
+func (h *Hardener) ApplyProcess(p *specs.Process, skip []string, launched bool) ([]Change, error) {
 	s := specs.Spec{Process: p}
 	rec := Record{}
 	for _, st := range h.steps {
 		if slices.Contains(skip, st.Name) {
 			continue
 		}
-		rec.step = st.Name
-		var err error
-		switch {
-		case st.Process != nil:
-			err = st.Process(p, &rec)
-		case st.Name == policy.StepCwd, st.Name == policy.StepCapabilities, st.Name == policy.StepNoNewPrivs:
-			err = st.Apply(&s, &rec)
+		switch st.Name {
+		case policy.StepCwd, policy.StepCapabilities, policy.StepNoNewPrivs:
 		default:
 			continue
 		}
-		if err != nil {
+		rec.step = st.Name
+		if err := st.Apply(&s, &rec); err != nil {
 			return rec.Changes, fmt.Errorf("hardening exec process (%s): %w", st.Name, err)
 		}
+	}
+	if launched {
+		rec.step = policy.StepLandlock
+		launchSession(p, &rec)
 	}
 	return rec.Changes, nil
 }

@@ -170,7 +170,7 @@ func TestRefusesProcFDCwd(t *testing.T) {
 		t.Fatalf("Apply = %v, want the proc fd refusal", err)
 	}
 	p := &specs.Process{Args: []string{"sh"}, Cwd: "/proc/1/fd/3"}
-	if _, err := h.ApplyProcess(p, nil); !errors.Is(err, errProcFDCwd) {
+	if _, err := h.ApplyProcess(p, nil, true); !errors.Is(err, errProcFDCwd) {
 		t.Fatalf("ApplyProcess = %v, want the proc fd refusal", err)
 	}
 }
@@ -179,7 +179,7 @@ func TestApplyProcessTouchesOnlyTheProcess(t *testing.T) {
 	src := &fakeSeccomp{}
 	h := newHardener(t, src)
 	p := weakSpec().Process
-	changes, err := h.ApplyProcess(p, nil)
+	changes, err := h.ApplyProcess(p, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,11 +33,11 @@ type LandlockOptions struct {
 //
 // At create it adds a small tmpfs at landlock.Dir and the launcher's bind
 // mount inside it, prepends the launcher to process.args and sets
-// landlock.EnvVar to the encoded ruleset. For an exec session (the step's
-// Process) it only prepends the launcher and drops any landlock.EnvVar the
-// caller set: the launcher then reads the ruleset the container's first
-// process left in landlock.Dir, so the session gets exactly the
-// container's ruleset whatever the exec request says.
+// landlock.EnvVar to the encoded ruleset. An exec session of a container
+// that runs under ward-init runs under it too (launchSession): the
+// launcher then reads the ruleset the container's first process left in
+// landlock.Dir, so the session gets exactly the container's ruleset
+// whatever the exec request says.
 func NewLandlockStep(o LandlockOptions) (*Step, error) {
 	if !path.IsAbs(o.Launcher) {
 		return nil, fmt.Errorf("building landlock step: launcher path %q is not absolute", o.Launcher)
@@ -46,7 +46,7 @@ func NewLandlockStep(o LandlockOptions) (*Step, error) {
 		return nil, errors.New("building landlock step: no landlock settings")
 	}
 	l := &landlockStep{o: o}
-	return &Step{Name: policy.StepLandlock, Apply: l.apply, Process: l.process}, nil
+	return &Step{Name: policy.StepLandlock, Apply: l.apply}, nil
 }
 
 type landlockStep struct{ o LandlockOptions }
@@ -90,10 +90,13 @@ func (l *landlockStep) apply(s *specs.Spec, rec *Record) error {
 	return nil
 }
 
-// process is the exec-session half (see NewLandlockStep).
-func (l *landlockStep) process(p *specs.Process, rec *Record) error {
-	if len(p.Args) == 0 || !l.o.Settings.Enabled() {
-		return nil
+// launchSession runs an exec session under ward-init (see
+// NewLandlockStep and ApplyProcess): the launcher reads the ruleset and the
+// seccomp filters the container's first process left, so any
+// landlock.EnvVar the caller set is dropped.
+func launchSession(p *specs.Process, rec *Record) {
+	if len(p.Args) == 0 {
+		return
 	}
 	if n := len(p.Env); n > 0 {
 		p.Env = slices.DeleteFunc(slices.Clone(p.Env), func(kv string) bool { return strings.HasPrefix(kv, landlock.EnvVar+"=") })
@@ -103,9 +106,8 @@ func (l *landlockStep) process(p *specs.Process, rec *Record) error {
 	}
 	if p.Args[0] != landlock.LauncherPath {
 		p.Args = append([]string{landlock.LauncherPath}, p.Args...)
-		rec.Add("process.args", "exec session runs under ward-init with the container's Landlock ruleset")
+		rec.Add("process.args", "exec session runs under ward-init with the container's Landlock ruleset and seccomp filters")
 	}
-	return nil
 }
 
 // mounts adds ward's directory and the launcher, refusing any other mount

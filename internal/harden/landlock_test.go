@@ -58,9 +58,7 @@ func TestLandlockStepIdempotentAndExec(t *testing.T) {
 	}
 
 	exec := &specs.Process{Args: []string{"sh"}, Env: []string{landlock.EnvVar + "=forged", "B=2"}}
-	if err := st.Process(exec, &Record{}); err != nil {
-		t.Fatal(err)
-	}
+	launchSession(exec, &Record{})
 	if !slices.Equal(exec.Args, []string{landlock.LauncherPath, "sh"}) || !slices.Equal(exec.Env, []string{"B=2"}) {
 		t.Errorf("exec process %v %v", exec.Args, exec.Env)
 	}

@@ -155,7 +155,7 @@ func sysfsReadonly(s *specs.Spec, rec *Record) error {
 
 func seccompStep(src SeccompSource, filters FilterSource, supervisor string) func(*specs.Spec, *Record) error {
 	return func(s *specs.Spec, rec *Record) error {
-		if filters != nil && launched(s) {
+		if filters != nil && Launched(s) {
 			return launcherSeccomp(s, rec, filters, supervisor)
 		}
 		l := linux(s)
@@ -187,9 +187,10 @@ func bounding(s *specs.Spec) []string {
 	return nil
 }
 
-// launched reports whether the container's process runs under ward-init
-// with ward's directory mounted (the Landlock step ran).
-func launched(s *specs.Spec) bool {
+// Launched reports whether the container's process runs under ward-init
+// with ward's directory mounted (the Landlock step ran). Its exec sessions
+// must then run under ward-init too (ApplyProcess).
+func Launched(s *specs.Spec) bool {
 	if s.Process == nil || len(s.Process.Args) == 0 || s.Process.Args[0] != landlock.LauncherPath {
 		return false
 	}

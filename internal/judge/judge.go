@@ -176,6 +176,9 @@ type Verdict struct {
 	// protection the chosen backend does not support. ward never lets a
 	// report imply a protection that is not in force.
 	Notes []string
+	// Launched is true when the hardened container's process runs under
+	// ward-init (harden.Launched): its exec sessions must too.
+	Launched bool
 }
 
 // NoteLandlockSandbox is the note for containers sent to a sandbox whose
@@ -227,6 +230,7 @@ func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 	if err != nil {
 		return v, err
 	}
+	v.Launched = harden.Launched(in.Spec)
 	if err := j.verify(in, &v); err != nil {
 		return v, err
 	}
@@ -268,8 +272,11 @@ func (j *Judge) verify(in policy.Input, v *Verdict) error {
 // Process judges an exec session's process against its container's
 // decision: it refuses the escape shapes and applies the process-level
 // hardening steps the container got. A container in a sandbox runtime gets
-// only the refusal; its boundary is the sandbox.
-func (j *Judge) Process(p *specs.Process, container *policy.Decision) ([]harden.Change, error) {
+// only the refusal; its boundary is the sandbox. launched is whether the
+// container's process runs under ward-init (Verdict.Launched,
+// Report.UnderLauncher): the session then does too, whatever the policy
+// says today.
+func (j *Judge) Process(p *specs.Process, container *policy.Decision, launched bool) ([]harden.Change, error) {
 	if err := bundle.ValidateProcess(p); err != nil {
 		return nil, err
 	}
@@ -279,5 +286,5 @@ func (j *Judge) Process(p *specs.Process, container *policy.Decision) ([]harden.
 	if container.Audit || container.Action != policy.Harden {
 		return nil, nil
 	}
-	return j.hardener.ApplyProcess(p, container.Skip)
+	return j.hardener.ApplyProcess(p, container.Skip, launched)
 }

@@ -28,6 +28,18 @@ type Report struct {
 	Attack     []string          `json:"attack,omitempty"`
 	Workload   bundle.Workload   `json:"workload"`
 	Policy     string            `json:"policy"`
+	// Launched is Verdict.Launched; read it with UnderLauncher.
+	Launched bool `json:"launched,omitempty"`
+}
+
+// UnderLauncher reports whether the container's process runs under
+// ward-init, so that its exec sessions must too. A report written before
+// the Launched field existed says so by the Landlock step's change of
+// process.args.
+func (r *Report) UnderLauncher() bool {
+	return r.Launched || slices.ContainsFunc(r.Changes, func(c harden.Change) bool {
+		return c.Step == policy.StepLandlock && c.Path == "process.args"
+	})
 }
 
 // ReportFinding is one finding in a Report.
@@ -70,6 +82,7 @@ func (v *Verdict) Report(p *policy.Policy) Report {
 		Notes:    v.Notes,
 		Workload: v.Workload,
 		Policy:   v.Policy,
+		Launched: v.Launched,
 	}
 	for _, f := range v.Findings {
 		r.Findings = append(r.Findings, ReportFinding{
