@@ -103,6 +103,9 @@ func (c *ctx) prepare(id string, cl *cmdline, reap bool, usable func(target) err
 		Bundle: abs, Decision: recordDecision(&v.Decision), Report: &ad.Entry.Report,
 		Created: time.Now().UTC(), Userns: ad.Lease, Supervisor: sock.socket(),
 	}
+	if s := ad.Bundle.Spec; s != nil {
+		rec.Manager = s.Annotations[annotationManager]
+	}
 	if err := c.records().save(rec); err != nil {
 		sock.release()
 		adm.Undo(ad)

@@ -46,7 +46,18 @@ type Record struct {
 	// remove it itself, and its name is random (a name derived from the ID
 	// could be unlinked by the previous container's helper as it exits).
 	Supervisor string `json:"supervisor,omitempty"`
+	// Manager is the spec's io.container.manager annotation ("libpod" for
+	// Podman), which says whose copies into the running container come
+	// through ward's overlay (exec's adoptHostRootWrites).
+	Manager string `json:"manager,omitempty"`
 }
+
+// annotationManager names the manager that wrote the spec; Podman sets
+// it to podmanManager (Docker sets nothing).
+const (
+	annotationManager = "io.container.manager"
+	podmanManager     = "libpod"
+)
 
 // target is how the record's backend is invoked.
 func (r *Record) target() target {
