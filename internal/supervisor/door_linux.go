@@ -34,6 +34,9 @@ func ContainerOf(ad *admission.Admission, adm *admission.Admitter, pid int) Cont
 		if s := ad.Bundle.Spec; s != nil && s.Linux != nil {
 			c.CgroupsPath = s.Linux.CgroupsPath
 		}
+		if s := ad.Bundle.Spec; s != nil {
+			c.StrictDrift = s.Annotations[policy.AnnotationDrift] == policy.DriftStrict
+		}
 	}
 	det := adm.Policy().Detection
 	c.Detection = func() policy.Detection { return det }
