@@ -38,6 +38,12 @@ var open = map[string]string{
 	"image/cp-into-running-seen": "ward's overlay shares the writable layer with the manager's own, through which cp writes: a name the container looked up before the copy stays cached as missing in ward's overlay (docs/userns.md: replacing the manager's overlay needs host root mapped in the layer's idmapped mount, which would store the copy with a wrong owner)",
 }
 
+// wantAlerts lists the checks that must raise alerts under ward, by rule
+// ID; every other check is benign and must raise none (issue 16).
+var wantAlerts = map[string][]string{
+	"drift/dropped-binary": {"drift"},
+}
+
 // The Python one-liners the service checks run inside the image.
 const (
 	httpGet = `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1/").status==200 else 1)`
@@ -337,6 +343,17 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 			return fmt.Errorf("copied out %q %v", b, err)
 		}
 		return nil
+	}},
+}
+
+// driftChecks are behaviours that work under ward as under runc and that
+// ward must report (wantAlerts).
+var driftChecks = []check{
+	{"drift/dropped-binary", "a binary written by a program that is not the image's toolchain (python copying /bin/true), then run: drift", func(d door) error {
+		// The sleeps keep the container alive around the exec: the sensor
+		// opens beside the container's supervisor, and its alert names
+		// the container from a record removed when it ends.
+		return d.run(ctr{cmd: sh(`sleep 1 && python3 -c 'import shutil; shutil.copy("/bin/true", "/tmp/dropped")' && /tmp/dropped && sleep 1`)})
 	}},
 }
 
