@@ -74,7 +74,8 @@ func compare(t *testing.T, pair [2]door) string {
 	only := os.Getenv("WARD_WORKLOADS_RUN")
 	outcome := map[string][2]error{}
 	alertFile := alertsOf(pair[1].decisionLog())
-	raised := map[string][]string{}
+	noticeFile := filepath.Join(filepath.Dir(alertFile), alert.NoticeFileName)
+	raised, noticed := map[string][]string{}, map[string][]string{}
 	all := slices.Concat(checks, driftChecks)
 	for _, c := range all {
 		if only != "" && !strings.Contains(c.name, only) {
@@ -82,14 +83,16 @@ func compare(t *testing.T, pair [2]door) string {
 		}
 		var o [2]error
 		for i, d := range pair {
-			before := countAlerts(t, alertFile)
+			before, beforeNotices := countAlerts(t, alertFile), countAlerts(t, noticeFile)
 			o[i] = c.run(d)
 			d.removeAll()
 			if o[i] != nil && !errors.Is(o[i], errNotHere) {
 				t.Logf("%s on %s/%s: %v", c.name, d.doorName(), d.runtime(), o[i])
 			}
 			if i == 1 {
+				time.Sleep(alertSettle)
 				raised[c.name] = newAlerts(t, alertFile, before)
+				noticed[c.name] = newAlerts(t, noticeFile, beforeNotices)
 			}
 		}
 		outcome[c.name] = o
@@ -97,7 +100,7 @@ func compare(t *testing.T, pair [2]door) string {
 	checkAlerts(t, raised)
 	var table strings.Builder
 	door := pair[0].doorName()
-	fmt.Fprintf(&table, "\n%s:\n\n| check | runc | ward | ward's alerts | note |\n|---|---|---|---|---|\n", door)
+	fmt.Fprintf(&table, "\n%s:\n\n| check | runc | ward | ward's alerts | ward's notices | note |\n|---|---|---|---|---|---|\n", door)
 	var runc, ward, notHere, deliberateN, openN int
 	mark := func(err error) string {
 		switch {
@@ -115,7 +118,7 @@ func compare(t *testing.T, pair [2]door) string {
 		}
 		if errors.Is(o[0], errNotHere) {
 			notHere++
-			fmt.Fprintf(&table, "| %s | n/a | n/a | | no such operation on %s |\n", c.name, door)
+			fmt.Fprintf(&table, "| %s | n/a | n/a | | | no such operation on %s |\n", c.name, door)
 			continue
 		}
 		if o[0] == nil {
@@ -138,7 +141,8 @@ func compare(t *testing.T, pair [2]door) string {
 				t.Errorf("%s (%s): passes under runc, fails under ward on %s: %v", c.name, c.what, door, o[1])
 			}
 		}
-		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s |\n", c.name, mark(o[0]), mark(o[1]), strings.Join(raised[c.name], " "), note)
+		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s | %s |\n", c.name, mark(o[0]), mark(o[1]),
+			strings.Join(raised[c.name], " "), strings.Join(noticed[c.name], " "), note)
 	}
 	summary := fmt.Sprintf("%s: %d checks here (%d not on this door): runc passes %d, ward %d; ward fails %d deliberate, %d open",
 		door, len(outcome)-notHere, notHere, runc, ward, deliberateN, openN)
@@ -170,10 +174,9 @@ func countAlerts(t *testing.T, path string) int {
 	return len(as)
 }
 
-// newAlerts are the rule IDs of the alerts raised after the first n, once
-// they have settled.
+// newAlerts are the rule IDs of the alerts (or notices) in path after the
+// first n.
 func newAlerts(t *testing.T, path string, n int) []string {
-	time.Sleep(alertSettle)
 	as, err := harness.ReadAlerts(path)
 	if err != nil {
 		t.Error(err)
@@ -181,7 +184,7 @@ func newAlerts(t *testing.T, path string, n int) []string {
 	var rules []string
 	for _, a := range as[min(n, len(as)):] {
 		rules = append(rules, fmt.Sprint(a.OutputFields["ward.rule"]))
-		t.Logf("alert: %s", a.Output)
+		t.Logf("%s: %s", filepath.Base(path), a.Output)
 	}
 	return rules
 }
