@@ -184,7 +184,7 @@ func newAlerts(t *testing.T, path string, n int) []string {
 	var rules []string
 	for _, a := range as[min(n, len(as)):] {
 		rules = append(rules, fmt.Sprint(a.OutputFields["ward.rule"]))
-		t.Logf("%s: %s", filepath.Base(path), a.Output)
+		t.Logf("%s: %s (writer %v, provenance %v)", filepath.Base(path), a.Output, a.OutputFields["ward.drift.writer"], a.OutputFields["ward.drift.provenance"])
 	}
 	return rules
 }
