@@ -346,9 +346,16 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 	}},
 }
 
-// driftChecks are behaviours that work under ward as under runc and that
-// ward must report (wantAlerts).
+// driftChecks judge the drift rule both ways: a binary the image's own
+// toolchain wrote (here dpkg, as apt-get install does) runs without an
+// alert, one that another program wrote raises drift (wantAlerts).
 var driftChecks = []check{
+	{"build/dpkg-install-binary", "dpkg -i of a package holding a binary compiled in the container, then the installed binary runs", func(d door) error {
+		return d.run(ctr{cmd: sh(`mkdir -p /tmp/q/DEBIAN /tmp/q/usr/local/bin &&
+printf 'Package: ward-bin\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n' > /tmp/q/DEBIAN/control &&
+printf 'int main(){return 0;}' > /tmp/b.c && cc -o /tmp/q/usr/local/bin/ward-bin /tmp/b.c &&
+dpkg-deb --build /tmp/q /tmp/q.deb >/dev/null && dpkg -i /tmp/q.deb >/dev/null && ward-bin`)})
+	}},
 	{"drift/dropped-binary", "a binary written by a program that is not the image's toolchain (python copying /bin/true), then run: drift", func(d door) error {
 		// The sleeps keep the container alive around the exec: the sensor
 		// opens beside the container's supervisor, and its alert names
