@@ -358,9 +358,11 @@ dpkg-deb --build /tmp/q /tmp/q.deb >/dev/null && dpkg -i /tmp/q.deb >/dev/null &
 	}},
 	{"drift/dropped-binary", "a binary written by a program that is not the image's toolchain (python copying /bin/true), then run: drift", func(d door) error {
 		// The sleeps keep the container alive around the exec: the sensor
-		// opens beside the container's supervisor, and its alert names
-		// the container from a record removed when it ends.
-		return d.run(ctr{cmd: sh(`sleep 1 && python3 -c 'import shutil; shutil.copy("/bin/true", "/tmp/dropped")' && /tmp/dropped && sleep 1`)})
+		// opens beside the container's supervisor (about a second for
+		// the first load of a door's state directory, measured when this
+		// check ran first), and its alert names the container from a
+		// record removed when it ends.
+		return d.run(ctr{cmd: sh(`sleep 2 && python3 -c 'import shutil; shutil.copy("/bin/true", "/tmp/dropped")' && /tmp/dropped && sleep 1`)})
 	}},
 }
 
