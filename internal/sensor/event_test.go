@@ -95,3 +95,13 @@ func FuzzTargetOf(f *testing.F) {
 		}
 	})
 }
+
+func TestToolchainNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, n := range Toolchain() {
+		if n == "" || len(n) > maxToolName || seen[n] {
+			t.Errorf("toolchain name %q: empty, longer than %d bytes or repeated", n, maxToolName)
+		}
+		seen[n] = true
+	}
+}

@@ -40,12 +40,16 @@ func Toolchain() []string {
 	}
 }
 
+// maxToolName bounds a Toolchain name: the program matches a name after a
+// target triplet only up to this length (sensor.bpf.c's TOOL_LEN).
+const maxToolName = 15
+
 // fillToolchain writes Toolchain into the program's toolchain map.
 func fillToolchain(m *ebpf.Map) error {
 	for _, name := range Toolchain() {
 		var k sensorToolName
-		if len(name) >= len(k.Name) {
-			return fmt.Errorf("toolchain name %q: longer than %d bytes", name, len(k.Name)-1)
+		if len(name) == 0 || len(name) > maxToolName {
+			return fmt.Errorf("toolchain name %q: want 1 to %d bytes", name, maxToolName)
 		}
 		for i := 0; i < len(name); i++ {
 			k.Name[i] = int8(name[i])
