@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -214,9 +215,19 @@ func TestDriftBuildArtefactIsANotice(t *testing.T) {
 		t.Errorf("notice: %s %v", n.Priority, f)
 	}
 	ss.raise(c, copied, 0)
+	// The strict opt-in crosses processes in the sensor's record (the
+	// reader may be another container's supervisor).
 	strict := c
 	strict.StrictDrift = true
-	ss.raise(strict, built, 0)
+	meta, err := json.Marshal(RecordOf(strict))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	if err := json.Unmarshal(meta, &rec); err != nil || !rec.Unpack().StrictDrift {
+		t.Fatalf("the record loses the strict opt-in: %s %v", meta, err)
+	}
+	ss.raise(rec.Unpack(), built, 0)
 	if len(alerts.lines) != 2 || len(notices.lines) != 1 {
 		t.Fatalf("dropped binary and strict build artefact: %d alerts, %d notices; want 2 and 1", len(alerts.lines), len(notices.lines))
 	}
