@@ -23,6 +23,18 @@ const (
 	RespondKill Response = "kill"
 )
 
+// AnnotationDrift is the annotation by which a workload asks that every
+// drift raise an alert, build artefacts included: the sensor otherwise
+// counts a file written only by the image's own toolchain (linker,
+// package manager) and then executed as a notice, not an alert
+// (docs/sensors.md). Its one value is DriftStrict; like every ward
+// annotation it only tightens. Denying drift is Landlock's
+// write-xor-execute (ward.dev/landlock: wx).
+const AnnotationDrift = "ward.dev/drift"
+
+// DriftStrict is AnnotationDrift's value for "alert on every drift".
+const DriftStrict = "strict"
+
 // Detection modes.
 const (
 	// DetectEnforce answers attempts by their rule's response (deny unless

@@ -36,6 +36,12 @@ const workloadDir = "workload"
 // when the fix lands.
 var open = map[string]string{}
 
+// wantAlerts lists the checks that must raise alerts under ward, by rule
+// ID; every other check is benign and must raise none (issue 16).
+var wantAlerts = map[string][]string{
+	"drift/dropped-binary": {"drift"},
+}
+
 // The Python one-liners the service checks run inside the image.
 const (
 	httpGet = `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1/").status==200 else 1)`
@@ -335,6 +341,26 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 			return fmt.Errorf("copied out %q %v", b, err)
 		}
 		return nil
+	}},
+}
+
+// driftChecks judge the drift rule both ways: a binary the image's own
+// toolchain wrote (here dpkg, as apt-get install does) runs without an
+// alert, one that another program wrote raises drift (wantAlerts).
+var driftChecks = []check{
+	{"build/dpkg-install-binary", "dpkg -i of a package holding a binary compiled in the container, then the installed binary runs", func(d door) error {
+		return d.run(ctr{cmd: sh(`mkdir -p /tmp/q/DEBIAN /tmp/q/usr/local/bin &&
+printf 'Package: ward-bin\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n' > /tmp/q/DEBIAN/control &&
+printf 'int main(){return 0;}' > /tmp/b.c && cc -o /tmp/q/usr/local/bin/ward-bin /tmp/b.c &&
+dpkg-deb --build /tmp/q /tmp/q.deb >/dev/null && dpkg -i /tmp/q.deb >/dev/null && ward-bin`)})
+	}},
+	{"drift/dropped-binary", "a binary written by a program that is not the image's toolchain (python copying /bin/true), then run: drift", func(d door) error {
+		// The sleeps keep the container alive around the exec: the sensor
+		// opens beside the container's supervisor (about a second for
+		// the first load of a door's state directory, measured when this
+		// check ran first), and its alert names the container from a
+		// record removed when it ends.
+		return d.run(ctr{cmd: sh(`sleep 2 && python3 -c 'import shutil; shutil.copy("/bin/true", "/tmp/dropped")' && /tmp/dropped && sleep 1`)})
 	}},
 }
 

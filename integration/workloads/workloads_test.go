@@ -22,10 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ward-runtime/ward/integration/harness"
+	"github.com/ward-runtime/ward/internal/alert"
 )
 
 func TestWorkloads(t *testing.T) {
@@ -69,23 +73,34 @@ func TestWorkloads(t *testing.T) {
 func compare(t *testing.T, pair [2]door) string {
 	only := os.Getenv("WARD_WORKLOADS_RUN")
 	outcome := map[string][2]error{}
-	for _, c := range checks {
+	alertFile := alertsOf(pair[1].decisionLog())
+	noticeFile := filepath.Join(filepath.Dir(alertFile), alert.NoticeFileName)
+	raised, noticed := map[string][]string{}, map[string][]string{}
+	all := slices.Concat(checks, driftChecks)
+	for _, c := range all {
 		if only != "" && !strings.Contains(c.name, only) {
 			continue
 		}
 		var o [2]error
 		for i, d := range pair {
+			before, beforeNotices := countAlerts(t, alertFile), countAlerts(t, noticeFile)
 			o[i] = c.run(d)
 			d.removeAll()
 			if o[i] != nil && !errors.Is(o[i], errNotHere) {
 				t.Logf("%s on %s/%s: %v", c.name, d.doorName(), d.runtime(), o[i])
 			}
+			if i == 1 {
+				time.Sleep(alertSettle)
+				raised[c.name] = newAlerts(t, alertFile, before)
+				noticed[c.name] = newAlerts(t, noticeFile, beforeNotices)
+			}
 		}
 		outcome[c.name] = o
 	}
+	checkAlerts(t, raised)
 	var table strings.Builder
 	door := pair[0].doorName()
-	fmt.Fprintf(&table, "\n%s:\n\n| check | runc | ward | note |\n|---|---|---|---|\n", door)
+	fmt.Fprintf(&table, "\n%s:\n\n| check | runc | ward | ward's alerts | ward's notices | note |\n|---|---|---|---|---|---|\n", door)
 	var runc, ward, notHere, deliberateN, openN int
 	mark := func(err error) string {
 		switch {
@@ -96,14 +111,14 @@ func compare(t *testing.T, pair [2]door) string {
 		}
 		return "FAIL"
 	}
-	for _, c := range checks {
+	for _, c := range all {
 		o, ok := outcome[c.name]
 		if !ok {
 			continue
 		}
 		if errors.Is(o[0], errNotHere) {
 			notHere++
-			fmt.Fprintf(&table, "| %s | n/a | n/a | no such operation on %s |\n", c.name, door)
+			fmt.Fprintf(&table, "| %s | n/a | n/a | | | no such operation on %s |\n", c.name, door)
 			continue
 		}
 		if o[0] == nil {
@@ -126,7 +141,8 @@ func compare(t *testing.T, pair [2]door) string {
 				t.Errorf("%s (%s): passes under runc, fails under ward on %s: %v", c.name, c.what, door, o[1])
 			}
 		}
-		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", c.name, mark(o[0]), mark(o[1]), note)
+		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s | %s |\n", c.name, mark(o[0]), mark(o[1]),
+			strings.Join(raised[c.name], " "), strings.Join(noticed[c.name], " "), note)
 	}
 	summary := fmt.Sprintf("%s: %d checks here (%d not on this door): runc passes %d, ward %d; ward fails %d deliberate, %d open",
 		door, len(outcome)-notHere, notHere, runc, ward, deliberateN, openN)
@@ -136,4 +152,59 @@ func compare(t *testing.T, pair [2]door) string {
 		t.Errorf("ward's decision log %s shows no hardened container (%v)", pair[1].decisionLog(), err)
 	}
 	return summary + "\n" + table.String()
+}
+
+// alertsOf is the alert file of the ward door whose decision log is
+// decisionLog: wardConfig puts both under one directory.
+func alertsOf(decisionLog string) string {
+	return filepath.Join(filepath.Dir(decisionLog), "ward-state", alert.FileName)
+}
+
+// alertSettle is how long a check's alerts are waited for after its
+// containers are gone: the sensor's reader raises them from its ring
+// buffer, shortly after the fact.
+const alertSettle = time.Second
+
+// countAlerts is how many alerts the file holds.
+func countAlerts(t *testing.T, path string) int {
+	as, err := harness.ReadAlerts(path)
+	if err != nil {
+		t.Error(err)
+	}
+	return len(as)
+}
+
+// newAlerts are the rule IDs of the alerts (or notices) in path after the
+// first n.
+func newAlerts(t *testing.T, path string, n int) []string {
+	as, err := harness.ReadAlerts(path)
+	if err != nil {
+		t.Error(err)
+	}
+	var rules []string
+	for _, a := range as[min(n, len(as)):] {
+		rules = append(rules, fmt.Sprint(a.OutputFields["ward.rule"]))
+		t.Logf("%s: %s (writer %v, provenance %v)", filepath.Base(path), a.Output, a.OutputFields["ward.drift.writer"], a.OutputFields["ward.drift.provenance"])
+	}
+	return rules
+}
+
+// checkAlerts fails t for an alert raised by a benign check (issue 16:
+// the benign corpus raises none) and for a check of wantAlerts that did
+// not raise its rules.
+func checkAlerts(t *testing.T, raised map[string][]string) {
+	for name, rules := range raised {
+		want, ok := wantAlerts[name]
+		if !ok {
+			if len(rules) > 0 {
+				t.Errorf("%s: a benign check raised alerts under ward: %v", name, rules)
+			}
+			continue
+		}
+		for _, r := range want {
+			if !slices.Contains(rules, r) {
+				t.Errorf("%s: want a %s alert under ward, got %v", name, r, rules)
+			}
+		}
+	}
 }

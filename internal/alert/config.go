@@ -38,6 +38,16 @@ const NoFile = "none"
 // FileName is the alert file's name in the state directory.
 const FileName = "alerts.jsonl"
 
+// NoticeFileName is the notice file's name in the state directory: what
+// ward saw and judged not worth an alert (a build job running what the
+// image's toolchain built: docs/sensors.md), in the same Falco format at
+// priority Informational, counted, never routed (`ward alerts --all`).
+const NoticeFileName = "notices.jsonl"
+
+// NoticePath is the notice file of a node whose state directory is
+// stateDir.
+func NoticePath(stateDir string) string { return filepath.Join(stateDir, NoticeFileName) }
+
 // httpTimeout bounds one POST.
 const httpTimeout = 3 * time.Second
 
@@ -90,5 +100,19 @@ func (c Config) Open(stateDir string, log io.Writer) (*Dispatcher, error) {
 	if c.Log && log != nil {
 		sinks = append(sinks, NewStream(log))
 	}
-	return NewDispatcher(sinks, Limits{}), nil
+	d := NewDispatcher(sinks, Limits{})
+	if stateDir == "" {
+		return d, nil
+	}
+	if err := os.MkdirAll(stateDir, 0o750); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("creating the state directory for notices: %w", err)
+	}
+	n, err := OpenFile(NoticePath(stateDir))
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.NoticesTo(n)
+	return d, nil
 }

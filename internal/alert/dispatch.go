@@ -35,6 +35,8 @@ type Dispatcher struct {
 	sinks  []Sink
 	limits Limits
 	now    func() time.Time
+	// notices is the notice file (Notice), nil for none.
+	notices Sink
 
 	mu         sync.Mutex
 	seen       map[string]time.Time
@@ -155,11 +157,40 @@ func (d *Dispatcher) Forget(containerID string) {
 	}
 }
 
+// NoticesTo sends Notice's lines to s (the notice file); call it before
+// the dispatcher is used.
+func (d *Dispatcher) NoticesTo(s Sink) { d.notices = s }
+
+// Notice writes e to the notice file only, at priority Informational:
+// something ward saw and judged not worth an alert, kept so that an
+// operator can count it. It is not an alert: no sink of alerts sees it
+// and it takes nothing from the container's alert budget; the caller
+// bounds how often it writes one.
+func (d *Dispatcher) Notice(e Event) error {
+	if d.notices == nil {
+		return nil
+	}
+	if e.Time.IsZero() {
+		e.Time = d.now()
+	}
+	e.Rule.Priority = PriorityInformational
+	a := New(e, d.host)
+	a.OutputFields["ward.notice"] = true
+	line, err := a.Marshal()
+	if err != nil {
+		return err
+	}
+	return d.notices.Write(line)
+}
+
 // Close closes every sink.
 func (d *Dispatcher) Close() error {
 	var errs []error
 	for _, s := range d.sinks {
 		errs = append(errs, s.Close())
+	}
+	if d.notices != nil {
+		errs = append(errs, d.notices.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -83,7 +83,7 @@ func Catalog() []Rule {
 			Summary: "A host block or character device opened in a container"},
 		{ID: "drift", Name: "Drop and execute new binary in container", Priority: PriorityCritical,
 			Tags:    []string{"T1105", "container", "process", "mitre_persistence"},
-			Summary: "A file written in the container after it started was executed"},
+			Summary: "A file written in the container after it started, not by the image's own toolchain alone, was executed"},
 	}
 }
 

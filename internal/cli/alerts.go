@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,32 +23,80 @@ import (
 // front door raised them (they all append to the node's alert file).
 func alertsCommand(env *Env) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "alerts [--json] [--follow] [--file PATH]",
+		Use:   "alerts [--json] [--follow] [--all] [--file PATH]",
 		Short: "print the node's run-time alerts (Falco format with --json)",
 		Long: "Prints the alerts ward's supervisor and sensors raised on this node, oldest first.\n" +
 			"With --json each alert is the Falco-format JSON line Falcosidekick accepts;\n" +
-			"with --follow ward keeps printing new alerts until interrupted.",
+			"with --follow ward keeps printing new alerts until interrupted. With --all the notices\n" +
+			"follow: what ward saw and did not alert on (a build job running what the image's own\n" +
+			"toolchain built), at priority Informational with a count.",
 		Args: cobra.NoArgs,
 	}
 	asJSON := c.Flags().Bool("json", false, "print each alert as its Falco-format JSON line")
 	follow := c.Flags().BoolP("follow", "f", false, "keep printing alerts as they are raised")
-	file := c.Flags().String("file", "", "the alert file (default: the node configuration's)")
+	all := c.Flags().Bool("all", false, "also print the notices (counted, not alerted: build artefacts executed)")
+	file := c.Flags().String("file", "", "the alert file (default: the node configuration's; with --all, "+alert.NoticeFileName+" beside it)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		path := *file
-		if path == "" {
+		path, notices := *file, ""
+		if path != "" {
+			notices = filepath.Join(filepath.Dir(path), alert.NoticeFileName)
+		} else {
 			cfg, err := nodeconfig.Load(nodeconfig.Sources{Getenv: os.Getenv})
 			if err != nil {
 				return err
 			}
-			if path = cfg.AlertPath(); path == "" {
+			notices = alert.NoticePath(cfg.StateDir)
+			if path = cfg.AlertPath(); path == "" && !*all {
 				return fmt.Errorf("the node configuration turns the alert file off (alerts.file: %s)", alert.NoFile)
 			}
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 		defer stop()
-		return printAlerts(ctx, env.Stdout, path, *asJSON, *follow, 250*time.Millisecond)
+		var paths []string
+		if path != "" {
+			paths = append(paths, path)
+		}
+		if *all {
+			paths = append(paths, notices)
+		}
+		return printAll(ctx, env.Stdout, paths, *asJSON, *follow, 250*time.Millisecond)
 	}
 	return c
+}
+
+// printAll prints the alert files in paths: one after the other, or,
+// following, all at once as lines come.
+func printAll(ctx context.Context, w io.Writer, paths []string, asJSON, follow bool, poll time.Duration) error {
+	if !follow || len(paths) == 1 {
+		for _, p := range paths {
+			if err := printAlerts(ctx, w, p, asJSON, follow, poll); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	lw := &lockedWriter{w: w}
+	errs := make(chan error, len(paths))
+	for _, p := range paths {
+		go func() { errs <- printAlerts(ctx, lw, p, asJSON, follow, poll) }()
+	}
+	var err error
+	for range paths {
+		err = errors.Join(err, <-errs)
+	}
+	return err
+}
+
+// lockedWriter keeps the lines of several followers whole.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // printAlerts prints the alerts in path; with follow it keeps reading,

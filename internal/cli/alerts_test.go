@@ -55,3 +55,40 @@ func TestPrintAlerts(t *testing.T) {
 	}
 	d.Close()
 }
+
+// TestAlertsAllPrintsNotices: --all prints the notice file after the
+// alerts (in the state directory beside the alert file), and only then.
+func TestAlertsAllPrintsNotices(t *testing.T) {
+	state := t.TempDir()
+	d, err := alert.Config{}.Open(state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := alert.Rule{ID: "drift", Name: "Drop and execute new binary in container", Priority: alert.PriorityCritical, Summary: "drift"}
+	d.Emit(alert.Event{Rule: rule, Container: alert.Container{ID: "c1"}, Syscall: "execve", Path: "/tmp/x"})
+	if err := d.Notice(alert.Event{Rule: rule, Container: alert.Container{ID: "c2"}, Syscall: "execve", Path: "/tmp/a"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	alerts := filepath.Join(state, alert.FileName)
+	for _, all := range []bool{false, true} {
+		var out bytes.Buffer
+		paths := []string{alerts}
+		if all {
+			paths = append(paths, filepath.Join(filepath.Dir(alerts), alert.NoticeFileName))
+		}
+		if err := printAll(context.Background(), &out, paths, true, false, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		want := map[bool]int{false: 1, true: 2}[all]
+		if len(lines) != want {
+			t.Fatalf("--all=%v: %d lines, want %d: %q", all, len(lines), want, out.String())
+		}
+		if all {
+			if n, err := alert.Parse([]byte(lines[1])); err != nil || n.Priority != alert.PriorityInformational || n.OutputFields["ward.notice"] != true {
+				t.Errorf("notice line: %+v %v", n, err)
+			}
+		}
+	}
+}

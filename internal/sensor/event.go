@@ -71,6 +71,23 @@ type Event struct {
 	Ino       uint64
 	// Mode is the file's type and permissions.
 	Mode uint32
+	// File is an executed file's path inside its filesystem (from its
+	// dentries: /tmp/a on the root overlay, /a on a tmpfs at /tmp): the
+	// file the program runs from, which Path (the name given to execve)
+	// may not be when a script's interpreter is the dropped file.
+	File string
+	// Writer is the name of the executable that wrote an executed file
+	// (the first that was not the image's toolchain, if any), and
+	// WriterFlags its provenance (WriterImage, WriterToolchain).
+	Writer      string
+	WriterFlags uint32
+}
+
+// BuildArtefact says whether an executed written file was written only
+// by the image's own toolchain (Toolchain): a build job running what it
+// built, not a dropped binary.
+func (e Event) BuildArtefact() bool {
+	return e.Kind == KindExecWritten && e.WriterFlags&WriterToolchain != 0
 }
 
 const (
@@ -136,6 +153,7 @@ func decode(r *sensorEvent) (Event, bool) {
 		e.Target, e.Path = HostDevice, e.Opened
 	case KindExecWritten:
 		e.Target, e.Path, e.Opened = Drift, e.Opened, ""
+		e.File, e.Writer, e.WriterFlags = inFS, cstr(r.Writer[:]), r.WriterFlags
 	default:
 		return e, false
 	}
@@ -213,6 +231,9 @@ func (e Event) String() string {
 	}
 	if e.Kind == KindDevice {
 		s += fmt.Sprintf(", device %d:%d", Major(e.Rdev), Minor(e.Rdev))
+	}
+	if e.Kind == KindExecWritten {
+		s += fmt.Sprintf(", file %s written by %q (provenance %#x)", e.File, e.Writer, e.WriterFlags)
 	}
 	return s
 }

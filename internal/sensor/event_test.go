@@ -63,6 +63,28 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeDriftProvenance: an exec event carries the file that runs
+// and who wrote it; only the toolchain flag makes a build artefact.
+func TestDecodeDriftProvenance(t *testing.T) {
+	var writer [32]int8
+	for i, c := range "x86_64-linux-gnu-ld.bfd" {
+		writer[i] = int8(c)
+	}
+	for _, c := range []struct {
+		flags    uint32
+		artefact bool
+	}{{0, false}, {WriterImage, false}, {WriterImage | WriterToolchain, true}} {
+		raw := sensorEvent{Kind: 4, Path: cbuf[[256]int8]("./a"), Names: names("a", "tmp", "/"), Writer: writer, WriterFlags: c.flags}
+		e, ok := decode(&raw)
+		if !ok || e.File != "/tmp/a" || e.Path != "./a" || e.Writer != "x86_64-linux-gnu-ld.bfd" || e.BuildArtefact() != c.artefact {
+			t.Errorf("flags %#x: %+v, want /tmp/a written by ld.bfd, build artefact %v", c.flags, e, c.artefact)
+		}
+	}
+	if (Event{Kind: KindDevice, WriterFlags: WriterToolchain}).BuildArtefact() {
+		t.Error("only an executed file can be a build artefact")
+	}
+}
+
 func FuzzTargetOf(f *testing.F) {
 	for _, s := range []string{"/proc/sys/kernel/core_pattern", "release_agent", "../../x", "", "/proc/sysrq-trigger"} {
 		f.Add(s)
@@ -72,4 +94,14 @@ func FuzzTargetOf(f *testing.F) {
 			t.Fatalf("%q: ok without a target", p)
 		}
 	})
+}
+
+func TestToolchainNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, n := range Toolchain() {
+		if n == "" || len(n) > maxToolName || seen[n] {
+			t.Errorf("toolchain name %q: empty, longer than %d bytes or repeated", n, maxToolName)
+		}
+		seen[n] = true
+	}
 }

@@ -59,6 +59,10 @@ func Load(opts Options) (s *Sensor, err error) {
 	if err := loadSensorObjects(&s.objs, nil); err != nil {
 		return nil, loadError(err)
 	}
+	if err := fillToolchain(s.objs.Toolchain); err != nil {
+		s.objs.Close()
+		return nil, err
+	}
 	// The kernel's BTF, parsed for CO-RE, is ~40 MiB of heap that
 	// cilium/ebpf keeps for the next load: none follows.
 	defer releaseKernelBTF()

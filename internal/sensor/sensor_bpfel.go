@@ -13,21 +13,24 @@ import (
 )
 
 type sensorEvent struct {
-	Cgroup uint64
-	Ino    uint64
-	Dev    uint32
-	Rdev   uint32
-	Pid    uint32
-	Tid    uint32
-	Kind   uint32
-	Ret    int32
-	Flags  uint32
-	Mode   uint32
-	Magic  uint32
-	Mntns  uint32
-	Comm   [16]int8
-	Names  [6][32]int8
-	Path   [256]int8
+	Cgroup      uint64
+	Ino         uint64
+	Dev         uint32
+	Rdev        uint32
+	Pid         uint32
+	Tid         uint32
+	Kind        uint32
+	Ret         int32
+	Flags       uint32
+	Mode        uint32
+	Magic       uint32
+	Mntns       uint32
+	Comm        [16]int8
+	Names       [6][32]int8
+	Path        [256]int8
+	Writer      [32]int8
+	WriterFlags uint32
+	Pad2        uint32
 }
 
 type sensorFileKey struct {
@@ -41,6 +44,15 @@ type sensorPendingOpen struct {
 	Filename uint64
 	Flags    uint32
 	Pad      uint32
+}
+
+type sensorToolName struct{ Name [32]int8 }
+
+type sensorWrittenBy struct {
+	Cgroup uint64
+	Flags  uint32
+	Pad    uint32
+	Writer [32]int8
 }
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -100,6 +112,7 @@ type sensorMapSpecs struct {
 	Containers *ebpf.MapSpec `ebpf:"containers"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Pending    *ebpf.MapSpec `ebpf:"pending"`
+	Toolchain  *ebpf.MapSpec `ebpf:"toolchain"`
 	Written    *ebpf.MapSpec `ebpf:"written"`
 }
 
@@ -133,6 +146,7 @@ type sensorMaps struct {
 	Containers *ebpf.Map `ebpf:"containers"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Pending    *ebpf.Map `ebpf:"pending"`
+	Toolchain  *ebpf.Map `ebpf:"toolchain"`
 	Written    *ebpf.Map `ebpf:"written"`
 }
 
@@ -141,6 +155,7 @@ func (m *sensorMaps) Close() error {
 		m.Containers,
 		m.Events,
 		m.Pending,
+		m.Toolchain,
 		m.Written,
 	)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +178,65 @@ func TestReadAfterClose(t *testing.T) {
 		t.Fatal("Read still blocked after Close")
 	}
 	_ = strconv.Itoa
+}
+
+// TestDriftProvenance runs build-job shapes in a watched cgroup whose
+// processes have an overlay root (lower: the node's root filesystem, as
+// an image's layers; upper: a tmpfs, as a container's writable layer):
+// what the image's linker wrote is a build artefact, what cp or a shell
+// wrote is drift, an artefact that another process then writes to is
+// drift for good, and a script written in the container runs its
+// interpreter (the image's /bin/sh), which is nothing.
+func TestDriftProvenance(t *testing.T) {
+	s := loadForTest(t)
+	if _, err := exec.LookPath("cc"); err != nil {
+		t.Skip("needs a C compiler (cc) on the node")
+	}
+	dir, id := cgroupWith(t, "provenance")
+	if err := s.Watch(id); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	// A private mount namespace: the overlay and its binds vanish with it.
+	script := `set -e
+mount -t tmpfs tmpfs ` + work + `
+mkdir ` + work + `/up ` + work + `/wk ` + work + `/m
+mount -t overlay overlay -o lowerdir=/,upperdir=` + work + `/up,workdir=` + work + `/wk ` + work + `/m
+mount --rbind /dev ` + work + `/m/dev
+exec chroot ` + work + `/m /bin/sh -c '
+cd /tmp
+printf "int main(){return 0;}" > a.c && cc -o built a.c && ./built
+cc -o tampered a.c && dd if=/dev/null of=tampered conv=notrunc 2>/dev/null && ./tampered
+cp /bin/true ./copied && ./copied
+printf "#!/bin/sh\nexit 0\n" > s.sh && chmod +x s.sh && ./s.sh
+'`
+	fd, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script)
+	cmd.SysProcAttr = sysProcAttrInCgroup(int(fd.Fd()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build script: %v: %s", err, out)
+	}
+	got := map[string]Event{}
+	for _, e := range collect(s, 700*time.Millisecond) {
+		t.Logf("%v", e)
+		if e.Target == Drift {
+			got[e.Comm] = e
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("drift from %d programs, want 3 (built, tampered, copied; not the script)", len(got))
+	}
+	if e := got["built"]; !e.BuildArtefact() || e.WriterFlags&WriterImage == 0 || !strings.HasSuffix(e.Writer, "ld.bfd") && !strings.HasSuffix(e.Writer, "ld") {
+		t.Errorf("what the image's linker built: %+v, want a build artefact written by ld", e)
+	}
+	if e := got["tampered"]; e.BuildArtefact() || e.Writer != "dd" {
+		t.Errorf("a linked binary written to by dd: %+v, want drift written by dd", e)
+	}
+	if e := got["copied"]; e.BuildArtefact() || e.Writer != "cp" || e.WriterFlags&WriterImage == 0 || e.File != "/tmp/copied" {
+		t.Errorf("/bin/true copied by the image's cp: %+v, want drift written by cp at /tmp/copied", e)
+	}
 }

@@ -26,11 +26,17 @@ import (
 const PinRoot = "/sys/fs/bpf/ward"
 
 // Digest names this build's program: the first 16 hex digits of the
-// embedded object's SHA-256. An upgraded ward pins its program beside the
-// older one and never attaches to the older program's maps.
+// SHA-256 of the embedded object and the Toolchain the load writes into
+// it. An upgraded ward pins its program beside the older one and never
+// attaches to the older program's maps.
 func Digest() string {
-	sum := sha256.Sum256(_SensorBytes)
-	return hex.EncodeToString(sum[:8])
+	h := sha256.New()
+	h.Write(_SensorBytes)
+	for _, name := range Toolchain() {
+		h.Write([]byte{0})
+		h.Write([]byte(name))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // instanceDir is the pin directory of the sensors of stateDir.
@@ -155,6 +161,9 @@ func (s *Shared) load(stateDir string) (err error) {
 	}
 	// The process's handles go; the pins keep links, programs and maps.
 	defer objs.Close()
+	if err := fillToolchain(objs.Toolchain); err != nil {
+		return err
+	}
 	links, err := attach(&objs)
 	defer func() {
 		for _, l := range links {

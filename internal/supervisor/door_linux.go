@@ -40,6 +40,7 @@ func ContainerOf(ad *admission.Admission, adm *admission.Admitter, pid int) Cont
 					c.Profile = m.Source
 				}
 			}
+			c.StrictDrift = s.Annotations[policy.AnnotationDrift] == policy.DriftStrict
 		}
 	}
 	det := adm.Policy().Detection

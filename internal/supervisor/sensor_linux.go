@@ -285,8 +285,10 @@ func (ss *Sensors) Close() error {
 // run reads the node's events and raises each under the container its
 // record names.
 func (ss *Sensors) run(s *sensor.Shared, r *sensor.Reader) {
-	// last is when each cgroup last raised each rule (sensorQuiet).
+	// last is when each cgroup last raised each rule (sensorQuiet), and
+	// quieted how many events it held back since.
 	last := map[sensorKey]time.Time{}
+	quieted := map[sensorKey]int{}
 	for {
 		e, err := r.Read()
 		if errors.Is(err, sensor.ErrClosed) {
@@ -296,14 +298,21 @@ func (ss *Sensors) run(s *sensor.Shared, r *sensor.Reader) {
 			ss.Logf("sensor: %v", err)
 			continue
 		}
-		key, now := sensorKey{e.Cgroup, sensorRules[e.Target]}, time.Now()
+		// A build artefact keeps its own quiet period: a build job's
+		// hundred test programs must not hide a dropped binary that
+		// runs beside them.
+		key, now := sensorKey{e.Cgroup, sensorRules[e.Target], e.BuildArtefact()}, time.Now()
 		if now.Sub(last[key]) < sensorQuiet {
+			quieted[key]++
 			continue
 		}
 		if len(last) >= 4096 {
 			clear(last)
+			clear(quieted)
 		}
 		last[key] = now
+		held := quieted[key]
+		delete(quieted, key)
 		meta, err := s.Meta(e.Cgroup)
 		var rec Record
 		if err == nil {
@@ -314,13 +323,14 @@ func (ss *Sensors) run(s *sensor.Shared, r *sensor.Reader) {
 			ss.Logf("sensor: %s in cgroup %d, whose container is gone: %v", e.Target, e.Cgroup, err)
 			continue
 		}
-		ss.raise(rec.Unpack(), e)
+		ss.raise(rec.Unpack(), e, held)
 	}
 }
 
 type sensorKey struct {
-	cgroup uint64
-	rule   string
+	cgroup   uint64
+	rule     string
+	artefact bool
 }
 
 // sensorRules maps what the sensor saw to the catalog's rule.
@@ -341,7 +351,8 @@ func sensorEvent(c Container, e sensor.Event) (alert.Event, bool) {
 		Args: map[string]string{"evt.arg.flags": fmt.Sprintf("%#o", e.Flags), "ward.sensor.target": string(e.Target)}}
 	switch {
 	case e.Kind == sensor.KindExecWritten:
-		ev.Syscall, ev.Args = "execve", map[string]string{"ward.sensor.target": string(e.Target)}
+		ev.Syscall, ev.Args = "execve", map[string]string{"ward.sensor.target": string(e.Target),
+			"ward.drift.file": e.File, "ward.drift.writer": e.Writer, "ward.drift.provenance": provenance(e)}
 	case e.Failed:
 		ev.Args["evt.res"] = e.Errno.Error()
 	case e.Kind == sensor.KindDevice:
@@ -353,10 +364,37 @@ func sensorEvent(c Container, e sensor.Event) (alert.Event, bool) {
 	return ev, true
 }
 
-// raise alerts and responds.
-func (ss *Sensors) raise(c Container, e sensor.Event) {
+// provenance says in an alert who wrote an executed file: "toolchain"
+// (only the image's own build tools: a build artefact), "image" (a
+// program of the image that is not one, cp or a shell say), "container"
+// (a program that is itself no file of the image, or whose layer the
+// sensor cannot tell).
+func provenance(e sensor.Event) string {
+	switch {
+	case e.BuildArtefact():
+		return "toolchain"
+	case e.WriterFlags&sensor.WriterImage != 0:
+		return "image"
+	}
+	return "container"
+}
+
+// raise alerts and responds; held is how many events of the same kind
+// the container's quiet period held back before this one. A build
+// artefact executed is a notice, not an alert, unless the workload asked
+// for strict drift: counted (ward.count), never answered.
+func (ss *Sensors) raise(c Container, e sensor.Event, held int) {
 	ev, ok := sensorEvent(c, e)
 	if !ok {
+		return
+	}
+	if e.BuildArtefact() && !c.StrictDrift {
+		ev.Response = "allow"
+		ev.Rule.Summary = "A file the image's own toolchain (" + e.Writer + ") built in the container was executed (build artefact: counted, not alerted)"
+		ev.Args["ward.count"] = strconv.Itoa(held + 1)
+		if err := ss.Alerts.Notice(ev); err != nil {
+			ss.Logf("sensor: notice of a build artefact in %s: %v", c.ID, err)
+		}
 		return
 	}
 	resp := policy.RespondAlert

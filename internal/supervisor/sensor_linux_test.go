@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -182,5 +183,61 @@ func TestSensorsWithoutSensor(t *testing.T) {
 	defer mu.Unlock()
 	if len(logs) != 1 || !strings.Contains(logs[0], "the seccomp supervisor still is") {
 		t.Errorf("logs %q, want one warning that the supervisor still runs", logs)
+	}
+}
+
+// TestDriftBuildArtefactIsANotice: a binary the image's toolchain built
+// and the container ran is a notice (counted, in the notice file), not an
+// alert; the same under ward.dev/drift: strict, and a binary cp wrote,
+// are drift alerts; the notice keeps its own quiet period, so it never
+// silences the drift of a dropped binary.
+func TestDriftBuildArtefactIsANotice(t *testing.T) {
+	alerts, notices := &memSink{}, &memSink{}
+	d := alert.NewDispatcher([]alert.Sink{alerts}, alert.Limits{Dedup: time.Nanosecond, Burst: 100, Window: time.Second})
+	d.NoticesTo(notices)
+	ss := &Sensors{Alerts: d, Logf: t.Logf}
+	built := sensor.Event{Target: sensor.Drift, Kind: sensor.KindExecWritten, Path: "./a", File: "/tmp/a",
+		Writer: "x86_64-linux-gnu-ld.bfd", WriterFlags: sensor.WriterImage | sensor.WriterToolchain, Pid: 1, Comm: "a"}
+	copied := sensor.Event{Target: sensor.Drift, Kind: sensor.KindExecWritten, Path: "/tmp/x", File: "/tmp/x",
+		Writer: "cp", WriterFlags: sensor.WriterImage, Pid: 1, Comm: "x"}
+	c := Container{Container: alert.Container{ID: "c1"}}
+	ss.raise(c, built, 41)
+	if len(alerts.lines) != 0 || len(notices.lines) != 1 {
+		t.Fatalf("build artefact: %d alerts, %d notices; want 0 and 1", len(alerts.lines), len(notices.lines))
+	}
+	n, err := alert.Parse(notices.lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := n.OutputFields
+	if n.Priority != alert.PriorityInformational || f["ward.count"] != "42" || f["ward.drift.provenance"] != "toolchain" ||
+		f["ward.drift.writer"] != "x86_64-linux-gnu-ld.bfd" || f["ward.notice"] != true {
+		t.Errorf("notice: %s %v", n.Priority, f)
+	}
+	ss.raise(c, copied, 0)
+	// The strict opt-in crosses processes in the sensor's record (the
+	// reader may be another container's supervisor).
+	strict := c
+	strict.StrictDrift = true
+	meta, err := json.Marshal(RecordOf(strict))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	if err := json.Unmarshal(meta, &rec); err != nil || !rec.Unpack().StrictDrift {
+		t.Fatalf("the record loses the strict opt-in: %s %v", meta, err)
+	}
+	ss.raise(rec.Unpack(), built, 0)
+	if len(alerts.lines) != 2 || len(notices.lines) != 1 {
+		t.Fatalf("dropped binary and strict build artefact: %d alerts, %d notices; want 2 and 1", len(alerts.lines), len(notices.lines))
+	}
+	for i, want := range []string{"image", "toolchain"} {
+		a, err := alert.Parse(alerts.lines[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Priority != alert.PriorityCritical || a.OutputFields["ward.rule"] != "drift" || a.OutputFields["ward.drift.provenance"] != want {
+			t.Errorf("alert %d: %s %v", i, a.Priority, a.OutputFields)
+		}
 	}
 }

@@ -30,6 +30,9 @@ type Container struct {
 	Decision alert.Decision
 	// Detection is the detection section of the policy that admitted it.
 	Detection func() policy.Detection `json:"-"`
+	// StrictDrift: the workload asked (policy.AnnotationDrift) that a
+	// build artefact executed raise drift like any dropped binary.
+	StrictDrift bool `json:",omitempty"`
 	// Bundle, PID (its first process) and CgroupsPath (the spec's
 	// linux.cgroupsPath) find it for freeze, kill and the incident bundle.
 	Bundle      string
