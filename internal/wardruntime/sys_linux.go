@@ -13,7 +13,7 @@ import (
 func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
 
 // spawnSelf is Env.Spawn of the binary.
-func spawnSelf(args []string, extra []*os.File, idle bool) error {
+func spawnSelf(args []string, extra []*os.File) error {
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Args[0] = "ward-runtime"
 	cmd.ExtraFiles = extra
@@ -22,12 +22,6 @@ func spawnSelf(args []string, extra []*os.File, idle bool) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return err
-	}
-	if idle {
-		// The helper's work can wait; the container start beside it
-		// cannot. From here on its first thread runs only on an otherwise
-		// idle CPU (reapAfter puts the thread doing the work there too).
-		_ = idlePriority(cmd.Process.Pid)
 	}
 	return cmd.Process.Release()
 }
