@@ -294,6 +294,7 @@ type node struct {
 	paths nodePaths
 	uid   int
 	logf  func(format string, args ...any)
+	sinks *sinkSet
 
 	mu      sync.Mutex
 	serving int // containers taken and not yet done with
@@ -315,6 +316,7 @@ func runNode(c *ctx, cl cmdline) error {
 	// call, and its stderr is /dev/null.
 	c.log = newLogger(globals{log: n.paths.log, logFormat: "text"}, io.Discard)
 	n.logf = func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
+	n.sinks = &sinkSet{logf: n.logf, by: map[string]*sinks{}}
 	leaveCgroups(n.logf)
 	// Holding the lock: what the list names is a dead supervisor's.
 	os.RemoveAll(n.paths.dir)
@@ -338,6 +340,7 @@ func runNode(c *ctx, cl cmdline) error {
 			// and not yet accepted is reset, and its caller retries.
 			os.Remove(n.paths.sock)
 			ln.Close()
+			os.RemoveAll(n.paths.dir)
 			n.mu.Unlock()
 			return nil
 		}
@@ -395,7 +398,7 @@ func (n *node) take(conn *net.UnixConn) error {
 	go func() {
 		defer n.done()
 		defer os.Remove(entry)
-		if err := c.serveContainer(job.ID, job.Sock, sockFile, pidfd, &job.Info); err != nil {
+		if err := c.serveContainer(job.ID, job.Sock, sockFile, pidfd, &job.Info, n.sinks); err != nil {
 			n.logf("ward-runtime: %s: %v", nodeCommand, err)
 		}
 	}()

@@ -3,6 +3,7 @@ package wardruntime
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"github.com/ward-runtime/ward/internal/admission"
 	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/internal/supervisor"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -145,14 +147,14 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 // process has ended, and, with a pidfd, reaps it after a foreground run
 // (or, if the backend still has the container then, supervises until the
 // record is gone).
-func (c *ctx) serveContainer(id, sock string, sockFile, pidfd *os.File, in *helperInfo) error {
+func (c *ctx) serveContainer(id, sock string, sockFile, pidfd *os.File, in *helperInfo, set *sinkSet) error {
 	var sup *supervised
 	if sockFile != nil {
 		if in.Container == nil {
 			sockFile.Close()
 			os.Remove(sock)
 		} else {
-			sup = c.supervise(id, sock, sockFile, in)
+			sup = c.supervise(id, sock, sockFile, in, set)
 			defer sup.close()
 		}
 	}
@@ -177,8 +179,8 @@ func (c *ctx) serveContainer(id, sock string, sockFile, pidfd *os.File, in *help
 // supervised is a running supervisor of one container.
 type supervised struct {
 	sup     *supervisor.Supervisor
-	sensors *supervisor.Sensors
-	alerts  *alert.Dispatcher
+	sinks   *sinks
+	release func()
 
 	// initPID reads the container's first process from runc's state.
 	initPID func() (int, error)
@@ -189,26 +191,17 @@ type supervised struct {
 }
 
 // supervise serves the container's listeners on the socket ward-runtime
-// bound. It never fails the container: the spec already sends its listener
-// here, and ward-init refuses to start without an acknowledgement, so
-// what cannot work (an alert sink that does not open) is logged and the
-// supervisor answers without it.
-func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo) *supervised {
+// bound, raising alerts through the sinks of its configuration (sinkSet).
+// It never fails the container: the spec already sends its listener here,
+// and ward-init refuses to start without an acknowledgement, so what
+// cannot work is logged and the container's ward-init fails closed.
+func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo, set *sinkSet) *supervised {
 	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
-	alerts, err := c.cfg.Alerts.Open(c.cfg.StateDir, nil)
-	if err != nil {
-		logf("ward-runtime: %s %s: alerts of this container go nowhere: %v", nodeCommand, id, err)
-		alerts = alert.NewDispatcher(nil, alert.Limits{})
-	}
-	s := &supervised{alerts: alerts, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
+	sk, release := set.get(c.cfg)
+	s := &supervised{sinks: sk, release: release, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
 		initPID: func() (int, error) { return c.initPID(id) }}
-	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
-	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
-	s.sensors = &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf, StateDir: c.cfg.StateDir}
-	if bool(in.Detection.Enabled) && c.cfg.Alerts.SensorOn() {
-		s.sensors.Start()
-	}
-	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: alerts, Logf: logf, Respond: respond})
+	var err error
+	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: sk.alerts, Logf: logf, Respond: sk.respond})
 	if err != nil {
 		// ward-init finds no one to acknowledge its listener and refuses
 		// to start the workload: fail closed, with this in the log.
@@ -237,7 +230,7 @@ func (s *supervised) resolve(pid int) (supervisor.Container, error) {
 		s.ctr.PID = init
 		s.reg = supervisor.NewRegistry()
 		s.reg.Add(s.ctr, init)
-		s.sensors.Add(s.ctr)
+		s.sinks.sensors.Add(s.ctr)
 	}
 	return s.reg.Resolve(pid)
 }
@@ -257,6 +250,64 @@ func (s *supervised) close() {
 	if s.sup != nil {
 		s.sup.Close()
 	}
-	s.sensors.Close()
-	s.alerts.Close()
+	s.sinks.sensors.Remove(s.ctr.ID)
+	s.release()
+}
+
+// sinkSet holds, in the node's supervisor, the alert sinks and the eBPF
+// sensor's share of each configuration its containers were admitted
+// under: one dispatcher (its files, its per-container budgets) and one
+// Sensors (one descriptor on the pinned sensor, one goroutine waiting to
+// be its reader) for all of them, as a pod's shim has for its containers,
+// instead of one each per container.
+type sinkSet struct {
+	logf func(format string, args ...any)
+
+	mu sync.Mutex
+	by map[string]*sinks
+}
+
+// sinks are one configuration's.
+type sinks struct {
+	alerts  *alert.Dispatcher
+	sensors *supervisor.Sensors
+	respond func(supervisor.Container, alert.Event, policy.Response)
+	refs    int
+}
+
+// get returns cfg's sinks, opening them for its first container; release
+// gives them up, closing them after its last.
+func (set *sinkSet) get(cfg nodeconfig.Config) (*sinks, func()) {
+	key, _ := json.Marshal(struct {
+		State, Log string
+		Alerts     any
+	}{cfg.StateDir, cfg.LogPath(), cfg.Alerts})
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	sk := set.by[string(key)]
+	if sk == nil {
+		alerts, err := cfg.Alerts.Open(cfg.StateDir, nil)
+		if err != nil {
+			set.logf("ward-runtime: %s: alerts of the containers under %s go nowhere: %v", nodeCommand, cfg.StateDir, err)
+			alerts = alert.NewDispatcher(nil, alert.Limits{})
+		}
+		sk = &sinks{alerts: alerts, respond: supervisor.Responder{StateDir: cfg.StateDir, DecisionLog: cfg.LogPath(), Logf: set.logf}.Respond}
+		// The eBPF sensor, for what seccomp cannot see (docs/sensors.md);
+		// Add skips containers whose detection is off.
+		sk.sensors = &supervisor.Sensors{Alerts: alerts, Respond: sk.respond, Logf: set.logf, StateDir: cfg.StateDir}
+		if cfg.Alerts.SensorOn() {
+			sk.sensors.Start()
+		}
+		set.by[string(key)] = sk
+	}
+	sk.refs++
+	return sk, func() {
+		set.mu.Lock()
+		defer set.mu.Unlock()
+		if sk.refs--; sk.refs == 0 {
+			delete(set.by, string(key))
+			sk.sensors.Close()
+			sk.alerts.Close()
+		}
+	}
 }
