@@ -342,6 +342,7 @@ func runNode(c *ctx, cl cmdline) error {
 			ln.Close()
 			os.RemoveAll(n.paths.dir)
 			n.mu.Unlock()
+			n.sinks.close()
 			return nil
 		}
 		n.mu.Unlock()

@@ -31,15 +31,16 @@ import (
 // supervising until the record is deleted.
 func (c *ctx) reapAfter(id string, created int64, pidfd *os.File) (bool, error) {
 	defer pidfd.Close()
-	// All the work stays on this thread, at idle priority: a container
-	// start must never wait for a cleanup. Locked first, so that the
-	// runtime's threads are not started from an idle one.
+	// The wait holds no thread (waitPidfd); the work after it stays on
+	// this goroutine's thread, at idle priority: a container start must
+	// never wait for a cleanup. Locked first, so that the runtime's
+	// threads are not started from an idle one.
+	if err := waitPidfd(pidfd); err != nil {
+		return true, fmt.Errorf("%s %s: %w", nodeCommand, id, err)
+	}
 	goruntime.LockOSThread()
 	if err := idlePriority(0); err != nil {
 		c.log.debugf("ward-runtime: %s: idle priority: %v", nodeCommand, err)
-	}
-	if err := waitPidfd(pidfd); err != nil {
-		return true, fmt.Errorf("%s %s: %w", nodeCommand, id, err)
 	}
 	t, rec, err := c.targetOf(id)
 	if err != nil || rec == nil || rec.Created.UnixNano() != created {

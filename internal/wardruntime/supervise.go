@@ -178,9 +178,8 @@ func (c *ctx) serveContainer(id, sock string, sockFile, pidfd *os.File, in *help
 
 // supervised is a running supervisor of one container.
 type supervised struct {
-	sup     *supervisor.Supervisor
-	sinks   *sinks
-	release func()
+	sup   *supervisor.Supervisor
+	sinks *sinks
 
 	// initPID reads the container's first process from runc's state.
 	initPID func() (int, error)
@@ -197,8 +196,8 @@ type supervised struct {
 // cannot work is logged and the container's ward-init fails closed.
 func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo, set *sinkSet) *supervised {
 	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
-	sk, release := set.get(c.cfg)
-	s := &supervised{sinks: sk, release: release, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
+	sk := set.get(c.cfg)
+	s := &supervised{sinks: sk, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
 		initPID: func() (int, error) { return c.initPID(id) }}
 	var err error
 	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: sk.alerts, Logf: logf, Respond: sk.respond})
@@ -251,7 +250,6 @@ func (s *supervised) close() {
 		s.sup.Close()
 	}
 	s.sinks.sensors.Remove(s.ctr.ID)
-	s.release()
 }
 
 // sinkSet holds, in the node's supervisor, the alert sinks and the eBPF
@@ -259,7 +257,10 @@ func (s *supervised) close() {
 // under: one dispatcher (its files, its per-container budgets) and one
 // Sensors (one descriptor on the pinned sensor, one goroutine waiting to
 // be its reader) for all of them, as a pod's shim has for its containers,
-// instead of one each per container.
+// instead of one each per container. They stay open until the supervisor
+// exits (close), which is at most nodeLinger after its last container:
+// short-lived containers one after the other would otherwise open and
+// close the sensor each time.
 type sinkSet struct {
 	logf func(format string, args ...any)
 
@@ -272,12 +273,10 @@ type sinks struct {
 	alerts  *alert.Dispatcher
 	sensors *supervisor.Sensors
 	respond func(supervisor.Container, alert.Event, policy.Response)
-	refs    int
 }
 
-// get returns cfg's sinks, opening them for its first container; release
-// gives them up, closing them after its last.
-func (set *sinkSet) get(cfg nodeconfig.Config) (*sinks, func()) {
+// get returns cfg's sinks, opening them for its first container.
+func (set *sinkSet) get(cfg nodeconfig.Config) *sinks {
 	key, _ := json.Marshal(struct {
 		State, Log string
 		Alerts     any
@@ -300,14 +299,17 @@ func (set *sinkSet) get(cfg nodeconfig.Config) (*sinks, func()) {
 		}
 		set.by[string(key)] = sk
 	}
-	sk.refs++
-	return sk, func() {
-		set.mu.Lock()
-		defer set.mu.Unlock()
-		if sk.refs--; sk.refs == 0 {
-			delete(set.by, string(key))
-			sk.sensors.Close()
-			sk.alerts.Close()
-		}
+	return sk
+}
+
+// close closes every configuration's sinks (the sensor's reader role
+// passes to another supervisor).
+func (set *sinkSet) close() {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for key, sk := range set.by {
+		sk.sensors.Close()
+		sk.alerts.Close()
+		delete(set.by, key)
 	}
 }
