@@ -60,8 +60,13 @@ const nodeLinger = 10 * time.Second
 // included: past it the container does not start.
 const nodeHandTimeout = 5 * time.Second
 
-// nodeMaxJob bounds a hand-over message.
-const nodeMaxJob = 256 << 10
+// nodeMaxJob bounds a hand-over message (a few hundred bytes to a few
+// KiB: the record, the detection policy, the global flags).
+const nodeMaxJob = 64 << 10
+
+// jobBuffers are the node's receive buffers: a fresh 64 KiB per hand-over
+// was most of the node's time on the container's start path.
+var jobBuffers = sync.Pool{New: func() any { return new([nodeMaxJob + 1]byte) }}
 
 // nodeKey names this build's node supervisor: a rebuilt or upgraded
 // ward-runtime hands its containers to a supervisor of its own build and
@@ -374,30 +379,35 @@ func (n *node) accept(ln *net.UnixListener) {
 			conn.Write([]byte(answer))
 			n.mu.Lock()
 			n.pending--
-			if err == nil {
-				n.serving++
-			}
 			n.mu.Unlock()
 		}()
 	}
 }
 
-// take reads one job and starts serving its container.
+// take reads one job and starts serving its container. The caller is
+// answered as soon as the job is read and the container counted: what
+// follows (the caller's configuration, the container's socket served) is
+// off the container's start path, and if it fails the container's
+// ward-init finds no supervisor and refuses to start (logged here).
 func (n *node) take(conn *net.UnixConn) error {
 	job, sockFile, pidfd, err := readJob(conn, n.uid)
 	if err != nil {
 		return err
 	}
-	c, err := nodeCtx(job)
-	if err != nil {
-		closeFiles(sockFile, pidfd)
-		return fmt.Errorf("container %s: %w", job.ID, err)
-	}
-	entry := filepath.Join(n.paths.dir, entryName(c.root(), job.ID))
-	data, _ := json.Marshal(nodeEntry{ID: job.ID, Root: c.root(), Socket: strings.TrimPrefix(job.Sock, "-"), PID: os.Getpid()})
-	atomicfile.Write(entry, data, 0o600, false)
+	n.mu.Lock()
+	n.serving++
+	n.mu.Unlock()
 	go func() {
 		defer n.done()
+		c, err := nodeCtx(job)
+		if err != nil {
+			closeFiles(sockFile, pidfd)
+			n.logf("ward-runtime: %s: container %s: %v", nodeCommand, job.ID, err)
+			return
+		}
+		entry := filepath.Join(n.paths.dir, entryName(c.root(), job.ID))
+		data, _ := json.Marshal(nodeEntry{ID: job.ID, Root: c.root(), Socket: strings.TrimPrefix(job.Sock, "-"), PID: os.Getpid()})
+		atomicfile.Write(entry, data, 0o600, false)
 		defer os.Remove(entry)
 		if err := c.serveContainer(job.ID, job.Sock, sockFile, pidfd, &job.Info, n.sinks); err != nil {
 			n.logf("ward-runtime: %s: %v", nodeCommand, err)
@@ -421,7 +431,9 @@ func readJob(conn *net.UnixConn, uid int) (job nodeJob, sockFile, pidfd *os.File
 	if credErr != nil {
 		return job, nil, nil, fmt.Errorf("reading the caller of a hand-over: %w", credErr)
 	}
-	buf, oob := make([]byte, nodeMaxJob+1), make([]byte, unix.CmsgSpace(2*4))
+	b := jobBuffers.Get().(*[nodeMaxJob + 1]byte)
+	defer jobBuffers.Put(b)
+	buf, oob := b[:], make([]byte, unix.CmsgSpace(2*4))
 	k, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 	var files []*os.File
 	for _, fd := range rights(oob[:oobn]) {

@@ -124,7 +124,9 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 	}
 	job.Info = in
 	if err == nil {
+		t0 := time.Now()
 		err = c.handToNode(job, files)
+		c.log.debugf("ward-runtime: %s: handed to the node's supervisor in %s", rec.ID, time.Since(t0))
 	}
 	if err != nil {
 		b.release()
