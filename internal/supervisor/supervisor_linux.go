@@ -279,7 +279,7 @@ func (s *Supervisor) handshake(c *net.UnixConn, cred *unix.Ucred) error {
 	if err != nil {
 		return fmt.Errorf("receiving a listener from pid %d: %w", cred.Pid, err)
 	}
-	fds := rights(oob[:oobn])
+	fds := Rights(oob[:oobn])
 	if n != 1 || buf[0] != landlock.HelloByte || len(fds) != 1 {
 		closeAll(fds)
 		return fmt.Errorf("pid %d sent no listener", cred.Pid)
@@ -317,7 +317,9 @@ func (s *Supervisor) handshake(c *net.UnixConn, cred *unix.Ucred) error {
 	return nil
 }
 
-func rights(oob []byte) []int {
+// Rights are the descriptors passed in a unix socket's control message
+// (SCM_RIGHTS).
+func Rights(oob []byte) []int {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil
