@@ -87,9 +87,20 @@ func supervisorsOf(id string) []int {
 	return pids
 }
 
+// served waits up to 2 s for container id to be in a live node
+// supervisor's list: the supervisor writes it just after it answered the
+// hand-over, off the container's start path.
+func served(id string) []nodeEntry {
+	es := servedBy(id)
+	for deadline := time.Now().Add(2 * time.Second); len(es) == 0 && time.Now().Before(deadline); es = servedBy(id) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return es
+}
+
 // supervisorSocket is the socket of container id's supervisor.
 func supervisorSocket(t *testing.T, id string) string {
-	es := servedBy(id)
+	es := served(id)
 	if len(es) != 1 || es[0].Socket == "" {
 		t.Fatalf("supervisors of %s: %+v", id, es)
 	}
@@ -130,6 +141,7 @@ func impostor(sock string) int {
 
 // supervisorOf finds the pid of container id's supervisor.
 func supervisorOf(t *testing.T, id string) int {
+	served(id)
 	pids := supervisorsOf(id)
 	if len(pids) != 1 {
 		t.Fatalf("%d supervisors for %s, want 1", len(pids), id)
@@ -229,6 +241,7 @@ func TestSupervisorNotLeftBehind(t *testing.T) {
 	if out, err := e.wardDetached(root, "create", "--bundle", b, "never0"); err != nil {
 		t.Fatalf("create: %v: %s", err, out)
 	}
+	served("never0")
 	pids := supervisorsOf("never0")
 	if len(pids) != 1 {
 		t.Fatalf("%d supervisors for the created container, want 1", len(pids))
@@ -394,7 +407,7 @@ func testDetectionDoor(t *testing.T, e *env, c doorCLI) {
 		if code != 0 || len(id) != 64 {
 			t.Fatalf("run -d: exit %d, %q %q", code, out, stderr)
 		}
-		if len(supervisorsOf(id)) != 1 {
+		if served(id); len(supervisorsOf(id)) != 1 {
 			t.Errorf("%d supervisors for %s, want 1", len(supervisorsOf(id)), id)
 		}
 		out, stderr, _ = c.cli("exec", id, "sh", "-c", "unshare -U true 2>&1; echo rc=$?")
