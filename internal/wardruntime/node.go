@@ -123,8 +123,9 @@ type node struct {
 	sinks *sinkSet
 
 	mu      sync.Mutex
-	serving int // containers taken and not yet done with
-	pending int // hand-overs being read
+	serving int  // containers taken and not yet done with
+	pending int  // hand-overs being read
+	closing bool // the supervisor is leaving: no hand-over is read
 	idle    chan struct{}
 }
 
@@ -153,7 +154,11 @@ func runNode(c *ctx, cl cmdline) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", nodeCommand, err)
 	}
-	ln := fl.(*net.UnixListener)
+	ln, ok := fl.(*net.UnixListener)
+	if !ok {
+		fl.Close()
+		return fmt.Errorf("%s: its control socket is not a unix socket", nodeCommand)
+	}
 	ln.SetUnlinkOnClose(false)
 	go n.accept(ln)
 	n.idle <- struct{}{}
@@ -161,6 +166,7 @@ func runNode(c *ctx, cl cmdline) error {
 		time.Sleep(nodeLinger)
 		n.mu.Lock()
 		if n.serving == 0 && n.pending == 0 {
+			n.closing = true
 			// Unlinked before the lock goes with this process: the next
 			// supervisor binds only once it holds the lock. A job queued
 			// and not yet accepted is reset, and its caller retries.
@@ -187,6 +193,13 @@ func (n *node) accept(ln *net.UnixListener) {
 			continue
 		}
 		n.mu.Lock()
+		if n.closing {
+			// Accepted as the supervisor decided to leave: closed
+			// unread and unanswered, so the caller tries the next one.
+			n.mu.Unlock()
+			conn.Close()
+			continue
+		}
 		n.pending++
 		n.mu.Unlock()
 		go func() {
