@@ -76,6 +76,18 @@ func (c *ctx) handToNode(job nodeJob, files []*os.File) error {
 			if fd, err = dialNode(p.sock); err != nil {
 				return fmt.Errorf("connecting to the node's supervisor: %w", err)
 			}
+			// The supervisor this call started is at its Go start (tens
+			// of milliseconds): the job waits in its socket and the
+			// container does not wait for the answer. It cannot be
+			// leaving yet; if it never serves the container, the
+			// container's ward-init finds no supervisor and refuses to
+			// start.
+			err = unix.Sendmsg(fd, data, unix.UnixRights(fds...), nil, 0)
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("handing over to the node's supervisor: %w", err)
+			}
+			return nil
 		}
 		done, err := sendJob(fd, data, fds, deadline)
 		unix.Close(fd)

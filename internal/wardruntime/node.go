@@ -40,7 +40,9 @@ const nodeCommand = "ward-supervise-node"
 // the node's control socket carries is ward-runtime's hand-over of a
 // container it has just admitted (the bound socket, the container's
 // record, a pidfd for the reaper); only a process of the node
-// supervisor's own user running its own executable may hand over.
+// supervisor's own user may hand over. (Not "only its own executable":
+// the hand-over to a supervisor just started is not waited for, and the
+// caller has become runc by the time it is read.)
 //
 // If the node's supervisor dies, every notify descriptor it held is
 // closed: the kernel then fails the calls those filters notify with
@@ -282,10 +284,6 @@ func readJob(conn *net.UnixConn, uid int) (job nodeJob, sockFile, pidfd *os.File
 		return fail(fmt.Errorf("reading a hand-over: %w", err))
 	case int(cred.Uid) != uid:
 		return fail(fmt.Errorf("refused a hand-over from pid %d of uid %d", cred.Pid, cred.Uid))
-	case !sameExe(int(cred.Pid)):
-		// Only this build's ward-runtime hands over (it execs its
-		// backend only after the answer).
-		return fail(fmt.Errorf("refused a hand-over from pid %d: not this supervisor's ward-runtime", cred.Pid))
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || k > nodeMaxJob:
 		return fail(errors.New("refused a hand-over: message too long"))
 	}
@@ -309,13 +307,6 @@ func readJob(conn *net.UnixConn, uid int) (job nodeJob, sockFile, pidfd *os.File
 		pidfd = files[0]
 	}
 	return job, sockFile, pidfd, nil
-}
-
-// sameExe reports whether process pid runs this process's executable.
-func sameExe(pid int) bool {
-	self, err1 := os.Stat("/proc/self/exe")
-	other, err2 := os.Stat(fmt.Sprintf("/proc/%d/exe", pid))
-	return err1 == nil && err2 == nil && os.SameFile(self, other)
 }
 
 func closeFiles(files ...*os.File) {
