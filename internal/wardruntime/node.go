@@ -66,10 +66,6 @@ const nodeHandTimeout = 5 * time.Second
 // KiB: the record, the detection policy, the global flags).
 const nodeMaxJob = 64 << 10
 
-// jobBuffers are the node's receive buffers: a fresh 64 KiB per hand-over
-// was most of the node's time on the container's start path.
-var jobBuffers = sync.Pool{New: func() any { return new([nodeMaxJob + 1]byte) }}
-
 // nodeKey names this build's node supervisor: a rebuilt or upgraded
 // ward-runtime hands its containers to a supervisor of its own build and
 // leaves the older one to its containers.
@@ -128,6 +124,10 @@ type node struct {
 	serving int  // containers taken and not yet done with
 	pending int  // hand-overs being read
 	closing bool // the supervisor is leaving: no hand-over is read
+
+	// buffers are the receive buffers: a fresh 256 KiB one per
+	// hand-over was most of the node's time on the start path.
+	buffers sync.Pool
 	idle    chan struct{}
 }
 
@@ -226,7 +226,12 @@ func (n *node) accept(ln *net.UnixListener) {
 // off the container's start path, and if it fails the container's
 // ward-init finds no supervisor and refuses to start (logged here).
 func (n *node) take(conn *net.UnixConn) error {
-	job, sockFile, pidfd, err := readJob(conn, n.uid)
+	b, _ := n.buffers.Get().(*[nodeMaxJob + 1]byte)
+	if b == nil {
+		b = new([nodeMaxJob + 1]byte)
+	}
+	job, sockFile, pidfd, err := readJob(conn, n.uid, b[:])
+	n.buffers.Put(b)
 	if err != nil {
 		return err
 	}
@@ -252,10 +257,11 @@ func (n *node) take(conn *net.UnixConn) error {
 	return nil
 }
 
-// readJob reads one hand-over from a caller of user uid: the job, the
-// container's bound socket (nil when the job has none) and the pidfd to
-// reap after (nil when it asks for none).
-func readJob(conn *net.UnixConn, uid int) (job nodeJob, sockFile, pidfd *os.File, err error) {
+// readJob reads one hand-over from a caller of user uid into buf (of
+// nodeMaxJob+1 bytes): the job, the container's bound socket (nil when
+// the job has none) and the pidfd to reap after (nil when it asks for
+// none).
+func readJob(conn *net.UnixConn, uid int, buf []byte) (job nodeJob, sockFile, pidfd *os.File, err error) {
 	conn.SetDeadline(time.Now().Add(nodeHandTimeout))
 	raw, err := conn.SyscallConn()
 	if err != nil {
@@ -267,9 +273,7 @@ func readJob(conn *net.UnixConn, uid int) (job nodeJob, sockFile, pidfd *os.File
 	if credErr != nil {
 		return job, nil, nil, fmt.Errorf("reading the caller of a hand-over: %w", credErr)
 	}
-	b := jobBuffers.Get().(*[nodeMaxJob + 1]byte)
-	defer jobBuffers.Put(b)
-	buf, oob := b[:], make([]byte, unix.CmsgSpace(2*4))
+	oob := make([]byte, unix.CmsgSpace(2*4))
 	k, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 	var files []*os.File
 	for _, fd := range supervisor.Rights(oob[:oobn]) {

@@ -476,7 +476,7 @@ func (f *fakeNode) spawn(args []string, extra []*os.File) error {
 			if err != nil {
 				return
 			}
-			job, sock, pidfd, err := readJob(conn, os.Geteuid())
+			job, sock, pidfd, err := readJob(conn, os.Geteuid(), make([]byte, nodeMaxJob+1))
 			answer := "ok"
 			if err != nil {
 				answer = err.Error()
