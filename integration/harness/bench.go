@@ -57,7 +57,7 @@ type Cost struct {
 // TreeCPU runs cmd (which must not be started) in a cgroup of its own and
 // returns, besides its wall time, the CPU time of everything that ran in
 // it: cmd, what it waited for, and what it started and left behind
-// (ward-runtime's detached helper, the container's processes, which runc
+// (the container's processes, which runc
 // puts in a cgroup below its own). It waits up to 10 s for the last of
 // them to end. rusage, by contrast, sees only the processes cmd waited
 // for: where no cgroup v1 cpuacct hierarchy is mounted, CPU is that and
@@ -115,4 +115,74 @@ func cgroupEmpty(dir string) bool {
 		return nil
 	})
 	return empty
+}
+
+// NodeCPU follows the CPU time of ward's node supervisors
+// (`ward-runtime ward-supervise-node`, internal/wardruntime/node.go) run
+// from one binary. They serve every container ward-runtime starts on the
+// node and leave the cgroup of the call that started them, so no TreeCPU
+// sees them; NodeCPU moves them into a cpuacct cgroup of its own and
+// reads its usage.
+type NodeCPU struct {
+	bin string
+	dir string
+}
+
+// NewNodeCPU follows the node supervisors of the ward-runtime binary bin;
+// nil where no cgroup v1 cpuacct hierarchy is mounted.
+func NewNodeCPU(bin string) *NodeCPU {
+	root := "/sys/fs/cgroup/cpuacct"
+	if _, err := os.Stat(filepath.Join(root, "cpuacct.usage")); err != nil {
+		return nil
+	}
+	dir, err := os.MkdirTemp(root, "ward-bench-node.")
+	if err != nil {
+		return nil
+	}
+	if r, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = r
+	}
+	return &NodeCPU{bin: bin, dir: dir}
+}
+
+// Read adopts any node supervisor of the binary not yet followed and
+// returns the CPU time they have used since they were adopted (0 for nil).
+func (n *NodeCPU) Read() time.Duration {
+	if n == nil {
+		return 0
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid := ent.Name()
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+		if exe, _ := os.Readlink("/proc/" + pid + "/exe"); exe != n.bin || !slices.Contains(strings.Split(string(cmd), "\x00"), "ward-supervise-node") {
+			continue
+		}
+		if cg, _ := os.ReadFile("/proc/" + pid + "/cgroup"); !strings.Contains(string(cg), filepath.Base(n.dir)) {
+			os.WriteFile(filepath.Join(n.dir, "cgroup.procs"), []byte(pid), 0)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(n.dir, "cpuacct.usage"))
+	if err != nil {
+		return 0
+	}
+	ns, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return time.Duration(ns)
+}
+
+// Close gives the supervisors back to the root cgroup and removes the
+// cgroup.
+func (n *NodeCPU) Close() {
+	if n == nil {
+		return
+	}
+	if b, err := os.ReadFile(filepath.Join(n.dir, "cgroup.procs")); err == nil {
+		for _, pid := range strings.Fields(string(b)) {
+			os.WriteFile(filepath.Join(filepath.Dir(n.dir), "cgroup.procs"), []byte(pid), 0)
+		}
+	}
+	os.Remove(n.dir)
 }

@@ -11,7 +11,7 @@ import (
 // hands over its listener. Unbounded, a container could open connections
 // and never speak, each one a goroutine and a descriptor in the supervisor
 // for as long as the handshake may last, until the supervisor (the pod's
-// shim, or the container's ward-supervise) runs out of them and the next
+// shim, or ward-runtime's node supervisor) runs out of them and the next
 // container or exec session of the pod cannot hand over its listener, so
 // does not start.
 //

@@ -90,9 +90,11 @@ type Supervisor struct {
 	pending *handshakes
 	refused *quietLog
 
-	mu        sync.Mutex
-	closed    bool
-	listeners map[int]struct{}
+	mu     sync.Mutex
+	closed bool
+	// listeners are the listeners being watched, closed by Close to
+	// end their watchers.
+	listeners map[int]*os.File
 	// conns are the connections still in their handshake, closed by
 	// Close rather than waited for.
 	conns map[*net.UnixConn]struct{}
@@ -138,7 +140,7 @@ func Listen(o Options) (*Supervisor, error) {
 		return nil, fmt.Errorf("listening for seccomp listeners: %s is not a unix socket", o.Socket)
 	}
 	ln.SetUnlinkOnClose(true)
-	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), own: newOwnPrograms(), listeners: make(map[int]struct{}),
+	s := &Supervisor{o: o, ln: ln, names: names, rules: alert.SyscallRules(), own: newOwnPrograms(), listeners: make(map[int]*os.File),
 		conns: make(map[*net.UnixConn]struct{}), pending: newHandshakes(o.MaxHandshakes, o.MaxConns), refused: newQuietLog(o.Logf, refusalQuiet)}
 	s.wg.Add(1)
 	go s.accept()
@@ -187,6 +189,9 @@ func (s *Supervisor) Close() error {
 	s.closed = true
 	for c := range s.conns {
 		c.Close()
+	}
+	for _, f := range s.listeners {
+		f.Close()
 	}
 	s.mu.Unlock()
 	err := s.ln.Close()
@@ -284,7 +289,7 @@ func (s *Supervisor) handshake(c *net.UnixConn, cred *unix.Ucred) error {
 	if err != nil {
 		return fmt.Errorf("receiving a listener from pid %d: %w", cred.Pid, err)
 	}
-	fds := rights(oob[:oobn])
+	fds := Rights(oob[:oobn])
 	if n != 1 || buf[0] != landlock.HelloByte || len(fds) != 1 {
 		closeAll(fds)
 		return fmt.Errorf("pid %d sent no listener", cred.Pid)
@@ -299,23 +304,32 @@ func (s *Supervisor) handshake(c *net.UnixConn, cred *unix.Ucred) error {
 		unix.Close(fd)
 		return fmt.Errorf("listener from pid %d: %w", cred.Pid, err)
 	}
+	// Non-blocking, so that its watcher waits in the runtime's poller
+	// rather than holding a thread (watch).
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("listener of %s: %w", ctr.ID, err)
+	}
+	f := os.NewFile(uintptr(fd), "seccomp listener")
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		unix.Close(fd)
+		f.Close()
 		return errors.New("closing")
 	}
-	s.listeners[fd] = struct{}{}
+	s.listeners[fd] = f
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.watch(fd, ctr)
+	go s.watch(f, ctr)
 	if _, err := c.Write([]byte{landlock.AckByte}); err != nil {
 		return fmt.Errorf("acknowledging the listener of %s: %w", ctr.ID, err)
 	}
 	return nil
 }
 
-func rights(oob []byte) []int {
+// Rights are the descriptors passed in a unix socket's control message
+// (SCM_RIGHTS).
+func Rights(oob []byte) []int {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil
@@ -335,45 +349,53 @@ func closeAll(fds []int) {
 	}
 }
 
-// pollInterval is how often a watcher checks whether the supervisor is
-// closing; a notification wakes it at once.
-const pollInterval = 500
-
 // watch answers the listener's notifications until every process of its
-// filter is gone (POLLHUP) or the supervisor closes.
-func (s *Supervisor) watch(fd int, c Container) {
+// filter is gone (POLLHUP) or the supervisor closes. It waits in the
+// runtime's poller (the listener is non-blocking), not in a poll(2) of its
+// own: a thread and a wake-up every half second per listener, for the
+// life of every container, were most of an idle shim's extra threads.
+func (s *Supervisor) watch(f *os.File, c Container) {
 	defer s.wg.Done()
+	fd := int(f.Fd())
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, fd)
 		s.mu.Unlock()
-		unix.Close(fd)
+		f.Close()
 	}()
+	raw, err := f.SyscallConn()
+	if err != nil {
+		s.o.Logf("supervisor: watching the listener of %s: %v", c.ID, err)
+		return
+	}
 	var n notif
 	for {
-		s.mu.Lock()
-		closed := s.closed
-		s.mu.Unlock()
-		if closed {
-			return
-		}
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		k, err := unix.Poll(pfd, pollInterval)
-		if err == unix.EINTR || k == 0 {
-			continue
-		}
-		if err != nil {
-			s.o.Logf("supervisor: polling the listener of %s: %v", c.ID, err)
-			return
-		}
-		if pfd[0].Revents&unix.POLLIN == 0 {
-			return // POLLHUP: no process uses the filter any more
-		}
-		if err := recv(fd, &n); err != nil {
-			if err == unix.ENOENT {
-				continue // the process went away before we read it
+		var hup bool
+		var rerr error
+		err := raw.Read(func(fd uintptr) bool {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			k, err := unix.Poll(pfd, 0)
+			switch {
+			case err == unix.EINTR || err == nil && k == 0:
+				return false // nothing yet: wait for the poller
+			case err != nil:
+				rerr = err
+			case pfd[0].Revents&unix.POLLIN == 0:
+				hup = true // no process uses the filter any more
+			default:
+				rerr = recv(int(fd), &n)
 			}
-			s.o.Logf("supervisor: receiving from the listener of %s: %v", c.ID, err)
+			return true
+		})
+		switch {
+		case err != nil:
+			return // closed by Close
+		case hup:
+			return
+		case rerr == unix.ENOENT:
+			continue // the process went away before we read it
+		case rerr != nil:
+			s.o.Logf("supervisor: receiving from the listener of %s: %v", c.ID, rerr)
 			return
 		}
 		s.answer(fd, &n, c)

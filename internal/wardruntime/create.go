@@ -49,7 +49,7 @@ func (c *ctx) containerArgs(t target, cl cmdline, id string) []string {
 
 // prepare is the front half of create and run: admit the bundle (judge,
 // rewrite, lease, decision log), save the container's record and start its
-// helper (supervise.go), which reaps it after a foreground run when reap is
+// supervisor (supervise.go), which reaps it after a foreground run when reap is
 // set. It returns the backend to run and the saved record. Any error means
 // the container must not start. usable, when set, refuses a backend the
 // subcommand cannot run on.

@@ -25,7 +25,7 @@ type ctx struct {
 	env *Env
 	g   globals
 	// globalArgs are the global flags as the caller wrote them, for a
-	// helper that must see the same configuration (reap.go).
+	// supervisor that must see the same configuration (node.go).
 	globalArgs []string
 	cfg        nodeconfig.Config
 	log        *logger

@@ -12,13 +12,14 @@ import (
 	"github.com/ward-runtime/ward/internal/supervisor"
 )
 
-// reapAfter is the helper's reaper (supervise.go), for a foreground run.
+// reapAfter is the node supervisor's reaper (supervise.go), for a
+// foreground run.
 // ward hands the process over to the backend, which deletes the container
 // when it exits, but ward is gone by then and its record and
 // user-namespace block (with the idmapped root filesystem) would stay
-// until a `list` pruned them. So ward gives its helper a pidfd of its own
+// until a `list` pruned them. So ward hands the node's supervisor a pidfd of its own
 // process, which after the exec is the backend's; when that process has
-// ended, the helper forgets the container, if the backend no longer knows
+// ended, the supervisor forgets the container, if the backend no longer knows
 // it. It is off the path the caller waits on, and the caller keeps runc's
 // semantics exactly: same pid, signals, exit status. created (the record's
 // creation time in nanoseconds) tells the record apart from a later
@@ -26,19 +27,20 @@ import (
 //
 // It reports whether the container is done with: false when the backend
 // still has it (a backend killed before its own
-// cleanup, whose container may still run), and then the helper goes on
+// cleanup, whose container may still run), and then the supervisor goes on
 // supervising until the record is deleted.
 func (c *ctx) reapAfter(id string, created int64, pidfd *os.File) (bool, error) {
 	defer pidfd.Close()
-	// All the work stays on this thread, at idle priority: a container
-	// start must never wait for a cleanup. Locked first, so that the
-	// runtime's threads are not started from an idle one.
+	// The wait holds no thread (waitPidfd); the work after it stays on
+	// this goroutine's thread, at idle priority: a container start must
+	// never wait for a cleanup. Locked first, so that the runtime's
+	// threads are not started from an idle one.
+	if err := waitPidfd(pidfd); err != nil {
+		return true, fmt.Errorf("%s %s: %w", nodeCommand, id, err)
+	}
 	goruntime.LockOSThread()
 	if err := idlePriority(0); err != nil {
-		c.log.debugf("ward-runtime: %s: idle priority: %v", helperCommand, err)
-	}
-	if err := waitPidfd(pidfd); err != nil {
-		return true, fmt.Errorf("%s %s: %w", helperCommand, id, err)
+		c.log.debugf("ward-runtime: %s: idle priority: %v", nodeCommand, err)
 	}
 	t, rec, err := c.targetOf(id)
 	if err != nil || rec == nil || rec.Created.UnixNano() != created {

@@ -10,7 +10,7 @@ func runFlags() *flagSpec {
 // runRun implements `run [flags] ID`: create and start in one go, then
 // ward becomes the backend, as for create. In the foreground the backend
 // removes the container when it exits, after ward is gone: the
-// container's helper gives back what ward holds for it then (reap.go).
+// node's supervisor gives back what ward holds for it then (reap.go).
 // Waiting as the backend's parent instead would put ward between the
 // caller and the container's signals and exit status.
 func runRun(c *ctx, cl cmdline) error {

@@ -35,11 +35,14 @@ type Env struct {
 	Exec func(path string, argv []string, env []string) error
 	// Environ is the environment handed to backends.
 	Environ []string
-	// Spawn starts ward-runtime itself with args as a detached helper
-	// (its own session, stdio on /dev/null, at idle priority if idle)
-	// that inherits extra from fd 3 on, and does not wait for it. nil
-	// (tests) spawns nothing.
-	Spawn func(args []string, extra []*os.File, idle bool) error
+	// Spawn starts ward-runtime itself with args as a detached process
+	// (its own session, stdio on /dev/null) that inherits extra from fd 3
+	// on, and does not wait for it: the node's supervisor (node.go). nil
+	// (tests) spawns nothing, and containers get no supervisor.
+	Spawn func(args []string, extra []*os.File) error
+	// NodeDir is where the node's supervisor lives ("": the supervisor
+	// package's DefaultDir; tests use their own).
+	NodeDir string
 }
 
 // exitError carries a backend's exit status through to Main.
@@ -88,11 +91,11 @@ func Main(args []string, env *Env) int {
 }
 
 func dispatch(c *ctx, name string, args []string) error {
-	// ward-runtime's own helpers, not commands for callers: not in the
+	// ward-runtime's own supervisor, not a command for callers: not in the
 	// table, so neither usage nor the tests' command list has them.
 	switch name {
-	case helperCommand:
-		return runSupervise(c, cmdline{operands: args})
+	case nodeCommand:
+		return runNode(c, cmdline{operands: args})
 	}
 	i := slices.IndexFunc(commands(), func(cmd command) bool { return cmd.name == name })
 	if i < 0 {

@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/policy"
@@ -438,30 +441,82 @@ func noUsernsPolicy(t *testing.T) string {
 	return p
 }
 
-// TestForegroundRunStartsReaper: a foreground run starts the container's
-// helper with the global flags and the container, its information (reap,
-// the record's creation time) on a pipe and a pidfd, at idle priority (no
-// supervisor here: no ward-init beside the test binary); a detached or
-// kept one leaves the cleanup to delete and starts none.
-func TestForegroundRunStartsReaper(t *testing.T) {
-	h := newHarness(t)
-	type spawn struct {
-		args  []string
-		extra int
-		idle  bool
-		info  helperInfo
-	}
-	var got []spawn
-	h.env.Spawn = func(args []string, extra []*os.File, idle bool) error {
-		sp := spawn{args: args, extra: len(extra), idle: idle}
-		if err := json.NewDecoder(extra[0]).Decode(&sp.info); err != nil {
-			t.Errorf("helper information: %v", err)
-		}
-		got = append(got, sp)
+// fakeNode is Env.Spawn for tests: instead of the node's supervisor
+// process, a goroutine that reads hand-overs on the control socket it was
+// given (lock, then socket) with the real reader, records them and
+// answers ok. spawns counts the starts.
+type fakeNode struct {
+	t      *testing.T
+	mu     sync.Mutex
+	spawns int
+	jobs   []nodeJob
+	pidfds int
+}
+
+func (f *fakeNode) spawn(args []string, extra []*os.File) error {
+	if !slices.Equal(args, []string{nodeCommand}) || len(extra) != 2 {
+		f.t.Errorf("spawned %q with %d descriptors, want the node's supervisor with its lock and socket", args, len(extra))
 		return nil
 	}
+	f.mu.Lock()
+	f.spawns++
+	f.mu.Unlock()
+	lock, err := dupFile(extra[0])
+	if err != nil {
+		return err
+	}
+	fl, err := net.FileListener(extra[1])
+	if err != nil {
+		return err
+	}
+	f.t.Cleanup(func() { fl.Close(); lock.Close() })
+	go func() {
+		for {
+			conn, err := fl.(*net.UnixListener).AcceptUnix()
+			if err != nil {
+				return
+			}
+			job, sock, pidfd, err := readJob(conn, os.Geteuid(), make([]byte, nodeMaxJob+1))
+			answer := "ok"
+			if err != nil {
+				answer = err.Error()
+			}
+			f.mu.Lock()
+			if err == nil {
+				f.jobs = append(f.jobs, job)
+				if pidfd != nil {
+					f.pidfds++
+				}
+			}
+			f.mu.Unlock()
+			closeFiles(sock, pidfd)
+			conn.Write([]byte(answer))
+			conn.Close()
+		}
+	}()
+	return nil
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// TestForegroundRunStartsReaper: a foreground run hands the container to
+// the node's supervisor, starting one the first time only, with the
+// caller's global flags, the container, the reaper's information (reap,
+// the record's creation time) and a pidfd (no seccomp supervisor here: no
+// ward-init beside the test binary); a detached or kept one leaves the
+// cleanup to delete and hands nothing over.
+func TestForegroundRunStartsReaper(t *testing.T) {
+	h := newHarness(t)
+	node := &fakeNode{t: t}
+	h.env.Spawn, h.env.NodeDir = node.spawn, t.TempDir()
 	b := writeBundle(t, nil)
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		flags []string
 		want  bool
 	}{
@@ -469,16 +524,30 @@ func TestForegroundRunStartsReaper(t *testing.T) {
 		{[]string{"-d"}, false},
 		{[]string{"--detach"}, false},
 		{[]string{"--keep"}, false},
+		{nil, true},
 	} {
-		got = nil
-		id := fmt.Sprintf("c%d", len(tt.flags)+len(strings.Join(tt.flags, "")))
+		node.mu.Lock()
+		node.jobs = nil
+		node.mu.Unlock()
+		id := fmt.Sprintf("c%d", i)
 		args := append(append([]string{"run", "--bundle", b}, tt.flags...), id)
 		if code := h.main(args...); code != 0 {
 			t.Fatalf("run %v: exit %d: %s", tt.flags, code, h.stderr.String())
 		}
+		// The first hand-over goes unanswered (the supervisor was just
+		// started): the fake reads it in its own time.
+		var got []nodeJob
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			node.mu.Lock()
+			got = node.jobs
+			node.mu.Unlock()
+			if len(got) > 0 || !tt.want || time.Now().After(deadline) {
+				break
+			}
+		}
 		if !tt.want {
 			if len(got) != 0 {
-				t.Errorf("run %v started a helper: %v", tt.flags, got)
+				t.Errorf("run %v handed over: %+v", tt.flags, got)
 			}
 			continue
 		}
@@ -486,11 +555,47 @@ func TestForegroundRunStartsReaper(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"--root", h.root, helperCommand, id, "-"}
-		if len(got) != 1 || !slices.Equal(got[0].args, want) || got[0].extra != 2 || !got[0].idle ||
-			!got[0].info.Reap || got[0].info.Created != rec.Created.UnixNano() || got[0].info.Container != nil {
-			t.Errorf("run %v: spawned %+v, want %v with the information and a pidfd, idle", tt.flags, got, want)
+		if len(got) != 1 || !slices.Equal(got[0].Args, []string{"--root", h.root}) || got[0].ID != id || got[0].Sock != "-" ||
+			!got[0].Pidfd || !got[0].Info.Reap || got[0].Info.Created != rec.Created.UnixNano() || got[0].Info.Container != nil {
+			t.Errorf("run %v: handed over %+v, want %s with the reaper's information and a pidfd", tt.flags, got, id)
 		}
+	}
+	if node.spawns != 1 || node.pidfds != 2 {
+		t.Errorf("%d supervisors started, %d pidfds received; want 1 and 2", node.spawns, node.pidfds)
+	}
+}
+
+// TestNodeRefusesMalformedJob: a hand-over whose descriptors do not match
+// what it says (a socket announced, none sent) or whose container ID is
+// not one is refused, and its descriptors closed.
+func TestNodeRefusesMalformedJob(t *testing.T) {
+	h := newHarness(t)
+	node := &fakeNode{t: t}
+	h.env.Spawn, h.env.NodeDir = node.spawn, t.TempDir()
+	c := &ctx{env: h.env}
+	// The first hand-over starts the supervisor and is not answered.
+	if err := c.handToNode(nodeJob{ID: "first", Sock: "-"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		node.mu.Lock()
+		n := len(node.jobs)
+		node.mu.Unlock()
+		if n == 1 {
+			break
+		}
+	}
+	for _, job := range []nodeJob{
+		{ID: "a", Sock: "/run/ward-supervisor/rt-x.sock"},
+		{ID: "../a", Sock: "-"},
+		{ID: "a", Sock: "-", Pidfd: true},
+	} {
+		if err := c.handToNode(job, nil); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("%+v: %v, want refused", job, err)
+		}
+	}
+	if len(node.jobs) != 1 {
+		t.Errorf("taken: %+v, want the first alone", node.jobs)
 	}
 }
 

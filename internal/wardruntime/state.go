@@ -42,9 +42,10 @@ type Record struct {
 	// root filesystem), given back at delete; nil without one.
 	Userns *admission.Lease `json:"userns,omitempty"`
 	// Supervisor is the container's seccomp supervisor socket, removed
-	// when the container is forgotten: a helper that was killed cannot
+	// when the container is forgotten: a supervisor that was killed cannot
 	// remove it itself, and its name is random (a name derived from the ID
-	// could be unlinked by the previous container's helper as it exits).
+	// could be unlinked by the previous container's supervisor as it
+	// finishes).
 	Supervisor string `json:"supervisor,omitempty"`
 	// Manager is the spec's io.container.manager annotation ("libpod" for
 	// Podman), which says whose copies into the running container come

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,47 +17,38 @@ import (
 	"github.com/ward-runtime/ward/internal/admission"
 	"github.com/ward-runtime/ward/internal/alert"
 	"github.com/ward-runtime/ward/internal/judge"
+	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/internal/supervisor"
 	"github.com/ward-runtime/ward/policy"
 )
 
-// helperCommand is the hidden subcommand of a container's helper process.
-// runc has no command of that name, so no caller's command line can mean
-// it.
-const helperCommand = "ward-supervise"
+// A container's after-start jobs (docs/ward-runtime.md): ward-runtime is
+// gone once it has exec'd runc, and Docker and Podman run no ward daemon,
+// so someone else must supervise the container's seccomp listener (when
+// detection is on) and, after a foreground run, reap it (reap.go). Both
+// are the node's supervisor's (node.go), one process for every container
+// ward-runtime starts on the node, handed each container after admission,
+// and only when there is a job for it. It replaced a helper process per
+// container: each Go process start costs several milliseconds of CPU on a
+// small VM, as much as ward-runtime's own call (docs/benchmarks.md).
 
-// Why a process per container (docs/detection.md): ward-runtime is gone
-// once it has exec'd runc, and Docker and Podman run no ward daemon. The
-// helper, like conmon, is started by create (or run), lives as long as the
-// container and dies with it; a node daemon would add a service every
-// Docker or Podman node must install and keep running before any
-// container may start, and one crash would leave every container's
-// escape calls failing with ENOSYS at once.
-//
-// One process does both of a container's after-start jobs: it supervises
-// the container's seccomp listener (when detection is on) and, after a
-// foreground run, reaps it (reap.go). It is started only after admission,
-// and only when there is a job for it. Each process start costs several
-// milliseconds of CPU on a small VM, and most of a ward-runtime call's own
-// cost was process starts (docs/benchmarks.md).
-
-// helperInfo is what the helper learns of its container, on fd 3.
+// helperInfo is what the node's supervisor learns of a container.
 type helperInfo struct {
-	// Container, when set, is the container whose listeners the helper
-	// answers, on the socket it was handed.
+	// Container, when set, is the container whose listeners the
+	// supervisor answers, on the socket it was handed.
 	Container *supervisor.Container `json:"container,omitempty"`
 	Detection policy.Detection      `json:"detection"`
-	// Reap asks the helper to forget the container once the process of
-	// the pidfd it was handed has ended (a foreground run); Created tells
-	// the record apart from a later container that reused the ID.
+	// Reap asks the supervisor to forget the container once the process
+	// of the pidfd it was handed has ended (a foreground run); Created
+	// tells the record apart from a later container that reused the ID.
 	Reap    bool  `json:"reap,omitempty"`
 	Created int64 `json:"created"`
 }
 
 // bound is a supervisor socket ward-runtime made for a container before
 // admission: bound and listening, so the admission can name it, and
-// handed to the helper afterwards, so that nothing waits for the helper to
-// start (connections queue in the kernel until it accepts them).
+// handed to the node's supervisor afterwards (connections queue in the
+// kernel until it accepts them).
 type bound struct {
 	path string
 	f    *os.File
@@ -99,16 +89,17 @@ func (b *bound) release() {
 	}
 }
 
-// startHelper starts the container's helper when it has a job: the
-// supervisor's, when the admitted spec hands its listener to the socket,
-// and the reaper's, when reap is set. An error means the container must
-// not start: its spec already names a socket no one would serve.
+// startHelper hands the container to the node's supervisor (node.go) when
+// there is a job for it: the supervisor's, when the admitted spec hands its
+// listener to the socket, and the reaper's, when reap is set. An error
+// means the container must not start: its spec already names a socket no
+// one would serve.
 func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.Admitter, b *bound, reap bool) error {
 	in := helperInfo{Reap: reap && c.env.Spawn != nil, Created: rec.Created.UnixNano()}
-	sock := "-"
+	job := nodeJob{Args: c.globalArgs, Env: wardEnviron(c.env.Environ), ID: rec.ID, Sock: "-"}
 	if b != nil && supervisor.Uses(ad.Bundle.Spec) {
 		rec := supervisor.RecordOf(supervisor.ContainerOf(ad, adm, 0))
-		in.Container, in.Detection, sock = &rec.Container, rec.Detection, b.path
+		in.Container, in.Detection, job.Sock = &rec.Container, rec.Detection, b.path
 	} else {
 		b.release()
 		b = nil
@@ -116,40 +107,26 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 	if in.Container == nil && !in.Reap {
 		return nil
 	}
-	data, err := json.Marshal(in)
-	if err != nil {
-		b.release()
-		return fmt.Errorf("starting the helper of container %s: %w", rec.ID, err)
-	}
-	infoR, infoW, err := os.Pipe()
-	if err != nil {
-		b.release()
-		return fmt.Errorf("starting the helper of container %s: %w", rec.ID, err)
-	}
-	defer infoR.Close()
-	// A pipe holds 64 KiB; the information is a few hundred bytes, so the
-	// write completes before the helper exists.
-	_, err = infoW.Write(data)
-	infoW.Close()
-	extra := []*os.File{infoR}
+	var files []*os.File
 	if b != nil {
-		extra = append(extra, b.f)
+		files = append(files, b.f)
 	}
-	if err == nil && in.Reap {
+	var err error
+	if in.Reap {
 		// A pidfd of this process, which stays this process across
 		// execve: after ward execs the backend, it is the backend's.
 		var pidfd *os.File
 		if pidfd, err = pidfdSelf(); err == nil {
 			defer pidfd.Close()
-			extra = append(extra, pidfd)
+			files = append(files, pidfd)
+			job.Pidfd = true
 		}
 	}
+	job.Info = in
 	if err == nil {
-		args := append(append([]string(nil), c.globalArgs...), helperCommand, rec.ID, sock)
-		// A reaper alone starts at idle priority: its work can wait, the
-		// container start beside it cannot. A supervisor cannot: the
-		// container's first process waits for its acknowledgement.
-		err = c.env.Spawn(args, extra, in.Container == nil)
+		t0 := time.Now()
+		err = c.handToNode(job, files)
+		c.log.debugf("ward-runtime: %s: handed to the node's supervisor in %s", rec.ID, time.Since(t0))
 	}
 	if err != nil {
 		b.release()
@@ -161,50 +138,25 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 		return fmt.Errorf("starting the seccomp supervisor of container %s: %w", rec.ID, err)
 	}
 	if b != nil {
-		b.f.Close() // the helper has its own descriptor now
+		b.f.Close() // the node's supervisor has its own descriptor now
 	}
 	return nil
 }
 
-// runSupervise is the helper: `ward-supervise ID SOCKET`, with its
-// information (helperInfo) on fd 3, then the bound socket when SOCKET is
-// not "-", then the pidfd to reap after when the information says so. It
-// supervises until the container's record is gone or its first process
-// has ended, or, asked to reap, until it has reaped (or, if the backend
-// still has the container then, until the record is gone).
-func runSupervise(c *ctx, cl cmdline) error {
-	if len(cl.operands) != 2 {
-		return fmt.Errorf("%s: want ID and SOCKET", helperCommand)
-	}
-	id, sock := cl.operands[0], cl.operands[1]
-	next := uintptr(4)
-	var sockFile *os.File
-	if sock != "-" {
-		sockFile = os.NewFile(next, "supervisor socket")
-		next++
-	}
-	var in helperInfo
-	info := os.NewFile(3, "info")
-	err := json.NewDecoder(io.LimitReader(info, 1<<20)).Decode(&in)
-	info.Close()
-	if err != nil {
-		if sockFile != nil {
-			sockFile.Close()
-			os.Remove(sock)
-		}
-		return fmt.Errorf("%s %s: reading its container: %w", helperCommand, id, err)
-	}
-	var pidfd *os.File
-	if in.Reap {
-		pidfd = os.NewFile(next, "pidfd")
-	}
+// serveContainer is the node supervisor's work for one container handed
+// over (node.go): it supervises the container's listeners on sockFile
+// (when sock is not "-") until the container's record is gone or its first
+// process has ended, and, with a pidfd, reaps it after a foreground run
+// (or, if the backend still has the container then, supervises until the
+// record is gone).
+func (c *ctx) serveContainer(id, sock string, sockFile, pidfd *os.File, in *helperInfo, set *sinkSet) error {
 	var sup *supervised
 	if sockFile != nil {
 		if in.Container == nil {
 			sockFile.Close()
 			os.Remove(sock)
 		} else {
-			sup = c.supervise(id, sock, sockFile, &in)
+			sup = c.supervise(id, sock, sockFile, in, set)
 			defer sup.close()
 		}
 	}
@@ -228,9 +180,8 @@ func runSupervise(c *ctx, cl cmdline) error {
 
 // supervised is a running supervisor of one container.
 type supervised struct {
-	sup     *supervisor.Supervisor
-	sensors *supervisor.Sensors
-	alerts  *alert.Dispatcher
+	sup   *supervisor.Supervisor
+	sinks *sinks
 
 	// initPID reads the container's first process from runc's state.
 	initPID func() (int, error)
@@ -241,30 +192,21 @@ type supervised struct {
 }
 
 // supervise serves the container's listeners on the socket ward-runtime
-// bound. It never fails the container: the spec already sends its listener
-// here, and ward-init refuses to start without an acknowledgement, so
-// what cannot work (an alert sink that does not open) is logged and the
-// supervisor answers without it.
-func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo) *supervised {
+// bound, raising alerts through the sinks of its configuration (sinkSet).
+// It never fails the container: the spec already sends its listener here,
+// and ward-init refuses to start without an acknowledgement, so what
+// cannot work is logged and the container's ward-init fails closed.
+func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo, set *sinkSet) *supervised {
 	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
-	alerts, err := c.cfg.Alerts.Open(c.cfg.StateDir, nil)
-	if err != nil {
-		logf("ward-runtime: %s %s: alerts of this container go nowhere: %v", helperCommand, id, err)
-		alerts = alert.NewDispatcher(nil, alert.Limits{})
-	}
-	s := &supervised{alerts: alerts, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
+	sk := set.get(c.cfg)
+	s := &supervised{sinks: sk, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
 		initPID: func() (int, error) { return c.initPID(id) }}
-	respond := supervisor.Responder{StateDir: c.cfg.StateDir, DecisionLog: c.cfg.LogPath(), Logf: logf}.Respond
-	// The eBPF sensor, for what seccomp cannot see (docs/sensors.md).
-	s.sensors = &supervisor.Sensors{Alerts: alerts, Respond: respond, Logf: logf, StateDir: c.cfg.StateDir}
-	if bool(in.Detection.Enabled) && c.cfg.Alerts.SensorOn() {
-		s.sensors.Start()
-	}
-	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: alerts, Logf: logf, Respond: respond})
+	var err error
+	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: sk.alerts, Logf: logf, Respond: sk.respond})
 	if err != nil {
 		// ward-init finds no one to acknowledge its listener and refuses
 		// to start the workload: fail closed, with this in the log.
-		logf("ward-runtime: %s %s: %v", helperCommand, id, err)
+		logf("ward-runtime: %s %s: %v", nodeCommand, id, err)
 	}
 	return s
 }
@@ -289,7 +231,7 @@ func (s *supervised) resolve(pid int) (supervisor.Container, error) {
 		s.ctr.PID = init
 		s.reg = supervisor.NewRegistry()
 		s.reg.Add(s.ctr, init)
-		s.sensors.Add(s.ctr)
+		s.sinks.sensors.Add(s.ctr)
 	}
 	return s.reg.Resolve(pid)
 }
@@ -309,6 +251,67 @@ func (s *supervised) close() {
 	if s.sup != nil {
 		s.sup.Close()
 	}
-	s.sensors.Close()
-	s.alerts.Close()
+	s.sinks.sensors.Remove(s.ctr.ID)
+}
+
+// sinkSet holds, in the node's supervisor, the alert sinks and the eBPF
+// sensor's share of each configuration its containers were admitted
+// under: one dispatcher (its files, its per-container budgets) and one
+// Sensors (one descriptor on the pinned sensor, one goroutine waiting to
+// be its reader) for all of them, as a pod's shim has for its containers,
+// instead of one each per container. They stay open until the supervisor
+// exits (close), which is at most nodeLinger after its last container:
+// short-lived containers one after the other would otherwise open and
+// close the sensor each time.
+type sinkSet struct {
+	logf func(format string, args ...any)
+
+	mu sync.Mutex
+	by map[string]*sinks
+}
+
+// sinks are one configuration's.
+type sinks struct {
+	alerts  *alert.Dispatcher
+	sensors *supervisor.Sensors
+	respond func(supervisor.Container, alert.Event, policy.Response)
+}
+
+// get returns cfg's sinks, opening them for its first container.
+func (set *sinkSet) get(cfg nodeconfig.Config) *sinks {
+	key, _ := json.Marshal(struct {
+		State, Log string
+		Alerts     any
+	}{cfg.StateDir, cfg.LogPath(), cfg.Alerts})
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	sk := set.by[string(key)]
+	if sk == nil {
+		alerts, err := cfg.Alerts.Open(cfg.StateDir, nil)
+		if err != nil {
+			set.logf("ward-runtime: %s: alerts of the containers under %s go nowhere: %v", nodeCommand, cfg.StateDir, err)
+			alerts = alert.NewDispatcher(nil, alert.Limits{})
+		}
+		sk = &sinks{alerts: alerts, respond: supervisor.Responder{StateDir: cfg.StateDir, DecisionLog: cfg.LogPath(), Logf: set.logf}.Respond}
+		// The eBPF sensor, for what seccomp cannot see (docs/sensors.md);
+		// Add skips containers whose detection is off.
+		sk.sensors = &supervisor.Sensors{Alerts: alerts, Respond: sk.respond, Logf: set.logf, StateDir: cfg.StateDir}
+		if cfg.Alerts.SensorOn() {
+			sk.sensors.Start()
+		}
+		set.by[string(key)] = sk
+	}
+	return sk
+}
+
+// close closes every configuration's sinks (the sensor's reader role
+// passes to another supervisor).
+func (set *sinkSet) close() {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for key, sk := range set.by {
+		sk.sensors.Close()
+		sk.alerts.Close()
+		delete(set.by, key)
+	}
 }

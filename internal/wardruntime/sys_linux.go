@@ -13,7 +13,7 @@ import (
 func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
 
 // spawnSelf is Env.Spawn of the binary.
-func spawnSelf(args []string, extra []*os.File, idle bool) error {
+func spawnSelf(args []string, extra []*os.File) error {
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Args[0] = "ward-runtime"
 	cmd.ExtraFiles = extra
@@ -22,12 +22,6 @@ func spawnSelf(args []string, extra []*os.File, idle bool) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return err
-	}
-	if idle {
-		// The helper's work can wait; the container start beside it
-		// cannot. From here on its first thread runs only on an otherwise
-		// idle CPU (reapAfter puts the thread doing the work there too).
-		_ = idlePriority(cmd.Process.Pid)
 	}
 	return cmd.Process.Release()
 }
@@ -47,18 +41,44 @@ func pidfdSelf() (*os.File, error) {
 	return os.NewFile(uintptr(fd), "pidfd"), nil
 }
 
-// waitPidfd blocks until the process behind f has ended.
+// waitPidfd blocks until the process behind f has ended. It waits in the
+// runtime's poller, not in a poll(2) holding a thread for the life of the
+// process: the node's supervisor waits on one per foreground run.
 func waitPidfd(f *os.File) error {
-	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
-	for {
-		_, err := unix.Poll(fds, -1)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("waiting on pidfd: %w", err)
-		}
+	if err := unix.SetNonblock(int(f.Fd()), true); err != nil {
+		return fmt.Errorf("waiting on pidfd: %w", err)
 	}
+	// Made again from the descriptor, now non-blocking, so that the
+	// runtime registers it with its poller.
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return fmt.Errorf("waiting on pidfd: %w", err)
+	}
+	nb := os.NewFile(uintptr(fd), "pidfd")
+	defer nb.Close()
+	raw, err := nb.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("waiting on pidfd: %w", err)
+	}
+	var perr error
+	err = raw.Read(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		k, err := unix.Poll(pfd, 0)
+		switch {
+		case errors.Is(err, unix.EINTR) || err == nil && k == 0:
+			return false
+		case err != nil:
+			perr = err
+		}
+		return true
+	})
+	if err == nil {
+		err = perr
+	}
+	if err != nil {
+		return fmt.Errorf("waiting on pidfd: %w", err)
+	}
+	return nil
 }
 
 func fcntlGetfd(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0) }
