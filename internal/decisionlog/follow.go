@@ -51,10 +51,6 @@ type FollowProblem struct {
 	Err  error
 }
 
-func (p FollowProblem) Error() string {
-	return fmt.Sprintf("decision log %s: %s: %v", p.Path, p.Kind, p.Err)
-}
-
 // followed is one open file.
 type followed struct {
 	path string

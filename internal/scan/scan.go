@@ -38,9 +38,6 @@ func New(p *policy.Policy, n manifest.Node) (*Scanner, error) {
 	return &Scanner{judge: j, policy: p, node: n, backends: backend.Builtin()}, nil
 }
 
-// Policy returns the scanner's policy.
-func (s *Scanner) Policy() *policy.Policy { return s.policy }
-
 // Result is the verdict for one container of one workload object.
 type Result struct {
 	File string `json:"file"`
