@@ -16,14 +16,7 @@ import (
 // With Landlock configured, a hardened container gets the launcher and a
 // gVisor-bound one is told, not promised, what it does not get.
 func TestLandlockNotes(t *testing.T) {
-	p, err := policy.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := New(p, Options{Launcher: "/usr/local/bin/ward-init"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, j := launcherJudge(t)
 	judge := func(path string, pod *policy.PodContext) Verdict {
 		b := load(t, path)
 		us := &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Placeholder: true}
@@ -66,14 +59,7 @@ func TestLandlockNotes(t *testing.T) {
 // sessions there after a reload that turns Landlock off, and one created
 // without ward-init's mounts never gets a session under it.
 func TestExecFollowsCreate(t *testing.T) {
-	p, err := policy.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := New(p, Options{Launcher: "/usr/local/bin/ward-init"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, j := launcherJudge(t)
 	b := load(t, "../../testdata/corpus/ctr-run/config.json")
 	us := &policy.UsernsInput{HostID: userns.Placeholder().Start, Size: userns.Placeholder().Size, Placeholder: true}
 	v, err := j.Spec(policy.Input{Spec: b.Spec, Workload: b.Workload, Userns: us})
@@ -109,4 +95,18 @@ func TestExecFollowsCreate(t *testing.T) {
 			t.Errorf("container launched %v: session args %v", launched, proc.Args)
 		}
 	}
+}
+
+// launcherJudge is a judge of the default policy with ward-init installed.
+func launcherJudge(t *testing.T) (*policy.Policy, *Judge) {
+	t.Helper()
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := New(p, Options{Launcher: "/usr/local/bin/ward-init"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, j
 }
