@@ -476,3 +476,27 @@ func TestKilledSupervisorSocketRemoved(t *testing.T) {
 		t.Errorf("kill1 served by the killed supervisor %d", pid)
 	}
 }
+
+// TestSensorWatchesFirstInstruction: a container that drops and executes a
+// binary at once, the first of a state directory whose sensor is not
+// loaded yet (the verifier takes the longest then): the sensor is open
+// before the workload's first instruction, so the drift is seen. Before,
+// the sensor opened in the background after the container was added, and
+// what the container did meanwhile was not seen.
+func TestSensorWatchesFirstInstruction(t *testing.T) {
+	e := newEnv(t)
+	root := filepath.Join(e.dir, "root")
+	b := e.newBundle("first", []string{"sh", "-c", "cp /bin/busybox /tmp/dropped && /tmp/dropped true; echo rc=$?; sleep 300"},
+		func(s spec) { s["root"].(spec)["readonly"] = false })
+	if out, err := e.wardDetached(root, "create", "--bundle", b, "first0"); err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	defer e.wardRun(root, "delete", "--force", "first0")
+	if _, stderr, code := e.wardRun(root, "start", "first0"); code != 0 {
+		t.Fatalf("start: %s", stderr)
+	}
+	if _, ok := e.waitAlert("first0", "drift", 0); !ok {
+		out, _ := os.ReadFile(filepath.Join(e.dir, "detached.out"))
+		t.Fatalf("no drift alert for the binary the container dropped and ran at once: %v; output %q", e.alerts(), out)
+	}
+}

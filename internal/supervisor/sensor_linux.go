@@ -32,10 +32,14 @@ import (
 // through its own sinks, attributed from the record; when it ends, a
 // waiting supervisor takes over.
 //
-// The sensor opens in the background when the first container is added
-// (a supervisor that never runs one never touches it): a container added
-// before it is ready is watched once it is. Where it cannot load, one warning
-// says why and the seccomp supervisor works on alone.
+// The sensor opens in the background as soon as the supervisor starts (a
+// front door starts it with its first container), and a container added
+// while it opens waits for it, up to openWait: its workload's first
+// instruction runs watched, so an escape attempted at once is not missed
+// (it was, while the sensor opened after the first container). A
+// container the wait gave up on is watched once the sensor is open. Where
+// it cannot load, one warning says why and the seccomp supervisor works on
+// alone.
 type Sensors struct {
 	Alerts  *alert.Dispatcher
 	Respond func(c Container, e alert.Event, r policy.Response)
@@ -99,15 +103,24 @@ const sensorQuiet = 10 * time.Second
 // closeWait bounds how long Close waits for an open under way.
 const closeWait = 10 * time.Second
 
+// openWait bounds how long Add waits for the sensor to open: loading it
+// the first time on a node takes tens to hundreds of milliseconds (the
+// verifier), opening it from its pins a few.
+const openWait = 2 * time.Second
+
 // sweepEvery is how often the reader removes the cgroups of containers
 // whose supervisor died without removing them.
 const sweepEvery = 30 * time.Second
 
-// Start turns the sensor on: the first container added opens it.
+// Start turns the sensor on and starts opening it in the background.
 func (ss *Sensors) Start() {
 	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	ss.pending, ss.byID = map[string]pendingWatch{}, map[string]uint64{}
-	ss.mu.Unlock()
+	if ss.opened == nil {
+		ss.opened = make(chan struct{})
+		go ss.open(ss.opened)
+	}
 }
 
 func (ss *Sensors) open(done chan struct{}) {
@@ -175,31 +188,43 @@ func (ss *Sensors) lead(s *sensor.Shared) {
 	ss.run(s, r)
 }
 
-// Add watches a container (its PID and CgroupsPath must be set). A
-// container whose policy has detection off is not watched.
+// Add watches a container (its PID and CgroupsPath must be set), waiting
+// up to openWait for the sensor to open. A container whose policy has
+// detection off is not watched.
 func (ss *Sensors) Add(c Container) {
 	if c.Detection == nil || !bool(c.Detection().Enabled) {
 		return
 	}
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	if ss.closed || ss.failed || ss.byID == nil {
+		ss.mu.Unlock()
 		return
 	}
 	dir, err := cgroupDir(c)
 	if err != nil {
+		ss.mu.Unlock()
 		ss.Logf("sensor: not watching container %s: %v", c.ID, err)
 		return
 	}
-	switch {
-	case ss.s == nil:
-		ss.pending[c.ID] = pendingWatch{c, dir}
-		if ss.opened == nil {
-			ss.opened = make(chan struct{})
-			go ss.open(ss.opened)
-		}
-	default:
+	if ss.s != nil {
 		ss.watchLocked(c, dir)
+		ss.mu.Unlock()
+		return
+	}
+	ss.pending[c.ID] = pendingWatch{c, dir}
+	if ss.opened == nil {
+		ss.opened = make(chan struct{})
+		go ss.open(ss.opened)
+	}
+	opened := ss.opened
+	ss.mu.Unlock()
+	// open watches every pending container before it closes opened.
+	t := time.NewTimer(openWait)
+	defer t.Stop()
+	select {
+	case <-opened:
+	case <-t.C:
+		ss.Logf("sensor: still opening after %s; container %s runs and is watched once it is open", openWait, c.ID)
 	}
 }
 
