@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -550,18 +551,38 @@ func buildImages(t *testing.T, crane, reg, dir string) {
 	push("pause:3.9", nil, "--entrypoint", "sleep", "--cmd", "2147483647")
 	const staging = "k8s-staging-cri-tools/"
 	push(staging+"hostnet-nginx-amd64:latest", nil, web(12003)...)
+	// distinct is a layer that makes an image differ from the others,
+	// built once per name (a tarball holds its file's time: built twice it
+	// would be two images).
+	layers := map[string]string{}
+	distinct := func(name, content string) string {
+		if tarball, ok := layers[name]; ok {
+			return tarball
+		}
+		d := filepath.Join(dir, "distinct-"+name)
+		mustRun(t, "mkdir", "-p", d)
+		write(t, filepath.Join(d, "id"), content+"\n")
+		tarball := d + ".tar"
+		mustRun(t, "tar", "-C", d, "-cf", tarball, "id")
+		layers[name] = tarball
+		return tarball
+	}
+	// Each its own image, but test-image-tags' three tags, which critest
+	// wants as one image with three tags: the image manager's specs count
+	// an image's repository tags, and had two of these the same digest (or
+	// busybox's), a spec that ran after the other's pull would see its tag
+	// too, depending on critest's random order.
 	for _, ref := range []string{"test-image-latest:latest", "test-image-tag:test", "test-image-tag:all",
 		"test-image-tags:1", "test-image-tags:2", "test-image-tags:3"} {
-		push(staging+ref, nil, sh...)
+		key := ref
+		if repo, _, _ := strings.Cut(ref, ":"); repo == "test-image-tags" {
+			key = repo
+		}
+		push(staging+ref, []string{distinct(key, key)}, sh...)
 	}
 	for i := 1; i <= 3; i++ {
 		// Different images: one more layer each.
-		d := filepath.Join(dir, fmt.Sprintf("distinct%d", i))
-		mustRun(t, "mkdir", "-p", d)
-		write(t, filepath.Join(d, "id"), fmt.Sprintf("%d\n", i))
-		tarball := d + ".tar"
-		mustRun(t, "tar", "-C", d, "-cf", tarball, "id")
-		push(fmt.Sprintf("%stest-image-%d:latest", staging, i), []string{tarball}, sh...)
+		push(fmt.Sprintf("%stest-image-%d:latest", staging, i), []string{distinct(strconv.Itoa(i), strconv.Itoa(i))}, sh...)
 	}
 	for ref, user := range map[string]string{
 		"test-image-user-uid:latest":            "1002",
