@@ -104,9 +104,11 @@ const sensorQuiet = 10 * time.Second
 const closeWait = 10 * time.Second
 
 // openWait bounds how long Add waits for the sensor to open: loading it
-// the first time on a node takes tens to hundreds of milliseconds (the
-// verifier), opening it from its pins a few.
-const openWait = 2 * time.Second
+// the first time on a node takes tens of milliseconds idle and about a
+// second on a busy node (the verifier), opening it from its pins a few
+// milliseconds. Past it the container runs and is watched once the
+// sensor is open.
+const openWait = 5 * time.Second
 
 // sweepEvery is how often the reader removes the cgroups of containers
 // whose supervisor died without removing them.
