@@ -51,8 +51,9 @@ func startWard(t *testing.T) *ward {
 	audit := filepath.Join(dir, "ward-audit-shim.yaml")
 	auditPolicy := filepath.Join(dir, "audit-policy.yaml")
 	pool := harness.UsernsConfig(t, dir)
-	writeFile(t, enforce, "stateDir: "+w.StateDir+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+pool)
-	writeFile(t, audit, "stateDir: "+w.AuditDir+"\npolicy: "+auditPolicy+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+pool)
+	backends := "backends:\n  runc: {binary: " + runc + "}\n  gvisor: {binary: " + runsc + "}\n"
+	writeFile(t, enforce, "stateDir: "+w.StateDir+"\n"+backends+pool)
+	writeFile(t, audit, "stateDir: "+w.AuditDir+"\npolicy: "+auditPolicy+"\n"+backends+pool)
 	harness.WriteAuditPolicy(t, auditPolicy)
 	w.Containerd = harness.StartContainerd(t, harness.Config{
 		Dir: dir,

@@ -47,7 +47,7 @@ func startWardUserns(t *testing.T) (*harness.Containerd, string) {
 		"    - "+filepath.Join(dir, "state", "io.containerd.grpc.v1.cri", "sandboxes")+"\n"+
 		"userns:\n  enabled: true\n")
 	writeFile(t, sub, fmt.Sprintf("ward:%d:%d\n", usernsPoolStart, 100*65536))
-	writeFile(t, cfg, "stateDir: "+filepath.Join(dir, "ward")+"\npolicy: "+pol+"\nbackends:\n  runc: "+runc+"\n  runsc: "+runsc+"\n"+
+	writeFile(t, cfg, "stateDir: "+filepath.Join(dir, "ward")+"\npolicy: "+pol+"\nbackends:\n  runc: {binary: "+runc+"}\n  gvisor: {binary: "+runsc+"}\n"+
 		"userns:\n  subuid: "+sub+"\n  subgid: "+sub+"\n  stateDir: "+state+"\n")
 	c := harness.StartContainerd(t, harness.Config{
 		Dir: dir,
