@@ -86,15 +86,8 @@ func NewStore(dir string, src ProfileSource, inputs string, notify []string) (*S
 // whose bounding capability set is caps.
 func (s *Store) Filter(caps []string) (string, error) {
 	key := capsKey(caps)
-	s.mu.Lock()
-	path, ok := s.paths[key]
-	s.mu.Unlock()
+	path, index, ok := s.lookup(key)
 	if ok {
-		return path, nil
-	}
-	index := s.indexPath(key)
-	if path, ok := s.indexed(index); ok {
-		s.remember(key, path)
 		return path, nil
 	}
 	p, err := s.src.Profile(caps)
@@ -140,7 +133,8 @@ func (s *Store) keep(p prog.Program, index string) (string, error) {
 // Workload returns the host path of a workload's own profile p compiled
 // (CompileWorkload) and composed with the baseline at base (a path Filter
 // returned), once per (profile, baseline): the file is named by its
-// content, the index by the profile's JSON and the baseline's name. It
+// content, the index entry by the profile's JSON and the baseline's name
+// (with the inputs, as Filter's). It
 // fails with ErrUnsupported for a profile runc must keep compiling.
 func (s *Store) Workload(p *specs.LinuxSeccomp, base string) (string, error) {
 	if filepath.Dir(base) != s.dir {
@@ -152,19 +146,9 @@ func (s *Store) Workload(p *specs.LinuxSeccomp, base string) (string, error) {
 	}
 	sum := sha256.Sum256(append(append(enc, 0), filepath.Base(base)...))
 	key := "workload:" + hex.EncodeToString(sum[:])
-	s.mu.Lock()
-	path, ok := s.paths[key]
-	s.mu.Unlock()
+	path, index, ok := s.lookup(key)
 	if ok {
 		return path, nil
-	}
-	index := ""
-	if s.inputs != "" {
-		index = filepath.Join(s.dir, "index", hex.EncodeToString(sum[:]))
-		if path, ok := s.indexed(index); ok {
-			s.remember(key, path)
-			return path, nil
-		}
 	}
 	own, err := CompileWorkload(p, s.native)
 	if err != nil {
@@ -187,6 +171,23 @@ func (s *Store) Workload(p *specs.LinuxSeccomp, base string) (string, error) {
 	}
 	s.remember(key, path)
 	return path, nil
+}
+
+// lookup finds key's file in memory, or through the index (remembering
+// it); otherwise index is the entry to write once it is compiled ("" when
+// the store keeps no index).
+func (s *Store) lookup(key string) (path, index string, ok bool) {
+	s.mu.Lock()
+	path, ok = s.paths[key]
+	s.mu.Unlock()
+	if ok {
+		return path, "", true
+	}
+	index = s.indexPath(key)
+	if path, ok = s.indexed(index); ok {
+		s.remember(key, path)
+	}
+	return path, index, ok
 }
 
 func (s *Store) remember(key, path string) {
