@@ -237,20 +237,31 @@ func Inhabited(t specs.LinuxNamespaceType, id policy.ObjectID, proc string) bool
 	if proc == "" {
 		proc = "/proc"
 	}
-	ents, err := os.ReadDir(proc)
-	if err != nil {
-		return false
-	}
 	self := strconv.Itoa(os.Getpid())
 	file := nsFile(t)
-	for _, e := range ents {
-		name := e.Name()
-		if name == self || name[0] < '0' || name[0] > '9' {
+	for _, pid := range processes(proc) {
+		if pid == self {
 			continue
 		}
-		if got, _, ok := stat(filepath.Join(proc, name, "ns", file)); ok && got == id {
+		if got, _, ok := stat(filepath.Join(proc, pid, "ns", file)); ok && got == id {
 			return true
 		}
 	}
 	return false
+}
+
+// processes lists proc's process directories by name (their PIDs); none
+// when proc cannot be read.
+func processes(proc string) []string {
+	ents, err := os.ReadDir(proc)
+	if err != nil {
+		return nil
+	}
+	var pids []string
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }

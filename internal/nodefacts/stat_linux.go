@@ -4,7 +4,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -45,26 +44,19 @@ func listener(id policy.ObjectID, proc string) string {
 	if len(inodes) == 0 {
 		return ""
 	}
-	procs, err := os.ReadDir(proc)
-	if err != nil {
-		return ""
-	}
 	// A listening socket can have several holders: systemd keeps the
 	// socket it activated dockerd with, and a daemon's children may inherit
 	// it. The one that serves the API is the one that counts, so a holder
 	// that is a container manager wins over the first one found.
 	first := ""
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		fds, err := os.ReadDir(filepath.Join(proc, p.Name(), "fd"))
+	for _, pid := range processes(proc) {
+		fds, err := os.ReadDir(filepath.Join(proc, pid, "fd"))
 		if err != nil {
 			continue
 		}
 		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join(proc, p.Name(), "fd", fd.Name())); err == nil && inodes[l] {
-				b, _ := bounded.ReadFile(filepath.Join(proc, p.Name(), "comm"), 64)
+			if l, err := os.Readlink(filepath.Join(proc, pid, "fd", fd.Name())); err == nil && inodes[l] {
+				b, _ := bounded.ReadFile(filepath.Join(proc, pid, "comm"), 64)
 				comm := strings.TrimSpace(string(b))
 				if policy.ManagerProcess(comm) {
 					return comm

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -216,15 +215,8 @@ func networkNamespaces(proc string) []string {
 	if self, _, ok := stat("/proc/thread-self/ns/net"); ok {
 		seen[self] = true
 	}
-	procs, err := os.ReadDir(proc)
-	if err != nil {
-		return paths
-	}
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		path := filepath.Join(proc, p.Name(), "ns", "net")
+	for _, pid := range processes(proc) {
+		path := filepath.Join(proc, pid, "ns", "net")
 		id, _, ok := stat(path)
 		if !ok || seen[id] {
 			continue
