@@ -335,7 +335,7 @@ func netnsOf(s *specs.Spec, in *policy.Input) netnsUse {
 // namespaces, named by path, belong to a container it cannot join. The
 // network namespace stays, so the pod's IP and ports still work; the
 // backend must then leave the namespace's addresses in place
-// (backend.Runtime.InPodNetns).
+// (backend.Runtime.InJoinedNetns).
 func isolate(s *specs.Spec, id string) {
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}

@@ -158,23 +158,34 @@ func Bind(path string) (*os.File, error) {
 		return nil, fmt.Errorf("creating supervisor socket directory: %w", err)
 	}
 	os.Remove(path)
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	f, err := Listening(path, unix.SOCK_STREAM, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("creating supervisor socket: %w", err)
+		return nil, fmt.Errorf("supervisor socket: %w", err)
+	}
+	return f, nil
+}
+
+// Listening binds a unix socket of type typ at path and listens on it,
+// its mode set between the two: connect(2) to a socket that does not
+// listen yet is refused, so no one connects before the mode allows, and
+// the process's umask is left alone (other goroutines create files).
+func Listening(path string, typ int, mode os.FileMode) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("binding supervisor socket %s: %w", path, err)
+		return nil, fmt.Errorf("binding %s: %w", path, err)
 	}
-	// Before listen: no one connects to the socket before its mode allows.
-	if err := os.Chmod(path, 0o666); err == nil {
+	if err := os.Chmod(path, mode); err == nil {
 		err = unix.Listen(fd, unix.SOMAXCONN)
 	}
 	if err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("listening on supervisor socket %s: %w", path, err)
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	return f, nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/supervisor"
 )
 
 // The hand-over: what ward-runtime does to give an admitted container to
@@ -188,21 +190,9 @@ func (c *ctx) startNode(p nodePaths) (bool, error) {
 // bindControl makes the control socket: mode 0600, in a directory whose
 // other entries are bind-mounted into containers one file at a time.
 func bindControl(path string) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	f, err := supervisor.Listening(path, unix.SOCK_SEQPACKET, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("creating the node's control socket: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), path)
-	old := unix.Umask(0o177)
-	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
-	unix.Umask(old)
-	if err == nil {
-		err = unix.Listen(fd, unix.SOMAXCONN)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("binding the node's control socket %s: %w", path, err)
+		return nil, fmt.Errorf("the node's control socket: %w", err)
 	}
 	return f, nil
 }
