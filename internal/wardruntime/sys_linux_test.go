@@ -3,6 +3,7 @@ package wardruntime
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,4 +33,22 @@ func TestWaitPidfd(t *testing.T) {
 		t.Errorf("returned after %v, before the process ended", d)
 	}
 	<-reaped
+}
+
+// TestControlSocketMode: the node's control socket is its owner's alone
+// (a hand-over carries a container's socket and record).
+func TestControlSocketMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.sock")
+	f, err := bindControl(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("control socket mode %v, want a socket of mode 0600", fi.Mode())
+	}
 }
