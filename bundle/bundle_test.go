@@ -2,10 +2,11 @@ package bundle
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -113,14 +114,19 @@ func TestLoadRefusesHostileFiles(t *testing.T) {
 	if err := os.MkdirAll(link, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(target, filepath.Join(link, "config.json")); err != nil {
-		t.Fatal(err)
+	// Windows creates symbolic links only with a privilege or in
+	// developer mode: without them the case cannot be set up there.
+	symlinkErr := os.Symlink(target, filepath.Join(link, "config.json"))
+	if symlinkErr != nil && runtime.GOOS != "windows" {
+		t.Fatal(symlinkErr)
 	}
 	fifoDir := filepath.Join(dir, "fifo")
 	if err := os.MkdirAll(fifoDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(fifoDir, "config.json"), 0o600); err != nil {
+	fifoErr := mkfifo(filepath.Join(fifoDir, "config.json"))
+	dirConf := filepath.Join(dir, "dirconf")
+	if err := os.MkdirAll(filepath.Join(dirConf, "config.json"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// A sparse 100 MB file: the size check must refuse it before reading.
@@ -134,19 +140,37 @@ func TestLoadRefusesHostileFiles(t *testing.T) {
 	}
 	f.Close()
 
-	tests := []struct{ name, path, msg string }{
-		{"symlinked config.json", link, "symbolic link"},
-		{"fifo", fifoDir, "not a regular file"},
-		{"100 MB", huge, "over the"},
-		{"missing", filepath.Join(dir, "nope"), "no such file"},
+	tests := []struct {
+		name, path, msg string
+		setup           error
+	}{
+		{"symlinked config.json", link, "symbolic link", symlinkErr},
+		{"fifo", fifoDir, "not a regular file", fifoErr},
+		{"config.json a directory", dirConf, "not a regular file", nil},
+		{"100 MB", huge, "over the", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				t.Skipf("cannot be set up on %s: %v", runtime.GOOS, tt.setup)
+			}
 			_, err := Load(tt.path, 0)
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("Load(%s) = %v, want an error saying %q", tt.path, err, tt.msg)
 			}
 		})
+	}
+	if _, err := Load(filepath.Join(dir, "nope"), 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := Load(fifoDir+"-absent", 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing bundle) = %v, want fs.ErrNotExist", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(filepath.Join(dir, "empty"), 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(bundle without config.json) = %v, want fs.ErrNotExist", err)
 	}
 }
 

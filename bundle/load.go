@@ -15,7 +15,8 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
+
+	"github.com/ward-runtime/ward/internal/bounded"
 )
 
 // DefaultMaxSize bounds config.json. Real specs are 5 to 40 KiB; a generous
@@ -93,19 +94,28 @@ func Read(r io.Reader, name string, maxSize int64) (*Bundle, error) {
 	return &Bundle{ConfigPath: name, Spec: s, Workload: WorkloadOf(s)}, nil
 }
 
+// errSymlink refuses a config.json that is a symbolic link, on every
+// operating system (bounded.OpenNoFollow).
+var errSymlink = errors.New("is a symbolic link; ward reads only a regular config.json")
+
 // readConfig reads at most maxSize bytes of a regular file. It refuses a
 // symbolic link (a bundle whose config.json points elsewhere is not one any
 // container manager writes) and anything that is not a regular file (a FIFO
-// would block the runtime forever).
+// would block the runtime forever). The same on every operating system:
+// `ward explain` runs on developers' machines too, and a spec it accepts
+// there is one the node accepts.
 func readConfig(path string, maxSize int64) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, err := bounded.OpenNoFollow(path)
+	if errors.Is(err, bounded.ErrSymlink) {
+		return nil, errSymlink
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the file is named by the *Error
+	}
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, errors.New("is a symbolic link; ward reads only a regular config.json")
-		}
 		return nil, fmt.Errorf("opening spec: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {

@@ -125,7 +125,7 @@ func impostor(sock string) int {
 		fmt.Println(err)
 		return 1
 	}
-	allow := prog.Program{Audit: prog.NativeAudit(), Insns: []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}}
+	allow := prog.Program{Audit: prog.NativeAudit(), Insns: []prog.Insn{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}}
 	listener, err := prog.Install(allow, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
 	if err != nil {
 		fmt.Println(err)

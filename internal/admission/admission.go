@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/ward-runtime/ward/internal/decisionlog"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodeconfig"
+	"github.com/ward-runtime/ward/internal/nodeonly"
 	"github.com/ward-runtime/ward/internal/userns"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -88,6 +90,10 @@ type Options struct {
 	// containers' escape system calls are answered there. "" turns
 	// detection off for this door.
 	Supervisor string
+	// Preview: the verdicts are only printed, never run (`ward explain`;
+	// judge.Options.Preview). Off Linux, only a CLI admitter with it
+	// builds: every other door runs containers, which needs a Linux node.
+	Preview bool
 }
 
 // Admitter decides containers for one node configuration. It is safe for
@@ -136,6 +142,13 @@ func recordLoadFailure(cfg nodeconfig.Config, door Door, loadErr error) error {
 }
 
 func build(cfg nodeconfig.Config, o Options) (*Admitter, error) {
+	if runtime.GOOS != "linux" && (o.Door != DoorCLI || !o.Preview) {
+		what := "deciding containers for the " + string(o.Door) + " front door"
+		if o.Door == DoorCLI {
+			what = "writing a spec to run (ward's seccomp profile is generated on the node)"
+		}
+		return nil, nodeonly.New(what)
+	}
 	p := o.Policy
 	if p == nil {
 		load := o.LoadPolicy
@@ -160,7 +173,7 @@ func build(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 		}
 	}
-	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir, Supervisor: o.Supervisor})
+	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir, Supervisor: o.Supervisor, Preview: o.Preview})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package admission
 
 import (
+	"fmt"
+	"runtime"
+
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodefacts"
@@ -22,5 +25,15 @@ func (a *Admitter) Explain(b, sandbox *bundle.Bundle, us *policy.UsernsInput) (j
 			HostPaths: bundle.HostPaths(sandbox.Spec), Node: nodefacts.Gather(sandbox.Spec, sandbox.Dir, a.policy, facts)})
 		in.Pod = sd.PodContext()
 	}
-	return a.judge.Spec(in)
+	v, err := a.judge.Spec(in)
+	if !nodefacts.Supported {
+		v.Notes = append(v.Notes, fmt.Sprintf(NoteNotNode, runtime.GOOS))
+	}
+	return v, err
 }
+
+// NoteNotNode is the note on a verdict explained off Linux, where the
+// spec's host paths (mount sources, namespace paths, hooks) name a node's
+// objects, not this machine's: they are judged by their spelling, as
+// `ward scan` judges a manifest's.
+const NoteNotNode = "host paths judged by their spelling: this is %s, not a Linux node; on the node ward judges what they are there (device, inode, file type, listener)"

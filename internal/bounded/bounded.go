@@ -4,16 +4,22 @@
 // device), costs an error that names it instead of memory or a hang.
 //
 // config.json is read by package bundle, which refuses more (symbolic
-// links) because a bundle is a container manager's input, not an
-// operator's.
+// links, OpenNoFollow) because a bundle is a container manager's input,
+// not an operator's. OpenNoFollow is the same refusal on every operating
+// system: `ward explain` runs on developers' machines too.
 package bounded
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
 )
+
+// ErrSymlink is what OpenNoFollow's error is (errors.Is) when path is a
+// symbolic link.
+var ErrSymlink = errors.New("is a symbolic link")
 
 // ReadFile reads the regular file at path, refusing one over max bytes.
 // A missing file gives an error for which errors.Is(err, fs.ErrNotExist)

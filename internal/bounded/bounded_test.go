@@ -5,8 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ward-runtime/ward/internal/bounded"
@@ -27,15 +27,42 @@ func TestReadFile(t *testing.T) {
 	if _, err := bounded.ReadFile(filepath.Join(dir, "absent"), 10); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Must return (not wait for a writer) and refuse it.
-	if _, err := bounded.ReadFile(fifo, 10); err == nil || !strings.Contains(err.Error(), "not a regular file") {
-		t.Errorf("FIFO: %v", err)
-	}
 	if _, err := bounded.ReadFile(dir, 10); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
+	}
+}
+
+// TestOpenNoFollow: a symbolic link is refused the same way on every
+// operating system; a regular file and a directory open (callers refuse
+// what is not a regular file).
+func TestOpenNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := bounded.OpenNoFollow(file)
+	if err != nil {
+		t.Fatalf("regular file: %v", err)
+	}
+	f.Close()
+	if _, err := bounded.OpenNoFollow(filepath.Join(dir, "absent")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	d, err := bounded.OpenNoFollow(dir)
+	if err != nil {
+		t.Fatalf("directory: %v", err)
+	}
+	if fi, err := d.Stat(); err != nil || !fi.IsDir() {
+		t.Errorf("directory: %v, %v", fi, err)
+	}
+	d.Close()
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(file, link); err != nil {
+		// Windows makes links only with a privilege or in developer mode.
+		t.Skipf("cannot make a symbolic link on %s: %v", runtime.GOOS, err)
+	}
+	if _, err := bounded.OpenNoFollow(link); !errors.Is(err, bounded.ErrSymlink) || !strings.Contains(err.Error(), link) {
+		t.Errorf("symbolic link: %v, want ErrSymlink naming it", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/nodeconfig"
 	"github.com/ward-runtime/ward/internal/nodefacts"
+	"github.com/ward-runtime/ward/internal/nodeonly"
 	"github.com/ward-runtime/ward/internal/userns"
 	"github.com/ward-runtime/ward/internal/version"
 	"github.com/ward-runtime/ward/policy"
@@ -41,20 +43,35 @@ const (
 func commands(env *Env) []*cobra.Command {
 	return []*cobra.Command{
 		explainCommand(env),
-		hardenCommand(env),
+		nodeOnly(env, runtime.GOOS, hardenCommand(env)),
 		scanCommand(env),
 		attackCommand(env),
 		checksCommand(env),
 		policyCommand(env),
-		doctorCommand(env),
+		nodeOnly(env, runtime.GOOS, doctorCommand(env)),
 		alertsCommand(env),
 		incidentCommand(env),
-		installCommand(env),
+		nodeOnly(env, runtime.GOOS, installCommand(env)),
 		metricsCommand(env),
-		uninstallCommand(env),
+		nodeOnly(env, runtime.GOOS, uninstallCommand(env)),
 		versionCommand(env),
 		manCommand(env),
 	}
+}
+
+// nodeOnly marks a command that reads or changes a Linux node (its
+// kernel, its files, a spec to run there): on any other goos it fails
+// with a *nodeonly.Error, exit status ExitError, before doing anything,
+// instead of doing part of its work on a machine that is not a node.
+// scan, explain, the policy exports and the log readers run anywhere.
+func nodeOnly(env *Env, goos string, c *cobra.Command) *cobra.Command {
+	if goos == "linux" {
+		return c
+	}
+	c.RunE = func(*cobra.Command, []string) error {
+		return status(fail(env, ExitError, &nodeonly.Error{What: "ward " + c.Name(), OS: goos}))
+	}
+	return c
 }
 
 // Env is what a subcommand may touch.
@@ -180,8 +197,10 @@ func loadTarget(env *Env, path string) (*bundle.Bundle, error) {
 }
 
 // judgeFile loads the spec at path (and the pod's sandbox spec, if given)
-// and judges it under the policy p.
-func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target, int, error) {
+// and judges it under the policy p. preview: the verdict is only printed
+// (explain), never run (harden writes a spec to run, which off Linux fails
+// with a *nodeonly.Error).
+func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions, preview bool) (*target, int, error) {
 	// The node configuration says which backends exist; the policy is the
 	// one given (or the embedded default), not the node's.
 	cfg, err := nodeconfig.Load(nodeconfig.Sources{Getenv: os.Getenv})
@@ -190,8 +209,11 @@ func judgeFile(env *Env, path string, p *policy.Policy, o judgeOptions) (*target
 	}
 	adm, err := admission.New(cfg, admission.Options{
 		Door: admission.DoorCLI, Launcher: judge.Launcher(), NoLog: true, NoPool: true,
-		Policy: p, Pool: explainPool(p), NodeNamespaces: nodefacts.OwnNamespaces(),
+		Policy: p, Pool: explainPool(p), NodeNamespaces: nodefacts.OwnNamespaces(), Preview: preview,
 	})
+	if errors.Is(err, nodeonly.ErrNotSupported) {
+		return nil, ExitError, err
+	}
 	if err != nil {
 		return nil, ExitBadInput, err
 	}

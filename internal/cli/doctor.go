@@ -31,8 +31,11 @@ func doctorCommand(env *Env) *cobra.Command {
 }
 
 func runDoctor(env *Env, root, path string, asJSON bool) int {
-	var err error
-	results := doctor.Run(&doctor.Node{Root: root, Path: path, Kernel: doctor.HostKernel{}})
+	k, err := doctor.NewHostKernel()
+	if err != nil {
+		return fail(env, ExitError, err)
+	}
+	results := doctor.Run(&doctor.Node{Root: root, Path: path, Kernel: k})
 	if asJSON {
 		err = doctor.WriteJSON(env.Stdout, results)
 	} else {

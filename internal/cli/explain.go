@@ -57,7 +57,7 @@ type Document struct {
 }
 
 func explainOne(env *Env, path string, p *policy.Policy, o judgeOptions, asJSON, diff bool) int {
-	t, st, err := judgeFile(env, path, p, o)
+	t, st, err := judgeFile(env, path, p, o, true)
 	if err != nil {
 		return fail(env, st, err)
 	}

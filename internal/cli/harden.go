@@ -36,7 +36,7 @@ func runHarden(env *Env, path, out, policyPath string, o judgeOptions) int {
 	if err != nil {
 		return fail(env, ExitBadInput, err)
 	}
-	t, st, err := judgeFile(env, path, p, o)
+	t, st, err := judgeFile(env, path, p, o, false)
 	if err != nil {
 		return fail(env, st, err)
 	}

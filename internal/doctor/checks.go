@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
@@ -261,9 +260,9 @@ func (n *Node) binaryVersion(path string, args ...string) (string, error) {
 	if n.Root == "" || root == "/" {
 		return "", err
 	}
-	if rel, ok := strings.CutPrefix(path, root+"/"); ok {
+	if rel, ok := strings.CutPrefix(path, root+"/"); ok && chrootAttr(root) != nil {
 		cmd := exec.Command("/"+rel, args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+		cmd.SysProcAttr = chrootAttr(root)
 		cmd.Dir = "/"
 		if out, cerr := cmd.CombinedOutput(); cerr == nil {
 			return string(out), nil

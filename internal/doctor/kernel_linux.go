@@ -16,6 +16,10 @@ import (
 // idmap probe builds a detached mount and closes it without attaching it.
 type HostKernel struct{}
 
+// NewHostKernel returns the running kernel's probes (off Linux, a
+// *nodeonly.Error: `ward doctor` checks a node).
+func NewHostKernel() (Kernel, error) { return HostKernel{}, nil }
+
 // LandlockABI asks the kernel for its Landlock ABI version.
 func (HostKernel) LandlockABI() (int, error) {
 	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // State is a cgroup's freezer state, in v1's words.
@@ -298,8 +296,7 @@ func (c *Cgroup) Kill(ctx context.Context) (Killed, error) {
 			if !slices.Contains(k.Pids, p) {
 				k.Pids = append(k.Pids, p)
 			}
-			// ESRCH: it died meanwhile (possible only when not frozen).
-			if err := unix.Kill(p, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			if err := kill(p); err != nil {
 				return k, fmt.Errorf("killing pid %d of %s: %w", p, c, err)
 			}
 		}

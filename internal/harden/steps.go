@@ -175,10 +175,17 @@ func seccompStep(src SeccompSource, filters FilterSource, supervisor string) fun
 			return err
 		}
 		l.Seccomp = prof
+		if st, ok := src.(standin); ok {
+			what += "; " + st.Standin()
+		}
 		rec.Add("linux.seccomp", what)
 		return nil
 	}
 }
+
+// standin is a SeccompSource whose profile only previews ward's
+// (profiles.SeccompPreview): the change it makes says so.
+type standin interface{ Standin() string }
 
 func bounding(s *specs.Spec) []string {
 	if s.Process != nil && s.Process.Capabilities != nil {

@@ -11,7 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
+
+	"github.com/ward-runtime/ward/internal/bounded"
 )
 
 // ErrModified means a bundle's files no longer match its manifest.
@@ -55,7 +56,7 @@ func (s Store) Verify(id string) error {
 
 // digest is a regular file's sha256 and size; anything else is refused.
 func digest(path string) (string, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := bounded.OpenNoFollow(path)
 	if err != nil {
 		return "", 0, err
 	}
@@ -125,7 +126,7 @@ func (s Store) Export(id string, w io.Writer) error {
 }
 
 func addFile(tw *tar.Writer, path string, h *tar.Header) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := bounded.OpenNoFollow(path)
 	if err != nil {
 		return err
 	}

@@ -39,8 +39,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/bounded"
 	"github.com/ward-runtime/ward/internal/decisionlog"
@@ -221,7 +219,7 @@ func (s Store) Collect(ctx context.Context, in Input) (*Manifest, error) {
 	}
 	// RENAME_NOREPLACE: two incidents never share a directory, and an
 	// existing one is never replaced.
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, final, unix.RENAME_NOREPLACE); err != nil {
+	if err := renameNoReplace(tmp, final); err != nil {
 		return nil, fmt.Errorf("writing incident bundle %s: %w", final, err)
 	}
 	done = true

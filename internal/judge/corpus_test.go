@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/internal/profiles"
 	"github.com/ward-runtime/ward/internal/userns"
 	"github.com/ward-runtime/ward/policy"
 )
@@ -272,3 +273,48 @@ func summarizeSeccomp(t testing.TB, s *specs.Spec) map[string]any {
 // testLauncher is where `ward install` puts ward-init; the tests judge as a
 // node with ward installed would.
 const testLauncher = "/usr/local/bin/ward-init"
+
+// TestPreviewSeccompCorpus: a judge that previews verdicts where ward's
+// seccomp profile cannot be generated (off Linux: Options.Preview and
+// profiles.SeccompPreview) decides every captured spec as the node does,
+// with the same findings and the same changes, the seccomp change saying
+// it was previewed with a stand-in.
+func TestPreviewSeccompCorpus(t *testing.T) {
+	standins := 0
+	for _, c := range corpus(t) {
+		t.Run(c.name, func(t *testing.T) {
+			p := c.nodePolicy(t)
+			real, err := New(p, Options{Launcher: testLauncher})
+			if err != nil {
+				t.Fatal(err)
+			}
+			preview, err := New(p, Options{Launcher: testLauncher, Seccomp: profiles.SeccompPreview{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _, _ := judgeCase(t, real, &c)
+			got, _, _ := judgeCase(t, preview, &c)
+			if got.Action != want.Action || got.Backend != want.Backend || got.Reason != want.Reason ||
+				!slices.Equal(findingIDs(got.Findings), findingIDs(want.Findings)) || !slices.Equal(got.Notes, want.Notes) {
+				t.Fatalf("stand-in: %s/%s %v %v; generated: %s/%s %v %v", got.Action, got.Backend, findingIDs(got.Findings), got.Notes,
+					want.Action, want.Backend, findingIDs(want.Findings), want.Notes)
+			}
+			if len(got.Changes) != len(want.Changes) {
+				t.Fatalf("%d changes with the stand-in, %d generated", len(got.Changes), len(want.Changes))
+			}
+			for i, w := range want.Changes {
+				g := got.Changes[i]
+				if w.Step == policy.StepSeccomp && w.Path == "linux.seccomp" {
+					w.Detail += "; " + profiles.SeccompPreview{}.Standin()
+					standins++
+				}
+				if g != w {
+					t.Errorf("change %d: stand-in %+v, generated %+v", i, g, w)
+				}
+			}
+		})
+	}
+	if standins == 0 {
+		t.Error("no captured spec got ward's profile: the stand-in was never compared")
+	}
+}

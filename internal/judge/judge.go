@@ -8,6 +8,7 @@
 package judge
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/ward-runtime/ward/internal/backend"
 	"github.com/ward-runtime/ward/internal/harden"
 	"github.com/ward-runtime/ward/internal/landlock"
+	"github.com/ward-runtime/ward/internal/nodeonly"
 	"github.com/ward-runtime/ward/internal/profiles"
 	"github.com/ward-runtime/ward/internal/seccompbpf"
 	"github.com/ward-runtime/ward/internal/userns"
@@ -72,6 +74,15 @@ type Options struct {
 	// rules' system calls there (docs/detection.md). "" leaves them
 	// refused silently.
 	Supervisor string
+	// Preview says the verdicts are only reported, never run (`ward
+	// scan`, `ward explain`): where ward's seccomp profile cannot be
+	// generated (off Linux), profiles.SeccompPreview stands in, so that
+	// the verdict is the node's and the recorded change says it is a
+	// stand-in. Without it, the judge fails to build there.
+	Preview bool
+	// Seccomp, when set, is the profile source instead of ward's
+	// generator (tests: the preview's stand-in on Linux).
+	Seccomp harden.SeccompSource
 }
 
 // Launcher finds ward-init beside the running binary, where `make build`
@@ -135,11 +146,18 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 		}
 	}
 	if gen == nil {
+		gen = o.Seccomp
+	}
+	if gen == nil {
 		g, err := profiles.NewSeccompGenerator(p.Harden.Capabilities)
-		if err != nil {
+		switch {
+		case err == nil:
+			gen = g
+		case o.Preview && errors.Is(err, nodeonly.ErrNotSupported):
+			gen = profiles.SeccompPreview{}
+		default:
 			return nil, fmt.Errorf("building judge: %w", err)
 		}
-		gen = g
 	}
 	h, err := harden.New(harden.Options{
 		Capabilities: p.Harden.Capabilities,

@@ -31,7 +31,9 @@
 // there so that the profile states its intent, while the refusal itself
 // comes from no allow rule matching.
 //
-// Generation needs Linux; elsewhere NewSeccompGenerator fails.
+// Generation needs Linux; elsewhere NewSeccompGenerator fails with a
+// *nodeonly.Error, and a judge that only previews verdicts (`ward scan`,
+// `ward explain` on a developer's machine) stands SeccompPreview in.
 package profiles
 
 import (
@@ -163,6 +165,27 @@ func (l *LazySeccompGenerator) Profile(caps []string) (*specs.LinuxSeccomp, erro
 		return nil, l.err
 	}
 	return l.gen.Profile(caps)
+}
+
+// SeccompPreview stands in for ward's profile in a judge that only
+// previews verdicts where the profile cannot be generated (off Linux):
+// `ward scan` and `ward explain` on a developer's machine. Its profile
+// refuses every system call, so that the checks that re-read the rewritten
+// spec see a confined container, as they do with ward's profile, and the
+// verdict is the node's. It is never run: `ward harden`, which writes a
+// spec to run, and the front doors use the generator or fail. The change
+// the seccomp step records says it is a stand-in (Standin).
+type SeccompPreview struct{}
+
+// Profile returns the stand-in profile.
+func (SeccompPreview) Profile([]string) (*specs.LinuxSeccomp, error) {
+	eperm := uint(1) // Linux's EPERM, whatever this system's is
+	return &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, DefaultErrnoRet: &eperm}, nil
+}
+
+// Standin is what the seccomp step adds to the change it records.
+func (SeccompPreview) Standin() string {
+	return "previewed with a stand-in that refuses every system call: ward's profile is generated on the Linux node"
 }
 
 // IsUnconfined reports whether s leaves a container without any seccomp

@@ -3,14 +3,15 @@
 package profiles
 
 import (
-	"errors"
-
 	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ward-runtime/ward/internal/nodeonly"
 )
 
-// errNotLinux is returned because moby's profile generator, and seccomp
-// itself, exist only on Linux.
-var errNotLinux = errors.New("seccomp profiles can only be generated on linux")
+// errNotLinux: moby's profile generator, and seccomp itself, exist only on
+// Linux. It is a *nodeonly.Error, so that a judge that only previews
+// verdicts can stand SeccompPreview in (judge.Options.Preview).
+var errNotLinux = nodeonly.New("generating ward's seccomp profile")
 
 // NewSeccompGenerator fails: seccomp profiles can only be generated on Linux.
 func NewSeccompGenerator([]string) (*SeccompGenerator, error) {

@@ -64,3 +64,13 @@ func Native() (Arch, error) {
 	}
 	return Arch{}, fmt.Errorf("no seccomp compiler for %s", goruntime.GOARCH)
 }
+
+// Linux's numbers for the errnos ward's filters return (asm-generic
+// errno-base.h and errno.h: the same on amd64 and arm64, the architectures
+// ward compiles for). Not x/sys/unix's, which are the build host's: a
+// filter for a Linux node carries Linux's numbers whichever machine
+// compiles or explains it (pinned to unix's by a Linux test).
+const (
+	errnoEPERM  = 1
+	errnoENOSYS = 38
+)

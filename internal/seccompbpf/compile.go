@@ -7,7 +7,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/internal/seccompbpf/prog"
 )
@@ -51,7 +50,7 @@ func Action(a specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 	case specs.ActTrap:
 		return RetTrap, nil
 	case specs.ActErrno:
-		e := uint(unix.EPERM)
+		e := uint(errnoEPERM)
 		if errnoRet != nil {
 			e = *errnoRet
 		}
@@ -129,7 +128,7 @@ func compile(p *specs.LinuxSeccomp, native Arch, notify []string) (prog.Program,
 		return prog.Program{}, err
 	}
 	if len(notify) > 0 {
-		if def != RetErrno|uint32(unix.EPERM) {
+		if def != RetErrno|errnoEPERM {
 			return prog.Program{}, fmt.Errorf("notify needs a profile whose default is EPERM: %w", ErrUnsupported)
 		}
 		notifyDenials(table, native, notify, def, maxNr)
@@ -137,7 +136,7 @@ func compile(p *specs.LinuxSeccomp, native Arch, notify []string) (prog.Program,
 	// runc builds no stub when the largest number is 0 (a profile naming
 	// only read on x86_64), nor for a permissive default or ENOSYS.
 	stub := maxNr > 0 && def != RetAllow && def != RetLog &&
-		!(p.DefaultErrnoRet != nil && *p.DefaultErrnoRet == uint(unix.ENOSYS))
+		!(p.DefaultErrnoRet != nil && *p.DefaultErrnoRet == errnoENOSYS)
 
 	// Every conditional jump spans at most 255 instructions, so the
 	// early returns sit right after their tests.
@@ -165,7 +164,7 @@ func compile(p *specs.LinuxSeccomp, native Arch, notify []string) (prog.Program,
 	if stub {
 		listed := a.newLabel()
 		a.jumpIf(bpf.JumpGreaterThan, uint32(maxNr), noLabel, listed)
-		a.emit(bpf.RetConstant{Val: RetErrno | uint32(unix.ENOSYS)})
+		a.emit(bpf.RetConstant{Val: RetErrno | errnoENOSYS})
 		a.bind(listed)
 	}
 	a.tree(segments(table, def), def)
@@ -173,9 +172,9 @@ func compile(p *specs.LinuxSeccomp, native Arch, notify []string) (prog.Program,
 	if err != nil {
 		return prog.Program{}, fmt.Errorf("assembling seccomp filter: %w", err)
 	}
-	p2 := prog.Program{Audit: native.Audit, Insns: make([]unix.SockFilter, len(raw))}
+	p2 := prog.Program{Audit: native.Audit, Insns: make([]prog.Insn, len(raw))}
 	for i, r := range raw {
-		p2.Insns[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+		p2.Insns[i] = prog.Insn{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 	}
 	return p2, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/internal/seccompbpf/prog"
 )
@@ -121,7 +120,7 @@ func Compose(base, own prog.Program) (prog.Program, error) {
 		return prog.Program{}, fmt.Errorf("composing seccomp filters: the profile's program: %w", err)
 	}
 	for i, in := range base.Insns {
-		if in.Code&0x07 == unix.BPF_RET && in.Code != unix.BPF_RET|unix.BPF_K {
+		if in.Code&prog.ClassMask == prog.ClassRet && in.Code != prog.OpRetK {
 			return prog.Program{}, fmt.Errorf("composing seccomp filters: baseline instruction %d returns a register", i)
 		}
 	}
@@ -133,9 +132,9 @@ func Compose(base, own prog.Program) (prog.Program, error) {
 		// runc's libseccomp program for the profile alone may fit.
 		return prog.Program{}, fmt.Errorf("composing seccomp filters: %d instructions, the kernel takes %d: %w", n, prog.MaxInsns, ErrUnsupported)
 	}
-	out := prog.Program{Audit: own.Audit, Flags: own.Flags, Own: uint32(nb + nw), Insns: make([]unix.SockFilter, 0, nb+2*nw)}
+	out := prog.Program{Audit: own.Audit, Flags: own.Flags, Own: uint32(nb + nw), Insns: make([]prog.Insn, 0, nb+2*nw)}
 	for i, in := range base.Insns {
-		if in.Code != unix.BPF_RET|unix.BPF_K {
+		if in.Code != prog.OpRetK {
 			out.Insns = append(out.Insns, in)
 			continue
 		}
@@ -144,10 +143,10 @@ func Compose(base, own prog.Program) (prog.Program, error) {
 		if in.K&retActionFull == RetUserNotif {
 			to = nb // own's answer, but only if it kills or traps
 		}
-		out.Insns = append(out.Insns, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JA, K: uint32(to - i - 1)})
+		out.Insns = append(out.Insns, prog.Insn{Code: prog.OpJumpA, K: uint32(to - i - 1)})
 	}
 	for _, in := range own.Insns {
-		if in.Code == unix.BPF_RET|unix.BPF_K && !Stricter(in.K, RetErrno) {
+		if in.Code == prog.OpRetK && !Stricter(in.K, RetErrno) {
 			in.K = RetAllow
 		}
 		out.Insns = append(out.Insns, in)
@@ -169,13 +168,13 @@ func Stricter(a, b uint32) bool { return int32(a&retActionFull) < int32(b&retAct
 func checkOwn(p prog.Program) error {
 	for i, in := range p.Insns {
 		switch in.Code {
-		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+		case prog.OpLoadAbsW:
 			if in.K%4 != 0 || in.K >= seccompDataSize {
 				return fmt.Errorf("instruction %d loads offset %d", i, in.K)
 			}
-		case unix.BPF_JMP | unix.BPF_JA, unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K,
-			unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K, unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K,
-			unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, unix.BPF_RET | unix.BPF_K:
+		case prog.OpJumpA, prog.OpJEqK, prog.OpJGtK,
+			prog.OpJGeK, prog.OpJSetK,
+			prog.OpAndK, prog.OpRetK:
 		default:
 			return fmt.Errorf("instruction %d has opcode %#x, which ward's compiler does not emit", i, in.Code)
 		}
@@ -253,7 +252,7 @@ func Answer(own, rule uint32) uint32 {
 	case own&retActionFull == RetErrno:
 		return own
 	case Stricter(own, RetErrno):
-		return RetErrno | uint32(unix.EPERM)
+		return RetErrno | errnoEPERM
 	}
 	return rule
 }

@@ -232,9 +232,9 @@ func TestComposeLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := prog.Program{Audit: native.Audit, Insns: make([]unix.SockFilter, prog.MaxInsns/2)}
+	big := prog.Program{Audit: native.Audit, Insns: make([]prog.Insn, prog.MaxInsns/2)}
 	for i := range big.Insns {
-		big.Insns[i] = unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: RetAllow}
+		big.Insns[i] = prog.Insn{Code: unix.BPF_RET | unix.BPF_K, K: RetAllow}
 	}
 	if _, err := Compose(base, big); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("a composition of more than 4096 instructions: %v, want ErrUnsupported (left to runc)", err)
@@ -251,7 +251,7 @@ func TestComposeLimits(t *testing.T) {
 	if err != nil || got.Own != 0 || !slices.Equal(got.Insns, own.Insns) {
 		t.Errorf("compose under a baseline without notifications: own %d, %v", got.Own, err)
 	}
-	withX := prog.Program{Audit: native.Audit, Insns: []unix.SockFilter{{Code: unix.BPF_LDX | unix.BPF_W | unix.BPF_MEM}, {Code: unix.BPF_RET | unix.BPF_K}}}
+	withX := prog.Program{Audit: native.Audit, Insns: []prog.Insn{{Code: unix.BPF_LDX | unix.BPF_W | unix.BPF_MEM}, {Code: unix.BPF_RET | unix.BPF_K}}}
 	if _, err := Compose(base, withX); err == nil {
 		t.Error("a profile program using the X register was accepted")
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -18,12 +20,6 @@ import (
 
 	"github.com/ward-runtime/ward/internal/recordfile"
 )
-
-// PinRoot is where ward pins its node-wide sensors in bpffs: one
-// directory per state directory (an instance, named by the state
-// directory's digest), in it one directory per program (named by the
-// program's digest).
-const PinRoot = "/sys/fs/bpf/ward"
 
 // Digest names this build's program: the first 16 hex digits of the
 // SHA-256 of the embedded object and the Toolchain the load writes into
@@ -502,17 +498,6 @@ func (r *Reader) Close() error {
 		errs = append(errs, r.lock.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// Pinned is one program set pinned under PinRoot.
-type Pinned struct {
-	// Dir is its pin directory; StateDir whose it is ("" when unknown).
-	Dir, StateDir string
-	// Digest is its program's; Current says it is this build's.
-	Digest  string
-	Current bool
-	// Orphan: its state directory is gone, nobody can use it.
-	Orphan bool
 }
 
 // ListPinned lists the program sets pinned under PinRoot.

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // BlockSize is how many IDs each pod gets: the whole 16-bit space an image's
@@ -104,7 +102,7 @@ func (a *Allocator) locked(fn func(*state) (bool, error)) error {
 		return fmt.Errorf("opening userns lock: %w", err)
 	}
 	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+	if err := lockFile(lock); err != nil {
 		return fmt.Errorf("locking userns state: %w", err)
 	}
 	// Holding the lock, any temporary file is a dead writer's.

@@ -24,7 +24,8 @@ func Install(p Program, extraFlags uintptr) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return -1, fmt.Errorf("setting no_new_privs: %w", err)
 	}
-	fprog := unix.SockFprog{Len: uint16(len(p.Insns)), Filter: &p.Insns[0]}
+	// Insn is laid out as unix.SockFilter: the kernel reads p.Insns as is.
+	fprog := unix.SockFprog{Len: uint16(len(p.Insns)), Filter: (*unix.SockFilter)(&p.Insns[0])}
 	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC) | uintptr(p.Flags) | extraFlags
 	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
 	if errno != 0 {

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	goruntime "runtime"
-
-	"golang.org/x/sys/unix"
 )
 
 // MaxInsns is the kernel's limit on a classic BPF program (BPF_MAXINSNS).
@@ -59,6 +57,35 @@ func NativeAudit() uint32 {
 	return 0
 }
 
+// Insn is one classic BPF instruction, laid out as the kernel's struct
+// sock_filter (unix.SockFilter on Linux, which it converts to). It is
+// ward's own type so that the file format, and everything that compiles
+// or reads filters (`ward explain` and `ward scan` judge specs on
+// developers' machines too), builds on every operating system; only
+// Install is Linux's.
+type Insn struct {
+	Code uint16
+	Jt   uint8
+	Jf   uint8
+	K    uint32
+}
+
+// The classic BPF opcodes ward's filters use (linux/bpf_common.h; the same
+// numbers on every architecture, pinned to x/sys/unix's by a Linux test).
+const (
+	OpLoadAbsW = 0x20 // BPF_LD | BPF_W | BPF_ABS
+	OpJumpA    = 0x05 // BPF_JMP | BPF_JA
+	OpJEqK     = 0x15 // BPF_JMP | BPF_JEQ | BPF_K
+	OpJGtK     = 0x25 // BPF_JMP | BPF_JGT | BPF_K
+	OpJGeK     = 0x35 // BPF_JMP | BPF_JGE | BPF_K
+	OpJSetK    = 0x45 // BPF_JMP | BPF_JSET | BPF_K
+	OpAndK     = 0x54 // BPF_ALU | BPF_AND | BPF_K
+	OpRetK     = 0x06 // BPF_RET | BPF_K
+	// ClassMask selects an opcode's class; ClassRet is BPF_RET's.
+	ClassMask = 0x07
+	ClassRet  = 0x06
+)
+
 // Program is a compiled filter for one audit architecture.
 type Program struct {
 	// Audit is the AUDIT_ARCH_ value the program was compiled for.
@@ -71,7 +98,7 @@ type Program struct {
 	// program, unchanged, which ward's supervisor runs to answer a call
 	// the composition let through to it as the workload's profile would.
 	Own   uint32
-	Insns []unix.SockFilter
+	Insns []Insn
 }
 
 // Workload is the workload's own program inside a composed one (Own).
@@ -90,7 +117,7 @@ const retUserNotif = 0x7fc00000
 // the kernel answers those calls ENOSYS.
 func (p Program) Notifies() bool {
 	for _, in := range p.Insns {
-		if in.Code == unix.BPF_RET|unix.BPF_K && in.K&0xffff0000 == retUserNotif {
+		if in.Code == OpRetK && in.K&0xffff0000 == retUserNotif {
 			return true
 		}
 	}
@@ -146,10 +173,10 @@ func Unmarshal(b []byte, audit uint32) (Program, error) {
 	if p.Audit != audit {
 		return Program{}, fmt.Errorf("filter is for audit architecture %#x, this machine is %#x", p.Audit, audit)
 	}
-	p.Insns = make([]unix.SockFilter, n)
+	p.Insns = make([]Insn, n)
 	for i := range p.Insns {
 		r := body[8*i:]
-		p.Insns[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(r), Jt: r[2], Jf: r[3], K: binary.LittleEndian.Uint32(r[4:])}
+		p.Insns[i] = Insn{Code: binary.LittleEndian.Uint16(r), Jt: r[2], Jf: r[3], K: binary.LittleEndian.Uint32(r[4:])}
 	}
 	return p, p.check()
 }
@@ -158,7 +185,7 @@ func (p Program) check() error {
 	if len(p.Insns) == 0 || len(p.Insns) > MaxInsns {
 		return fmt.Errorf("filter has %d instructions, want 1 to %d", len(p.Insns), MaxInsns)
 	}
-	if last := p.Insns[len(p.Insns)-1]; last.Code&0x07 != unix.BPF_RET {
+	if last := p.Insns[len(p.Insns)-1]; last.Code&ClassMask != ClassRet {
 		return errors.New("filter does not end in a return")
 	}
 	if p.Flags&^allowedFlags != 0 {

@@ -3,14 +3,12 @@ package prog
 import (
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestRoundTripAndDamage(t *testing.T) {
-	p := Program{Audit: 0xc000003e, Insns: []unix.SockFilter{
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4},
-		{Code: unix.BPF_RET | unix.BPF_K, K: 0x7fff0000},
+	p := Program{Audit: 0xc000003e, Insns: []Insn{
+		{Code: OpLoadAbsW, K: 4},
+		{Code: OpRetK, K: 0x7fff0000},
 	}}
 	b, err := p.Marshal()
 	if err != nil {
@@ -54,9 +52,9 @@ func flip(b []byte, i int) []byte {
 // offset; a format 1 file (a container created before) still reads; a
 // flag ward does not install or an offset past the end is refused.
 func TestFormats(t *testing.T) {
-	insns := []unix.SockFilter{
-		{Code: unix.BPF_JMP | unix.BPF_JA, K: 0},
-		{Code: unix.BPF_RET | unix.BPF_K, K: 0x7fff0000},
+	insns := []Insn{
+		{Code: OpJumpA, K: 0},
+		{Code: OpRetK, K: 0x7fff0000},
 	}
 	p := Program{Audit: 0xc000003e, Flags: FlagLog, Own: 1, Insns: insns}
 	b, err := p.Marshal()

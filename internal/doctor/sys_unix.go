@@ -1,3 +1,5 @@
+//go:build unix
+
 package doctor
 
 import (
@@ -12,3 +14,6 @@ func groupOf(fi fs.FileInfo) uint32 {
 	}
 	return 0
 }
+
+// chrootAttr runs a command chrooted into root.
+func chrootAttr(root string) *syscall.SysProcAttr { return &syscall.SysProcAttr{Chroot: root} }
