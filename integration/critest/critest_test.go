@@ -72,7 +72,7 @@ func TestCritest(t *testing.T) {
 	// Both ward handlers are registered as `ward install` registers the
 	// node's: runc's runtime_type (so containerd sends runc options, which
 	// its CRI needs for hostUsers: false pods) with the configuration in
-	// $WARD_SHIM_CONFIG. containerd runs with the audit configuration for
+	// $WARD_CONFIG. containerd runs with the audit configuration for
 	// the runc and ward-audit suites, then is restarted with the enforcing
 	// one for the ward suite.
 	var rts []harness.Runtime

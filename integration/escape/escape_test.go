@@ -112,7 +112,7 @@ func startSuite(t *testing.T) *suite {
 	s.Containerd = harness.StartContainerd(t, harness.Config{
 		Dir:        dir,
 		ImageExtra: extra,
-		Env:        []string{"WARD_SHIM_CONFIG=" + wardCfg},
+		Env:        []string{"WARD_CONFIG=" + wardCfg},
 		Runtimes: []harness.Runtime{
 			{
 				Name: "ward", Path: shimBin,

@@ -400,7 +400,7 @@ func (c *Containerd) Pid() int {
 
 // RestartWithEnv is Restart with env in place of Config.Env: shims started
 // from then on inherit it. One handler registered the way ward install
-// registers it (runc's runtime_type, configured by $WARD_SHIM_CONFIG) can so
+// registers it (runc's runtime_type, configured by $WARD_CONFIG) can so
 // be run under two configurations in one test.
 func (c *Containerd) RestartWithEnv(env []string) {
 	c.t.Helper()

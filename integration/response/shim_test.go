@@ -62,7 +62,7 @@ func startShimPods(t *testing.T) *shimPods {
 	}
 	s.Containerd = harness.StartContainerd(t, harness.Config{
 		Dir: dir,
-		Env: []string{"WARD_SHIM_CONFIG=" + cfg},
+		Env: []string{"WARD_CONFIG=" + cfg},
 		Runtimes: []harness.Runtime{{
 			Name: "ward", Path: harness.WardBin(t, "containerd-shim-ward-v2"),
 			Options: map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-ward"), "SystemdCgroup": false},

@@ -26,8 +26,9 @@ import (
 
 // ward starts a containerd with two ward handlers next to plain runc:
 // "ward" (runtime_type io.containerd.runc.v2, configured through
-// WARD_SHIM_CONFIG) and "ward-audit" (another runtime_type, so containerd
-// sends runtimeoptions with a TOML body naming the audit configuration).
+// $WARD_CONFIG in containerd's environment) and "ward-audit" (another
+// runtime_type, so containerd sends runtimeoptions with a TOML body naming
+// the audit configuration).
 type ward struct {
 	*harness.Containerd
 	StateDir string
@@ -57,7 +58,7 @@ func startWard(t *testing.T) *ward {
 	harness.WriteAuditPolicy(t, auditPolicy)
 	w.Containerd = harness.StartContainerd(t, harness.Config{
 		Dir: dir,
-		Env: []string{"WARD_SHIM_CONFIG=" + enforce},
+		Env: []string{"WARD_CONFIG=" + enforce},
 		Runtimes: []harness.Runtime{
 			{
 				Name: "ward", Path: shimBin,

@@ -51,7 +51,7 @@ func startWardUserns(t *testing.T) (*harness.Containerd, string) {
 		"userns:\n  subuid: "+sub+"\n  subgid: "+sub+"\n  stateDir: "+state+"\n")
 	c := harness.StartContainerd(t, harness.Config{
 		Dir: dir,
-		Env: []string{"WARD_SHIM_CONFIG=" + cfg},
+		Env: []string{"WARD_CONFIG=" + cfg},
 		Runtimes: []harness.Runtime{{
 			Name: "ward", Path: shimBin,
 			Options: map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-ward"), "SystemdCgroup": false},

@@ -96,6 +96,9 @@ func TestLoad(t *testing.T) {
 			t.Errorf("handler file: %+v %v", c, err)
 		}
 	})
+	// The one test of the deprecated names ($WARD_SHIM_CONFIG,
+	// $WARD_RUNTIME_CONFIG, shim.yaml, runtime.yaml): every harness
+	// configures the doors through $WARD_CONFIG.
 	t.Run("legacy files and variables", func(t *testing.T) {
 		shim := write("shim.yaml", "stateDir: /s\nbackends:\n  runsc: /bin/runsc\n  runscFlags: [--platform=ptrace]\n  kataShim: /k\n")
 		c, err := Load(Sources{Getenv: env(map[string]string{EnvLegacyShim: shim}), Legacy: LegacyShimPath})
