@@ -173,7 +173,8 @@ func build(cfg nodeconfig.Config, o Options) (*Admitter, error) {
 			return nil, fmt.Errorf("policy enables user namespaces: %w", err)
 		}
 	}
-	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir, Supervisor: o.Supervisor, Preview: o.Preview})
+	j, err := judge.New(p, judge.Options{Launcher: o.Launcher, UsernsPool: pool, Backends: table, FilterDir: o.FilterDir, Supervisor: o.Supervisor, Preview: o.Preview,
+		NoSensor: !cfg.Alerts.SensorOn()})
 	if err != nil {
 		return nil, err
 	}

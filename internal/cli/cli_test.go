@@ -38,6 +38,7 @@ func TestExplainTable(t *testing.T) {
 		"FINDING", "SEVERITY", "ATT&CK", "REFERENCE", "WARD",
 		"seccomp-unconfined", "fixed (seccomp)", "PSS restricted: Seccomp",
 		"DECISION: HARDEN", "no-new-privileges  process.noNewPrivileges: set to true",
+		"drift alerted, not refused", "\n  drift:  a program the container writes after it starts and then runs", "ward.dev/landlock: wx",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -69,7 +69,7 @@ func explainOne(env *Env, path string, p *policy.Policy, o judgeOptions, asJSON,
 			return fail(env, ExitError, fmt.Errorf("writing report: %w", err))
 		}
 	} else {
-		printExplanation(env.Stdout, path, &report, t.policy)
+		printExplanation(env.Stdout, path, &report, t.policy, t.verdict.Drift)
 	}
 	if diff {
 		after, err := specJSON(t.bundle.Spec)
@@ -86,7 +86,7 @@ func explainOne(env *Env, path string, p *policy.Policy, o judgeOptions, asJSON,
 	return exitFor(&t.verdict)
 }
 
-func printExplanation(w io.Writer, name string, r *judge.Report, p *policy.Policy) {
+func printExplanation(w io.Writer, name string, r *judge.Report, p *policy.Policy, drift judge.Drift) {
 	fmt.Fprintf(w, "%s\n", name)
 	wl := r.Workload
 	switch {
@@ -154,6 +154,9 @@ func printExplanation(w io.Writer, name string, r *judge.Report, p *policy.Polic
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note:   %s\n", n)
+	}
+	if d := drift.Explain(); d != "" {
+		fmt.Fprintf(w, "  drift:  %s\n", d)
 	}
 	if len(r.Changes) > 0 {
 		fmt.Fprintln(w, "  changes:")

@@ -164,10 +164,32 @@ func rulesetSummary(rs landlock.Ruleset) string {
 	if rs.HostNetwork {
 		out += "; abstract UNIX sockets scoped to the container (it may share the host's network namespace: CVE-2020-15257)"
 	}
-	if rs.Audit || rs.AccessAt("/tmp")&landlock.Exec != 0 {
+	if !refusesDrift(rs) {
 		out += "; drift (write, then execute) not refused: write-xor-execute is opt-in (annotation " + AnnotationLandlock + ": wx)"
 	}
 	return out
+}
+
+// refusesDrift reports whether rs is write-xor-execute: what the container
+// can write (its /tmp stands for every such place) it cannot execute.
+func refusesDrift(rs landlock.Ruleset) bool {
+	return !rs.Audit && rs.AccessAt("/tmp")&landlock.Exec == 0
+}
+
+// DriftRefused reports whether the hardened spec s runs under a Landlock
+// ruleset that refuses drift (write-xor-execute, `ward.dev/landlock: wx`
+// or a policy's select): the ruleset the landlock step gave ward-init.
+func DriftRefused(s *specs.Spec) bool {
+	if !Launched(s) {
+		return false
+	}
+	for _, kv := range s.Process.Env {
+		if enc, ok := strings.CutPrefix(kv, landlock.EnvVar+"="); ok {
+			rs, err := landlock.Decode(enc)
+			return err == nil && refusesDrift(rs)
+		}
+	}
+	return false
 }
 
 // AnnotationLandlock is the annotation the default policy's landlock

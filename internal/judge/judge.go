@@ -41,6 +41,9 @@ type Judge struct {
 	noLauncher bool
 	// userns is true when the pipeline gives containers a user namespace.
 	userns bool
+	// watchDrift: hardened containers are watched for drift (the policy's
+	// detection is on and the node runs the eBPF sensor).
+	watchDrift bool
 	// backends says which protections each backend enforces, for notes.
 	backends backend.Table
 }
@@ -83,6 +86,9 @@ type Options struct {
 	// Seccomp, when set, is the profile source instead of ward's
 	// generator (tests: the preview's stand-in on Linux).
 	Seccomp harden.SeccompSource
+	// NoSensor: the node runs no eBPF sensor (alerts.sensor: false), so
+	// drift is not watched (Verdict.Drift).
+	NoSensor bool
 }
 
 // Launcher finds ward-init beside the running binary, where `make build`
@@ -173,7 +179,8 @@ func New(p *policy.Policy, o Options) (*Judge, error) {
 	if o.Backends == nil {
 		o.Backends = backend.Builtin()
 	}
-	j := &Judge{eval: eval, hardener: h, landlock: ll != nil, userns: us != nil, backends: o.Backends}
+	j := &Judge{eval: eval, hardener: h, landlock: ll != nil, userns: us != nil, backends: o.Backends,
+		watchDrift: bool(p.Detection.Enabled) && !o.NoSensor}
 	j.noLauncher = ll == nil && p.Landlock.Profile != policy.ProfileNone
 	return j, nil
 }
@@ -197,6 +204,8 @@ type Verdict struct {
 	// Launched is true when the hardened container's process runs under
 	// ward-init (harden.Launched): its exec sessions must too.
 	Launched bool
+	// Drift is what ward does about drift in the container at run time.
+	Drift Drift
 }
 
 // NoteLandlockSandbox is the note for containers sent to a sandbox whose
@@ -252,6 +261,7 @@ func (j *Judge) Spec(in policy.Input) (Verdict, error) {
 	if err := j.verify(in, &v); err != nil {
 		return v, err
 	}
+	v.Drift = j.driftOf(&v, in)
 	return v, nil
 }
 

@@ -144,5 +144,8 @@ func (v *Verdict) handling(p *policy.Policy, f policy.Finding) string {
 	if v.Action == policy.Sandbox {
 		return "contained by " + string(v.Backend)
 	}
+	if f.Check.ID == policy.IDWritableRootfs && v.Drift != DriftNone {
+		return v.Drift.Handling()
+	}
 	return "reported"
 }
