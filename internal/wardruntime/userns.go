@@ -98,13 +98,13 @@ func (c *ctx) initPID(id string) (int, error) {
 // the container's ward-init connects, on the container's start path: the
 // backend is found from ward's record now, when the container is handed
 // over, so that the read then is runc's state alone. A record that cannot
-// be read now is read then, as initPID does.
+// be read now (or is not there yet) is read then, as initPID does.
 func (c *ctx) initPIDOf(id string) func() (int, error) {
 	t, rec, err := c.targetOf(id)
 	switch {
-	case err != nil:
+	case err != nil || rec == nil:
 		return func() (int, error) { return c.initPID(id) }
-	case rec == nil || t.runsc():
+	case t.runsc():
 		return func() (int, error) { return 0, nil }
 	}
 	return func() (int, error) { return statePID(t, id) }
