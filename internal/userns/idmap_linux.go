@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -63,22 +62,32 @@ func newUpperNamespace(r Range) (*Namespace, error) {
 // are written, since the child is stopped at the exec. Measured on a
 // 2-core VM: about 1.8 ms of CPU and 4 page faults against 8.6 ms and 70
 // (BenchmarkNewNamespace; the copy of the page tables dominated).
+//
+// The child is started with syscall.ForkExec, not os/exec: it never runs,
+// so it needs none of what os/exec prepares (/dev/null for its stdio, a
+// pidfd), and os.StartProcess's first call in a process probes pidfd
+// support with a clone of its own, one more process on ward-runtime's
+// start path (docs/benchmarks.md, session 8).
 func newNamespace(r Range, m []syscall.SysProcIDMap) (*Namespace, error) {
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{"ward-userns-holder"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_VM | syscall.CLONE_VFORK,
-		Ptrace:     true,
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	if err := cmd.Start(); err != nil {
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"ward-userns-holder"}, &syscall.ProcAttr{
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_VM | syscall.CLONE_VFORK,
+			Ptrace:     true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	})
+	if err != nil {
 		return nil, fmt.Errorf("creating a user namespace for %s: %w", r, err)
 	}
 	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = unix.Kill(pid, unix.SIGKILL)
+		for {
+			if _, err := unix.Wait4(pid, nil, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
 	}()
-	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/"
+	proc := "/proc/" + strconv.Itoa(pid) + "/"
 	var maps strings.Builder
 	for _, e := range m {
 		fmt.Fprintf(&maps, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)

@@ -200,7 +200,7 @@ func (c *ctx) supervise(id, sock string, f *os.File, in *helperInfo, set *sinkSe
 	logf := func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
 	sk := set.get(c.cfg)
 	s := &supervised{sinks: sk, ctr: supervisor.Record{Container: *in.Container, Detection: in.Detection}.Unpack(),
-		initPID: func() (int, error) { return c.initPID(id) }}
+		initPID: c.initPIDOf(id)}
 	var err error
 	s.sup, err = supervisor.Listen(supervisor.Options{Socket: sock, Bound: f, Resolve: s.resolve, Alerts: sk.alerts, Logf: logf, Respond: sk.respond})
 	if err != nil {

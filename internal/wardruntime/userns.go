@@ -91,6 +91,28 @@ func (c *ctx) initPID(id string) (int, error) {
 	if err != nil || rec == nil || t.runsc() {
 		return 0, err
 	}
+	return statePID(t, id)
+}
+
+// initPIDOf is initPID for the node's supervisor, which reads the pid when
+// the container's ward-init connects, on the container's start path: the
+// backend is found from ward's record now, when the container is handed
+// over, so that the read then is runc's state alone. A record that cannot
+// be read now (or is not there yet) is read then, as initPID does.
+func (c *ctx) initPIDOf(id string) func() (int, error) {
+	t, rec, err := c.targetOf(id)
+	switch {
+	case err != nil || rec == nil:
+		return func() (int, error) { return c.initPID(id) }
+	case t.runsc():
+		return func() (int, error) { return 0, nil }
+	}
+	return func() (int, error) { return statePID(t, id) }
+}
+
+// statePID reads container id's first process from runc's state under
+// t's root; 0 when runc has no such container.
+func statePID(t target, id string) (int, error) {
 	data, err := bounded.ReadFile(filepath.Join(t.root, id, "state.json"), 1<<22)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The container is not running under this root: there is no
