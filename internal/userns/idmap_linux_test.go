@@ -338,6 +338,35 @@ func TestIdmappedUpper(t *testing.T) {
 		t.Errorf("a host file behind a link the container made was changed to %d", got)
 	}
 	t.Logf("adopted %d entries", n)
+	// With the layer watched (the node's supervisor, for Podman), a
+	// process of the host that reads the layer (podman commit's diff)
+	// finds host root's copy adopted first, with no exec in between; the
+	// container listing its / does not adopt.
+	w := NewLayerWatch(t.Logf)
+	defer w.Close()
+	stop, err := w.Add(rf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rf.Path+"/podman-cp2", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ls := exec.Command("ls", "-a", ".")
+	ls.Dir = rf.Path
+	ls.SysProcAttr = cmd.SysProcAttr
+	if out, err := ls.CombinedOutput(); err != nil || !strings.Contains(string(out), "podman-cp2") {
+		t.Fatalf("the container listing its /: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/podman-cp2"); got != r.Size {
+		t.Errorf("the container listing its / adopted host root's copy (%d)", got)
+	}
+	if out, err := exec.Command("ls", layer+"/diff").CombinedOutput(); err != nil {
+		t.Fatalf("the host reading the layer: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/podman-cp2"); got != 0 {
+		t.Errorf("host root's copy stored as %d when the host read the layer, want 0", got)
+	}
+	stop()
 	if err := rf.Release(); err != nil {
 		t.Fatal(err)
 	}
