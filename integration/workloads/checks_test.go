@@ -325,6 +325,28 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		}
 		return sameOwners(d, "wl-cp-committed:1", wantCopyOwners)
 	}},
+	{"image/cp-commit-exited", "cp into a running container, which then exits, then commit it, with no exec at all: the copy is owned in the layer as under runc", func(d door) error {
+		if err := d.start(ctr{name: "cpe", cmd: sh("while ! test -e /tmp/go; do sleep 0.1; done")}); err != nil {
+			return err
+		}
+		host, err := d.hostDir("cp-exited")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(host, "go"), []byte("go\n"), 0o644); err != nil {
+			return err
+		}
+		if err := d.cpIn(filepath.Join(host, "go"), "cpe", "/tmp/go"); err != nil {
+			return err
+		}
+		if err := d.wait("cpe"); err != nil {
+			return err
+		}
+		if err := d.commit("cpe", "wl-cp-exited:1"); err != nil {
+			return err
+		}
+		return sameOwners(d, "wl-cp-exited:1", map[string]string{"tmp/": "0:0", "tmp/go": "0:0"})
+	}},
 	{"image/cp-into-running-seen", "cp into a running container of a name the container looked for before, then read it", func(d door) error {
 		if err := d.start(ctr{name: "cps", cmd: []string{"sleep", "300"}}); err != nil {
 			return err

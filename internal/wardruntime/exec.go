@@ -180,8 +180,9 @@ func readProcess(path string) (*specs.Process, error) {
 // (podman cp into the running container, which joins its mount namespace:
 // stored as the ID past the block, seen as nobody inside). Every exec
 // session passes here, so the session sees the copy as it would under
-// runc (userns.Rootfs.AdoptHostRootWrites). A failure leaves the entries
-// as they were, for the next exec or create, and does not stop the exec.
+// runc (userns.Rootfs.AdoptHostRootWrites), and so does delete. A failure
+// leaves the entries as they were, for the next exec or create, and does
+// not stop the exec or delete.
 func (c *ctx) adoptHostRootWrites(rec *Record) {
 	l := podmanLayer(rec)
 	if l == nil {
