@@ -3,6 +3,7 @@ package userns
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
@@ -216,7 +217,9 @@ func (l *watchedLayer) adopt(asked time.Time, logf func(string, ...any)) {
 		return
 	}
 	l.walked = time.Now()
-	if _, err := l.rf.AdoptHostRootWrites(l.r); err != nil {
+	// After the container's delete (which adopted last) ward's overlay
+	// is gone while the manager removes the layer: nothing to do.
+	if _, err := l.rf.AdoptHostRootWrites(l.r); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		logf("ward: giving host root's writes in %s to the container's root: %v", l.rf.Layer, err)
 	}
 }
