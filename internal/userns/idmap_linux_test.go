@@ -332,7 +332,24 @@ func TestIdmappedUpper(t *testing.T) {
 	if got := owner(t, layer+"/diff/podman-cp2"); got != 0 {
 		t.Errorf("host root's copy stored as %d when the host read the layer, want 0", got)
 	}
+	// podman restart: the next container's watch of the layer comes
+	// before the previous one's supervision ends, whose end must not
+	// drop it.
+	again, err := w.Add(rf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop()
+	if err := os.WriteFile(rf.Path+"/podman-cp3", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ls", layer+"/diff").CombinedOutput(); err != nil {
+		t.Fatalf("the host reading the layer: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/podman-cp3"); got != 0 {
+		t.Errorf("after the previous watch's end, host root's copy stored as %d when the host read the layer, want 0", got)
+	}
+	again()
 	if err := rf.Release(); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ type LayerWatch struct {
 
 	mu     sync.Mutex
 	f      *os.File // nil until the first Add
+	fd     int      // f's descriptor, for marks (f.Fd would make f blocking)
 	layers map[fileKey]*watchedLayer
 	exe    fileKey // this process's executable: ward-runtime
 	userNS string  // this process's user namespace: the host's
@@ -84,19 +85,23 @@ func (w *LayerWatch) Add(rf *Rootfs, r Range) (func(), error) {
 			return nil, err
 		}
 	}
-	if err := unix.FanotifyMark(int(w.f.Fd()), unix.FAN_MARK_ADD, unix.FAN_OPEN_PERM|unix.FAN_ONDIR, unix.AT_FDCWD, rf.Layer); err != nil {
+	if err := unix.FanotifyMark(w.fd, unix.FAN_MARK_ADD, unix.FAN_OPEN_PERM|unix.FAN_ONDIR, unix.AT_FDCWD, rf.Layer); err != nil {
 		return nil, fmt.Errorf("watching the writable layer %s: %w", rf.Layer, err)
 	}
-	w.layers[key] = &watchedLayer{rf: rf, r: r}
+	l := &watchedLayer{rf: rf, r: r}
+	w.layers[key] = l
 	return func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		delete(w.layers, key)
-		if w.f == nil {
+		// The next container on the layer (podman restart) may have
+		// added it again before this one's supervision ended: the layer,
+		// and its mark, are that one's now.
+		if w.layers[key] != l || w.f == nil {
 			return
 		}
+		delete(w.layers, key)
 		// The layer may be gone already (its mark with it).
-		unix.FanotifyMark(int(w.f.Fd()), unix.FAN_MARK_REMOVE, unix.FAN_OPEN_PERM|unix.FAN_ONDIR, unix.AT_FDCWD, rf.Layer)
+		unix.FanotifyMark(w.fd, unix.FAN_MARK_REMOVE, unix.FAN_OPEN_PERM|unix.FAN_ONDIR, unix.AT_FDCWD, rf.Layer)
 	}, nil
 }
 
@@ -118,7 +123,7 @@ func (w *LayerWatch) open() error {
 	}
 	// Non-blocking, so that Go's poller waits for events and Close ends
 	// the reader.
-	w.f = os.NewFile(uintptr(fd), "fanotify")
+	w.f, w.fd = os.NewFile(uintptr(fd), "fanotify"), fd
 	go w.read(w.f)
 	return nil
 }
