@@ -34,9 +34,10 @@ import (
 // nothing, a listing of its / one round trip to the watch per open.
 //
 // One fanotify group serves every layer (the kernel allows 128 groups per
-// user by default). If the watch's process dies, the kernel allows the
-// pending opens and drops the marks: copies stay stored as the ID past
-// the block until the next exec or create, as before.
+// user by default), one goroutine reads it, and a walk runs on a goroutine
+// of its own. If the watch's process dies, the kernel allows the pending
+// opens and drops the marks: copies stay stored as the ID past the block
+// until the next exec, delete or create, as before.
 type LayerWatch struct {
 	logf func(format string, args ...any)
 
