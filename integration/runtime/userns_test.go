@@ -359,6 +359,42 @@ func TestUsernsPodman(t *testing.T) {
 		t.Fatalf("delete: %s", stderr)
 	}
 	assertReleased(t, state, "podman run --rm and delete")
+
+	// podman cp into a running container writes through ward's overlay as
+	// host root (stored as the ID past the block); podman commit then
+	// reads the layer with no runtime call in between. The node's
+	// supervisor gives the copy to the container's root when a host
+	// process opens the layer (docs/userns.md): stored as 0, as under runc.
+	out, stderr, code = p.run("run", "-d", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+		harness.BusyboxImage, "sleep", "60")
+	if code != 0 {
+		t.Fatalf("podman run -d: %s", stderr)
+	}
+	ctr := strings.TrimSpace(out)
+	src := filepath.Join(e.dir, "copied")
+	writeFile(t, src, "copied\n", 0o644)
+	if _, stderr, code := p.run("cp", src, ctr+":/copied"); code != 0 {
+		t.Fatalf("podman cp: %s", stderr)
+	}
+	upper, stderr, code := p.run("inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", ctr)
+	if code != 0 {
+		t.Fatalf("podman inspect: %s", stderr)
+	}
+	upper = strings.TrimSpace(upper)
+	if _, err := os.ReadDir(upper); err != nil {
+		t.Fatal(err)
+	}
+	if got := harness.FileUID(t, filepath.Join(upper, "copied")); got != 0 {
+		t.Errorf("podman cp's file stored as %d once the host read the layer, want 0", got)
+	}
+	p.run("rm", "--force", "--time", "0", ctr)
+	if recs, _ = filepath.Glob(filepath.Join(e.dir, "default-root", "ward", "*.json")); len(recs) == 1 {
+		id := strings.TrimSuffix(filepath.Base(recs[0]), ".json")
+		if _, stderr, code := e.wardRun(filepath.Join(e.dir, "default-root"), "delete", "--force", id); code != 0 {
+			t.Fatalf("delete: %s", stderr)
+		}
+	}
+	assertReleased(t, state, "podman rm and delete")
 }
 
 // TestUsernsUnidmappable puts a bundle's root filesystem on ramfs, which

@@ -250,7 +250,7 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		if err := d.commit("cm", "wl-committed:1"); err != nil {
 			return err
 		}
-		return sameOwners(d, "wl-committed:1")
+		return sameOwners(d, "wl-committed:1", wantOwners)
 	}},
 	{"image/commit-running", "commit of a running container: the layer's files are owned as in the container", func(d door) error {
 		if err := d.start(ctr{name: "cmr", cmd: sh(layerScript + " && touch /tmp/done && exec sleep 300")}); err != nil {
@@ -262,13 +262,13 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 		if err := d.commit("cmr", "wl-committed-running:1"); err != nil {
 			return err
 		}
-		return sameOwners(d, "wl-committed-running:1")
+		return sameOwners(d, "wl-committed-running:1", wantOwners)
 	}},
 	{"image/build", "an image build (Docker's classic builder, Podman's buildah): RUN steps run, the layer's files are owned as in the container", func(d door) error {
 		if err := d.build("FROM "+image+"\nRUN "+strings.ReplaceAll(layerScript, "\n", " ")+"\n", "wl-built:1"); err != nil {
 			return err
 		}
-		return sameOwners(d, "wl-built:1")
+		return sameOwners(d, "wl-built:1", wantOwners)
 	}},
 	{"image/cp-into-running", "cp into a running container, then read it as root and as uid 1000", func(d door) error {
 		if err := d.start(ctr{name: "cpi", cmd: []string{"sleep", "300"}}); err != nil {
@@ -296,6 +296,59 @@ dpkg-deb --build /tmp/p /tmp/p.deb >/dev/null && dpkg -i /tmp/p.deb >/dev/null &
 			return fmt.Errorf("owner of the copy inside: %s", r)
 		}
 		return nil
+	}},
+	{"image/cp-commit-running", "cp into a running container, then commit it with no exec in between: the copy is owned in the layer as under runc", func(d door) error {
+		if err := d.start(ctr{name: "cpc", cmd: []string{"sleep", "300"}}); err != nil {
+			return err
+		}
+		host, err := d.hostDir("cp-commit")
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(host, "cpdir"), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(host, "cpdir", "f"), []byte("in a directory\n"), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(host, "copied"), []byte("copied\n"), 0o644); err != nil {
+			return err
+		}
+		if err := d.cpIn(filepath.Join(host, "copied"), "cpc", "/tmp/copied"); err != nil {
+			return err
+		}
+		if err := d.cpIn(filepath.Join(host, "cpdir"), "cpc", "/tmp/cpdir"); err != nil {
+			return err
+		}
+		if err := d.commit("cpc", "wl-cp-committed:1"); err != nil {
+			return err
+		}
+		return sameOwners(d, "wl-cp-committed:1", wantCopyOwners)
+	}},
+	{"image/cp-commit-exited", "cp into a running container, which then exits, then commit it, with no exec at all: the copy is owned in the layer as under runc", func(d door) error {
+		// It exits on its own: waiting for the copy by name would wait
+		// for good on Docker, whose copy a name the container looked up
+		// before does not show (image/cp-into-running-seen).
+		if err := d.start(ctr{name: "cpe", cmd: []string{"sleep", "6"}}); err != nil {
+			return err
+		}
+		host, err := d.hostDir("cp-exited")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(host, "go"), []byte("go\n"), 0o644); err != nil {
+			return err
+		}
+		if err := d.cpIn(filepath.Join(host, "go"), "cpe", "/tmp/go"); err != nil {
+			return err
+		}
+		if err := d.wait("cpe"); err != nil {
+			return err
+		}
+		if err := d.commit("cpe", "wl-cp-exited:1"); err != nil {
+			return err
+		}
+		return sameOwners(d, "wl-cp-exited:1", map[string]string{"tmp/": "0:0", "tmp/go": "0:0"})
 	}},
 	{"image/cp-into-running-seen", "cp into a running container of a name the container looked for before, then read it", func(d door) error {
 		if err := d.start(ctr{name: "cps", cmd: []string{"sleep", "300"}}); err != nil {
@@ -372,17 +425,22 @@ const layerScript = `useradd -u 1000 app && mkdir /app && touch /app/root && tou
 // container saw them, as runc leaves them.
 var wantOwners = map[string]string{"app/": "0:0", "app/root": "0:0", "app/user": "1000:1000", "app/udir/": "1000:1000"}
 
+// wantCopyOwners are the owners image/cp-commit-running's layer must
+// carry: what Docker and Podman copy into a container is its root's
+// (both give the copy the container's user, root here).
+var wantCopyOwners = map[string]string{"tmp/": "0:0", "tmp/copied": "0:0", "tmp/cpdir/": "0:0", "tmp/cpdir/f": "0:0"}
+
 // sameOwners compares the owners in the tar headers of img's top layer
-// with wantOwners.
-func sameOwners(d door, img string) error {
-	got, err := d.layerOwners(img)
+// with want (entry name -> uid:gid).
+func sameOwners(d door, img string, want map[string]string) error {
+	got, err := d.layerOwners(img, want)
 	if err != nil {
 		return err
 	}
 	var diffs []string
-	for name, want := range wantOwners {
-		if got[name] != want {
-			diffs = append(diffs, fmt.Sprintf("%s owned %q, want %q", name, got[name], want))
+	for name, w := range want {
+		if got[name] != w {
+			diffs = append(diffs, fmt.Sprintf("%s owned %q, want %q", name, got[name], w))
 		}
 	}
 	slices.Sort(diffs)

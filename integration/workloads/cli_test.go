@@ -134,8 +134,8 @@ func (d *cliDoor) removeAll() {
 // layerOwners reads `save img` (Docker's archive format, which Podman
 // writes too) as a stream, the base layer being most of a gigabyte, and
 // returns the owners in the tar headers of the top layer's entries that
-// wantOwners names.
-func (d *cliDoor) layerOwners(img string) (map[string]string, error) {
+// want names.
+func (d *cliDoor) layerOwners(img string, want map[string]string) (map[string]string, error) {
 	cmd := exec.Command(d.argv[0], append(append([]string(nil), d.argv[1:]...), "save", img)...)
 	cmd.Env = d.env
 	var stderr bytes.Buffer
@@ -176,7 +176,7 @@ func (d *cliDoor) layerOwners(img string) (map[string]string, error) {
 				if err != nil {
 					return nil, fmt.Errorf("layer %s: %w", h.Name, err)
 				}
-				if _, ok := wantOwners[ih.Name]; ok {
+				if _, ok := want[ih.Name]; ok {
 					got[ih.Name] = fmt.Sprintf("%d:%d", ih.Uid, ih.Gid)
 				}
 			}

@@ -272,12 +272,14 @@ func (d *criDoor) restart(name string) error {
 
 // A kubelet never starts a stopped container again, commits, builds or
 // copies into one (kubectl cp is an exec of tar).
-func (d *criDoor) stopStart(string) error                        { return errNotHere }
-func (d *criDoor) commit(string, string) error                   { return errNotHere }
-func (d *criDoor) build(string, string) error                    { return errNotHere }
-func (d *criDoor) cpIn(string, string, string) error             { return errNotHere }
-func (d *criDoor) cpOut(string, string, string) error            { return errNotHere }
-func (d *criDoor) layerOwners(string) (map[string]string, error) { return nil, errNotHere }
+func (d *criDoor) stopStart(string) error             { return errNotHere }
+func (d *criDoor) commit(string, string) error        { return errNotHere }
+func (d *criDoor) build(string, string) error         { return errNotHere }
+func (d *criDoor) cpIn(string, string, string) error  { return errNotHere }
+func (d *criDoor) cpOut(string, string, string) error { return errNotHere }
+func (d *criDoor) layerOwners(string, map[string]string) (map[string]string, error) {
+	return nil, errNotHere
+}
 
 func (d *criDoor) hostDir(name string) (string, error) {
 	p := filepath.Join(d.c.Dir, "host-"+d.handler, name)

@@ -48,8 +48,9 @@ type door interface {
 	build(dockerfile, tag string) error
 	cpIn(src, name, dst string) error
 	cpOut(name, src, dst string) error
-	// layerOwners are uid:gid of the top layer of img's tar entries.
-	layerOwners(img string) (map[string]string, error)
+	// layerOwners are uid:gid of the entries of img's top layer that
+	// want names (its keys), from the layer's tar headers.
+	layerOwners(img string, want map[string]string) (map[string]string, error)
 	// hostDir is a new directory on the host, for bind mounts.
 	hostDir(name string) (string, error)
 	// removeAll removes every container (and pod) the checks made.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -220,43 +221,8 @@ func TestChownRoundTrip(t *testing.T) {
 // writes through its own overlay as host root (docker cp) is the container
 // root's.
 func TestIdmappedUpper(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root: mounts")
-	}
-	r := Range{Start: 1 << 30, Size: BlockSize}
-	ns, err := NewNamespace(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	tmp, err := os.MkdirTemp("/var/tmp", "ward-userns-test.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	// Searchable by the block's IDs, as a manager's directories are.
-	os.Chmod(tmp, 0o711)
-	lower, layer, merged := tmp+"/lower", tmp+"/layer", tmp+"/layer/merged"
-	for _, d := range []string{lower, lower + "/opq", layer, layer + "/diff", layer + "/work", merged} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(lower+"/opq/old", nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+lower+",upperdir="+layer+"/diff,workdir="+layer+"/work"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(merged, unix.MNT_DETACH)
-	rf, err := IdmapRootfs(merged, tmp+"/ward", ns, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rf.Release()
-	if !strings.Contains(rf.How, "idmapped upper layer") || rf.Upper != "" {
-		t.Fatalf("upper layer not idmapped: %s", rf.How)
-	}
+	f := newUpperFixture(t)
+	r, rf, tmp, layer, merged, ns := f.r, f.rf, f.tmp, f.layer, f.merged, f.ns
 	// The container's root, in a user namespace of the block.
 	cmd := exec.Command("sh", "-c", "touch new && mkdir d && chown 1000:1000 d && rm -rf opq && mkdir opq")
 	cmd.Dir = rf.Path
@@ -338,6 +304,52 @@ func TestIdmappedUpper(t *testing.T) {
 		t.Errorf("a host file behind a link the container made was changed to %d", got)
 	}
 	t.Logf("adopted %d entries", n)
+	// With the layer watched (the node's supervisor, for Podman), a
+	// process of the host that reads the layer (podman commit's diff)
+	// finds host root's copy adopted first, with no exec in between; the
+	// container listing its / does not adopt.
+	w := NewLayerWatch(t.Logf)
+	defer w.Close()
+	stop, err := w.Add(rf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rf.Path+"/podman-cp2", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ls := exec.Command("ls", "-a", ".")
+	ls.Dir = rf.Path
+	ls.SysProcAttr = cmd.SysProcAttr
+	if out, err := ls.CombinedOutput(); err != nil || !strings.Contains(string(out), "podman-cp2") {
+		t.Fatalf("the container listing its /: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/podman-cp2"); got != r.Size {
+		t.Errorf("the container listing its / adopted host root's copy (%d)", got)
+	}
+	if out, err := exec.Command("ls", layer+"/diff").CombinedOutput(); err != nil {
+		t.Fatalf("the host reading the layer: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/podman-cp2"); got != 0 {
+		t.Errorf("host root's copy stored as %d when the host read the layer, want 0", got)
+	}
+	// podman restart: the next container's watch of the layer comes
+	// before the previous one's supervision ends, whose end must not
+	// drop it.
+	again, err := w.Add(rf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := os.WriteFile(rf.Path+"/podman-cp3", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ls", layer+"/diff").CombinedOutput(); err != nil {
+		t.Fatalf("the host reading the layer: %v: %s", err, out)
+	}
+	if got := owner(t, layer+"/diff/podman-cp3"); got != 0 {
+		t.Errorf("after the previous watch's end, host root's copy stored as %d when the host read the layer, want 0", got)
+	}
+	again()
 	if err := rf.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +366,113 @@ func TestIdmappedUpper(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp + "/ward"); !os.IsNotExist(err) {
 		t.Errorf("ward's directory is still there: %v", err)
+	}
+}
+
+// upperFixture is a manager's overlay (lower, layer/diff, layer/work,
+// mounted at layer/merged) re-mounted by IdmapRootfs for the block r
+// with an idmapped upper layer, as ward-runtime mounts Docker's and
+// Podman's; removed when the test ends.
+type upperFixture struct {
+	r                         Range
+	ns                        *Namespace
+	tmp, lower, layer, merged string
+	rf                        *Rootfs
+}
+
+func newUpperFixture(tb testing.TB) *upperFixture {
+	tb.Helper()
+	if os.Getuid() != 0 {
+		tb.Skip("needs root: mounts")
+	}
+	f := &upperFixture{r: Range{Start: 1 << 30, Size: BlockSize}}
+	var err error
+	if f.ns, err = NewNamespace(f.r); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.ns.Close() })
+	if f.tmp, err = os.MkdirTemp("/var/tmp", "ward-userns-test."); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(f.tmp) })
+	// Searchable by the block's IDs, as a manager's directories are.
+	os.Chmod(f.tmp, 0o711)
+	f.lower, f.layer, f.merged = f.tmp+"/lower", f.tmp+"/layer", f.tmp+"/layer/merged"
+	for _, d := range []string{f.lower, f.lower + "/opq", f.layer, f.layer + "/diff", f.layer + "/work", f.merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(f.lower+"/opq/old", nil, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := unix.Mount("overlay", f.merged, "overlay", 0, "lowerdir="+f.lower+",upperdir="+f.layer+"/diff,workdir="+f.layer+"/work"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Unmount(f.merged, unix.MNT_DETACH) })
+	if f.rf, err = IdmapRootfs(f.merged, f.tmp+"/ward", f.ns, f.r); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.rf.Release() })
+	if !strings.Contains(f.rf.How, "idmapped upper layer") || f.rf.Upper != "" {
+		tb.Fatalf("upper layer not idmapped: %s", f.rf.How)
+	}
+	return f
+}
+
+// BenchmarkLayerWatchOpen is what the layer watch (the node's supervisor,
+// for Podman's containers) costs an open of the container's / (a
+// listing of /, the one open it marks): unwatched; watched, opened by a
+// process of another user namespace (the container's, answered at once);
+// watched, opened by a process of the host's (podman commit's read: a
+// walk of the layer first, here a handful of entries). Each runs b.N
+// opens in one child process (TestHelperOpenRoot). Alternate the cases
+// with -count=30 for a ratio.
+func BenchmarkLayerWatchOpen(b *testing.B) {
+	f := newUpperFixture(b)
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Host root in a user namespace of its own: the executable stays
+	// reachable, and the namespace is not the host's.
+	own := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	inNS := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, UidMappings: own, GidMappings: own}
+	run := func(b *testing.B, attr *syscall.SysProcAttr) {
+		cmd := exec.Command(self, "-test.run=^TestHelperOpenRoot$")
+		cmd.Env = append(os.Environ(), "WARD_USERNS_OPEN="+f.rf.Path, "WARD_USERNS_OPEN_N="+strconv.Itoa(b.N))
+		cmd.SysProcAttr = attr
+		b.ResetTimer()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+	b.Run("unwatched", func(b *testing.B) { run(b, inNS) })
+	w := NewLayerWatch(b.Logf)
+	defer w.Close()
+	stop, err := w.Add(f.rf, f.r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
+	b.Run("watched-container", func(b *testing.B) { run(b, inNS) })
+	b.Run("watched-host", func(b *testing.B) { run(b, nil) })
+}
+
+// TestHelperOpenRoot is BenchmarkLayerWatchOpen's child: it opens and
+// lists the directory $WARD_USERNS_OPEN $WARD_USERNS_OPEN_N times.
+func TestHelperOpenRoot(t *testing.T) {
+	dir := os.Getenv("WARD_USERNS_OPEN")
+	if dir == "" {
+		t.Skip("BenchmarkLayerWatchOpen's child")
+	}
+	n, err := strconv.Atoi(os.Getenv("WARD_USERNS_OPEN_N"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := os.ReadDir(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -38,6 +38,11 @@ func runDelete(c *ctx, cl cmdline) error {
 	if rec == nil {
 		return nil
 	}
+	// Podman deletes a container as soon as it exits, before anyone can
+	// commit it: what podman cp wrote while it ran, and no exec or read of
+	// the layer by the host adopted since, goes to the container's root now,
+	// while ward's overlay is still there to do it through.
+	c.adoptHostRootWrites(rec)
 	return c.forget(rec)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/ward-runtime/ward/bundle"
 	"github.com/ward-runtime/ward/internal/admission"
 	"github.com/ward-runtime/ward/internal/bounded"
+	"github.com/ward-runtime/ward/internal/userns"
 )
 
 // exec's flags end at the container ID: the rest is the command to run.
@@ -179,21 +180,12 @@ func readProcess(path string) (*specs.Process, error) {
 // (podman cp into the running container, which joins its mount namespace:
 // stored as the ID past the block, seen as nobody inside). Every exec
 // session passes here, so the session sees the copy as it would under
-// runc (userns.Rootfs.AdoptHostRootWrites). A failure leaves the entries
-// as they were, for the next exec or create, and does not stop the exec.
+// runc (userns.Rootfs.AdoptHostRootWrites), and so does delete. A failure
+// leaves the entries as they were, for the next exec or create, and does
+// not stop the exec or delete.
 func (c *ctx) adoptHostRootWrites(rec *Record) {
-	l := rec.Userns
-	if l == nil || l.Rootfs == nil || l.Rootfs.Layer == "" {
-		return
-	}
-	// Only Podman's cp joins the container's mount namespace and writes
-	// through ward's overlay; Docker's writes through its own (docs/userns.md),
-	// so the walk would find nothing there, and it costs about 3 µs per
-	// entry of the writable layer at every exec (300 ms for 100 000
-	// entries, measured), which health checks pay every few seconds. A
-	// manager that mislabels itself only costs itself the walk, or its
-	// copies show as nobody until the next create.
-	if rec.Manager != podmanManager {
+	l := podmanLayer(rec)
+	if l == nil {
 		return
 	}
 	n, err := l.Rootfs.AdoptHostRootWrites(l.Block)
@@ -203,4 +195,43 @@ func (c *ctx) adoptHostRootWrites(rec *Record) {
 	if n > 0 {
 		c.log.debugf("ward-runtime: %s: %d entries host root wrote given to the container's root", rec.ID, n)
 	}
+}
+
+// watchLayer has the node's supervisor adopt host root's writes into
+// container id's writable layer before the host reads the layer
+// (userns.LayerWatch): podman commit, diff and export of a running
+// container call no runtime command, so without it a copy with no exec
+// after it is committed owned by the ID past the block. The returned
+// function stops the watch.
+func (c *ctx) watchLayer(id string, w *userns.LayerWatch) func() {
+	rec, err := c.records().load(id)
+	if err != nil {
+		return func() {}
+	}
+	l := podmanLayer(rec)
+	if l == nil {
+		return func() {}
+	}
+	stop, err := w.Add(l.Rootfs, l.Block)
+	if err != nil {
+		c.log.warn(fmt.Sprintf("ward-runtime: %s: %v (podman cp's copies are given to the container's root at the next exec only)", id, err))
+		return func() {}
+	}
+	return stop
+}
+
+// podmanLayer is rec's lease when its writable layer is idmapped and
+// Podman manages it, nil otherwise. Only Podman's cp joins the
+// container's mount namespace and writes through ward's overlay; Docker's
+// writes through its own (docs/userns.md), so a walk would find nothing
+// there, and it costs about 3 µs per entry of the writable layer (300 ms
+// for 100 000 entries, measured), at every exec, which health checks pay
+// every few seconds. A manager that mislabels itself only costs itself
+// the walk, or its copies show as nobody until the next create.
+func podmanLayer(rec *Record) *admission.Lease {
+	l := rec.Userns
+	if l == nil || l.Rootfs == nil || l.Rootfs.Layer == "" || rec.Manager != podmanManager {
+		return nil
+	}
+	return l
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ward-runtime/ward/internal/atomicfile"
 	"github.com/ward-runtime/ward/internal/supervisor"
+	"github.com/ward-runtime/ward/internal/userns"
 )
 
 // nodeCommand is the hidden subcommand of the node's supervisor process.
@@ -119,6 +120,9 @@ type node struct {
 	uid   int
 	logf  func(format string, args ...any)
 	sinks *sinkSet
+	// layers adopts what podman cp writes into its containers' layers
+	// before the host reads them (watchLayer).
+	layers *userns.LayerWatch
 
 	mu      sync.Mutex
 	serving int  // containers taken and not yet done with
@@ -146,6 +150,8 @@ func runNode(c *ctx, cl cmdline) error {
 	c.log = newLogger(globals{log: n.paths.log, logFormat: "text"}, io.Discard)
 	n.logf = func(format string, args ...any) { c.log.warn(fmt.Sprintf(format, args...)) }
 	n.sinks = &sinkSet{logf: n.logf, by: map[string]*sinks{}}
+	n.layers = userns.NewLayerWatch(n.logf)
+	defer n.layers.Close()
 	leaveCgroups(n.logf)
 	// Holding the lock: what the list names is a dead supervisor's.
 	os.RemoveAll(n.paths.dir)
@@ -250,6 +256,7 @@ func (n *node) take(conn *net.UnixConn) error {
 		data, _ := json.Marshal(nodeEntry{ID: job.ID, Root: c.root(), Socket: strings.TrimPrefix(job.Sock, "-"), PID: os.Getpid()})
 		atomicfile.Write(entry, data, 0o600, false)
 		defer os.Remove(entry)
+		defer c.watchLayer(job.ID, n.layers)()
 		if err := c.serveContainer(job.ID, job.Sock, sockFile, pidfd, &job.Info, n.sinks); err != nil {
 			n.logf("ward-runtime: %s: %v", nodeCommand, err)
 		}

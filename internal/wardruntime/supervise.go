@@ -91,9 +91,10 @@ func (b *bound) release() {
 
 // startHelper hands the container to the node's supervisor (node.go) when
 // there is a job for it: the supervisor's, when the admitted spec hands its
-// listener to the socket, and the reaper's, when reap is set. An error
-// means the container must not start: its spec already names a socket no
-// one would serve.
+// listener to the socket, the reaper's, when reap is set, and the layer
+// watch's, for a Podman container with an idmapped writable layer
+// (watchLayer). An error means the container must not start: its spec
+// already names a socket no one would serve.
 func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.Admitter, b *bound, reap bool) error {
 	in := helperInfo{Reap: reap && c.env.Spawn != nil, Created: rec.Created.UnixNano()}
 	job := nodeJob{Args: c.globalArgs, Env: wardEnviron(c.env.Environ), ID: rec.ID, Sock: "-"}
@@ -104,7 +105,8 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 		b.release()
 		b = nil
 	}
-	if in.Container == nil && !in.Reap {
+	watch := c.env.Spawn != nil && podmanLayer(rec) != nil
+	if in.Container == nil && !in.Reap && !watch {
 		return nil
 	}
 	var files []*os.File
@@ -131,8 +133,9 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 	if err != nil {
 		b.release()
 		if in.Container == nil {
-			// Only the reaper's job: `list` still prunes, as before.
-			c.log.warn(fmt.Sprintf("ward-runtime: no reaper for container %s (its record and user namespace stay until `list` prunes them): %v", rec.ID, err))
+			// Only the reaper's job (`list` still prunes, as before) or
+			// the layer watch's (exec and delete still adopt).
+			c.log.warn(fmt.Sprintf("ward-runtime: no reaper or layer watch for container %s (its record and user namespace stay until `list` prunes them; podman cp's copies are the container root's at its next exec or delete): %v", rec.ID, err))
 			return nil
 		}
 		return fmt.Errorf("starting the seccomp supervisor of container %s: %w", rec.ID, err)
