@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,8 @@ type Sensors struct {
 	// readDone is closed once the reader's loop and sweeps have stopped
 	// using s (set with reader).
 	readDone chan struct{}
+	// stopLead ends a wait for the reader's role (Close).
+	stopLead context.CancelFunc
 }
 
 // pendingWatch is a container added before the sensor was open.
@@ -147,14 +150,20 @@ func (ss *Sensors) open(done chan struct{}) {
 		ss.watchLocked(p.c, p.dir)
 	}
 	ss.pending = nil
-	go ss.lead(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	ss.stopLead = cancel
+	go ss.lead(ctx, s)
 }
 
-// lead waits to be the node's reader, then reads until Close.
-func (ss *Sensors) lead(s *sensor.Shared) {
-	r, err := s.Lead()
+// lead waits to be the node's reader, then reads until Close. Waiting
+// holds no thread (sensor.Shared.Lead): most supervisors of a node wait
+// for their whole life.
+func (ss *Sensors) lead(ctx context.Context, s *sensor.Shared) {
+	r, err := s.Lead(ctx)
 	if err != nil {
-		ss.Logf("sensor: cannot read its events: %v", err)
+		if ctx.Err() == nil {
+			ss.Logf("sensor: cannot read its events: %v", err)
+		}
 		return
 	}
 	ss.mu.Lock()
@@ -277,6 +286,13 @@ func (ss *Sensors) Close() error {
 	ss.closed = true
 	opened := ss.opened
 	ss.mu.Unlock()
+	defer func() {
+		ss.mu.Lock()
+		if ss.stopLead != nil {
+			ss.stopLead()
+		}
+		ss.mu.Unlock()
+	}()
 	// An open under way writes under the state directory: let it finish
 	// (it sees closed and lets go), but never hold a shim's shutdown on
 	// another process's lock for long.
