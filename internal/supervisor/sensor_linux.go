@@ -64,6 +64,9 @@ type Sensors struct {
 	readDone chan struct{}
 	// stopLead ends a wait for the reader's role (Close).
 	stopLead context.CancelFunc
+	// unified is the host's cgroup v2 hierarchy, found once (a read of
+	// the mount table per container was most of Add's own time).
+	unified *freezer.Hierarchy
 }
 
 // pendingWatch is a container added before the sensor was open.
@@ -211,7 +214,7 @@ func (ss *Sensors) Add(c Container) {
 		ss.mu.Unlock()
 		return
 	}
-	dir, err := cgroupDir(c)
+	dir, err := ss.cgroupDir(c)
 	if err != nil {
 		ss.mu.Unlock()
 		ss.Logf("sensor: not watching container %s: %v", c.ID, err)
@@ -253,13 +256,16 @@ func (ss *Sensors) watchLocked(c Container, dir string) {
 }
 
 // cgroupDir is the container's cgroup v2 directory (its ID is what the
-// program sees).
-func cgroupDir(c Container) (string, error) {
-	h, err := freezer.HostUnified()
-	if err != nil {
-		return "", err
+// program sees); ss.mu is held.
+func (ss *Sensors) cgroupDir(c Container) (string, error) {
+	if ss.unified == nil {
+		h, err := freezer.HostUnified()
+		if err != nil {
+			return "", err
+		}
+		ss.unified = &h
 	}
-	cg, err := freezer.Locate(h, c.ID, c.PID, c.CgroupsPath)
+	cg, err := freezer.Locate(*ss.unified, c.ID, c.PID, c.CgroupsPath)
 	if err != nil {
 		return "", err
 	}
