@@ -32,6 +32,8 @@ import (
 // build's in the same rounds. WARD_BENCH_VARIANTS (comma-separated)
 // keeps only the variants named; ward-audit-nosensor (the audit handler
 // with alerts.sensor off) is one more that can be named.
+// WARD_BENCH_RESIDENT=1 keeps a pod of each ward handler running
+// throughout (below).
 func TestBenchmarkPods(t *testing.T) {
 	harness.RequireBench(t)
 	variants := []string{"ward", "ward-audit", "runc", "runc+seccomp", "ward+seccomp"}
@@ -72,6 +74,25 @@ func TestBenchmarkPods(t *testing.T) {
 	// Warm-up: first pods pay for page cache and image unpacking.
 	for _, v := range variants {
 		one(v, -1)
+	}
+	// With WARD_BENCH_RESIDENT=1 one pod per ward handler stays up for
+	// the whole run, as on a node with pods running: it holds the
+	// sensor's reader role, and every measured pod's shim waits for it
+	// (without it each measured shim is the reader, its pod alone).
+	if os.Getenv("WARD_BENCH_RESIDENT") == "1" {
+		seen := map[string]bool{}
+		for _, v := range variants {
+			handler, _ := strings.CutSuffix(v, "+seccomp")
+			if handler == "runc" || seen[handler] {
+				continue
+			}
+			seen[handler] = true
+			p, err := w.RunPod(harness.Pod{Name: "bench-resident-" + handler, Handler: handler})
+			if err != nil {
+				t.Fatalf("resident %s pod: %v", handler, err)
+			}
+			defer w.RemovePod(p.SandboxID)
+		}
 	}
 	res = map[string][]sample{}
 	for i := 0; i < pairs; i++ {
