@@ -513,9 +513,9 @@ func (s *Shared) Lead(ctx context.Context) (_ *Reader, err error) {
 			r.Close()
 		}
 	}()
-	if err := writeHolder(r.lock); err != nil {
-		return nil, err
-	}
+	// Best effort: a reader that cannot say who it is still reads; the
+	// waiters then try the lock once a second.
+	writeHolder(r.lock)
 	if r.events, err = ebpf.LoadPinnedMap(filepath.Join(s.dir, "events"), nil); err != nil {
 		return nil, fmt.Errorf("opening the pinned sensor's ring buffer: %w", err)
 	}
