@@ -35,7 +35,7 @@ type ward struct {
 	AuditDir string
 }
 
-func startWard(t *testing.T) *ward {
+func startWard(t *testing.T, extra ...extraHandler) *ward {
 	harness.Require(t)
 	shimBin := harness.WardBin(t, "containerd-shim-ward-v2")
 	runsc, err := exec.LookPath("runsc")
@@ -56,10 +56,26 @@ func startWard(t *testing.T) *ward {
 	writeFile(t, enforce, "stateDir: "+w.StateDir+"\n"+backends+pool)
 	writeFile(t, audit, "stateDir: "+w.AuditDir+"\npolicy: "+auditPolicy+"\n"+backends+pool)
 	harness.WriteAuditPolicy(t, auditPolicy)
+	var more []harness.Runtime
+	for _, h := range extra {
+		cfg := filepath.Join(dir, h.Name+"-shim.yaml")
+		body := "stateDir: " + filepath.Join(dir, h.Name) + "\n" + backends + pool + h.Config
+		if h.Audit {
+			body += "policy: " + auditPolicy + "\n"
+		}
+		writeFile(t, cfg, body)
+		bin := h.Shim
+		if bin == "" {
+			bin = shimBin
+		}
+		more = append(more, harness.Runtime{Name: h.Name, Type: "io.containerd.ward.v2", Path: bin,
+			Options:        map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-"+h.Name), "WardConfig": cfg},
+			PodAnnotations: []string{"ward.dev/*"}})
+	}
 	w.Containerd = harness.StartContainerd(t, harness.Config{
 		Dir: dir,
 		Env: []string{"WARD_CONFIG=" + enforce},
-		Runtimes: []harness.Runtime{
+		Runtimes: append([]harness.Runtime{
 			{
 				Name: "ward", Path: shimBin,
 				Options:        map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-ward"), "SystemdCgroup": false},
@@ -70,9 +86,22 @@ func startWard(t *testing.T) *ward {
 				Options:        map[string]any{"BinaryName": runc, "Root": filepath.Join(dir, "runc-ward-audit"), "WardConfig": audit},
 				PodAnnotations: []string{"ward.dev/*"},
 			},
-		},
+		}, more...),
 	})
 	return w
+}
+
+// extraHandler is one more ward handler, with a state directory of its
+// own (named after it): another shim binary (a benchmark's baseline) or
+// another configuration.
+type extraHandler struct {
+	Name string
+	// Shim is the shim binary; "" is this build's.
+	Shim string
+	// Audit runs it with the audit policy; Config is appended to its
+	// ward.yaml.
+	Audit  bool
+	Config string
 }
 
 func writeFile(t *testing.T, path, s string) {

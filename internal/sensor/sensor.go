@@ -190,24 +190,35 @@ func (s *Sensor) Unwatch(cgroup uint64) error {
 // Read blocks until the next event; ErrClosed after Close. Records that
 // report nothing (a failed open for writing of an ordinary file) are
 // skipped here.
-func (s *Sensor) Read() (Event, error) { return readEvent(s.reader) }
+func (s *Sensor) Read() (Event, error) {
+	for {
+		e, ok, err := nextEvent(s.reader)
+		if ok || err != nil {
+			return e, err
+		}
+	}
+}
 
-// readEvent reads the next event that reports something from rd.
-func readEvent(rd *ringbuf.Reader) (Event, error) {
+// nextEvent reads the next event that reports something from rd; ok is
+// false when rd's deadline passed first (a Sensor's reader has none; the
+// shared Reader's has passed, so that it never blocks).
+func nextEvent(rd *ringbuf.Reader) (_ Event, ok bool, _ error) {
 	for {
 		rec, err := rd.Read()
-		if errors.Is(err, ringbuf.ErrClosed) {
-			return Event{}, ErrClosed
-		}
-		if err != nil {
-			return Event{}, fmt.Errorf("reading the sensor's ring buffer: %w", err)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return Event{}, false, nil
+		case errors.Is(err, ringbuf.ErrClosed):
+			return Event{}, false, ErrClosed
+		case err != nil:
+			return Event{}, false, fmt.Errorf("reading the sensor's ring buffer: %w", err)
 		}
 		var raw sensorEvent
 		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
-			return Event{}, fmt.Errorf("decoding a sensor event: %w", err)
+			return Event{}, false, fmt.Errorf("decoding a sensor event: %w", err)
 		}
 		if e, ok := decode(&raw); ok {
-			return e, nil
+			return e, true, nil
 		}
 	}
 }

@@ -4,6 +4,7 @@ package sensor
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -458,36 +462,195 @@ type Reader struct {
 	lock   *os.File
 	events *ebpf.Map
 	rd     *ringbuf.Reader
+	// ready is a non-blocking duplicate of the ring buffer's descriptor
+	// in Go's poller: Read waits on it without holding a thread.
+	ready *os.File
+	wait  syscall.RawConn
 }
 
-// Lead blocks until this process is the sensor's reader (the lock
-// <digest>.reader, which the kernel releases when its holder dies, so a
-// surviving supervisor takes over), then opens the ring buffer.
-func (s *Shared) Lead() (_ *Reader, err error) {
+// Waiting for the reader's role costs no thread: a supervisor that is
+// not the reader waits in Go's poller on a pidfd of the one that is
+// (whose PID and start time the reader writes into the lock file), and
+// tries the lock again when that process ends. The lock stays what
+// decides: the pidfd only says when to try.
+const (
+	// leadRecheck bounds a wait on the reader's pidfd: a reader that let
+	// go of the role without ending (Reader.Close, then a slow exit) is
+	// noticed by then.
+	leadRecheck = 30 * time.Second
+	// leadPoll is how often a supervisor tries the lock when it cannot
+	// tell who holds it: an older ward that does not write its PID, a
+	// reader in this same process (tests), a reader that has not written
+	// it yet.
+	leadPoll = time.Second
+)
+
+// Lead blocks until this process is the sensor's reader or ctx is done.
+// The role is the lock <digest>.reader, which the kernel releases when its
+// holder dies; a surviving supervisor then takes over, and events in
+// between wait in the ring buffer.
+func (s *Shared) Lead(ctx context.Context) (_ *Reader, err error) {
 	r := &Reader{}
-	if r.lock, err = lockFile(filepath.Join(s.state, s.digest+".reader"), unix.LOCK_EX); err != nil {
-		return nil, err
+	path := filepath.Join(s.state, s.digest+".reader")
+	for {
+		r.lock, err = lockFile(path, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, err
+		}
+		if err := waitHolder(ctx, path); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if err != nil {
 			r.Close()
 		}
 	}()
+	// Best effort: a reader that cannot say who it is still reads; the
+	// waiters then try the lock once a second.
+	writeHolder(r.lock)
 	if r.events, err = ebpf.LoadPinnedMap(filepath.Join(s.dir, "events"), nil); err != nil {
 		return nil, fmt.Errorf("opening the pinned sensor's ring buffer: %w", err)
 	}
 	if r.rd, err = ringbuf.NewReader(r.events); err != nil {
 		return nil, fmt.Errorf("opening the sensor's ring buffer: %w", err)
 	}
+	// A deadline in the past: the ring buffer reader never blocks (its
+	// own wait would hold a thread for the life of the reader); Read
+	// waits in Go's poller instead.
+	r.rd.SetDeadline(time.Unix(1, 0))
+	fd, err := unix.FcntlInt(uintptr(r.events.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("polling the sensor's ring buffer: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("polling the sensor's ring buffer: %w", err)
+	}
+	r.ready = os.NewFile(uintptr(fd), "sensor ring buffer")
+	if r.wait, err = r.ready.SyscallConn(); err != nil {
+		return nil, fmt.Errorf("polling the sensor's ring buffer: %w", err)
+	}
 	return r, nil
 }
 
+// holder is what the reader writes into its lock file: its PID and start
+// time (/proc/<pid>/stat's 22nd field), so that a waiter's pidfd is known
+// to be of the process that wrote it and not of a later one given the
+// same PID.
+func holder(pid int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", err
+	}
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	f := strings.Fields(string(rest))
+	if !ok || len(f) < 20 {
+		return "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return strconv.Itoa(pid) + " " + f[19], nil
+}
+
+// writeHolder records this process in the reader's lock file.
+func writeHolder(lock *os.File) error {
+	h, err := holder(os.Getpid())
+	if err == nil {
+		if err = lock.Truncate(0); err == nil {
+			_, err = lock.WriteAt([]byte(h+"\n"), 0)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("recording the sensor's reader in %s: %w", lock.Name(), err)
+	}
+	return nil
+}
+
+// waitHolder waits until the process that holds the reader's lock path
+// has ended (or leadRecheck has passed), or leadPoll when it cannot tell
+// which process that is; an error only when ctx is done.
+func waitHolder(ctx context.Context, path string) error {
+	wait := leadPoll
+	if f, ok := holderPidfd(path); ok {
+		defer f.Close()
+		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+		f.SetReadDeadline(time.Now().Add(leadRecheck))
+		if rc, err := f.SyscallConn(); err == nil {
+			// A pidfd is readable once its process has ended.
+			rc.Read(func(fd uintptr) bool {
+				n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+				return n > 0
+			})
+			return ctx.Err()
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// holderPidfd is a pidfd, in Go's poller, of the process recorded in the
+// reader's lock file, when that process is another one and still the one
+// that wrote it.
+func holderPidfd(path string) (*os.File, bool) {
+	b, err := os.ReadFile(path)
+	want := strings.TrimSpace(string(b))
+	pidStr, _, _ := strings.Cut(want, " ")
+	pid, perr := strconv.Atoi(pidStr)
+	if err != nil || perr != nil || pid <= 0 || pid == os.Getpid() {
+		return nil, false
+	}
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil, false
+	}
+	// Read after the pidfd pins the PID: the same start time says it is
+	// the process that wrote it.
+	if got, err := holder(pid); err != nil || got != want {
+		unix.Close(fd)
+		return nil, false
+	}
+	return os.NewFile(uintptr(fd), "pidfd of the sensor's reader"), true
+}
+
 // Read blocks until the next event; ErrClosed after Close.
-func (r *Reader) Read() (Event, error) { return readEvent(r.rd) }
+func (r *Reader) Read() (Event, error) {
+	for {
+		e, ok, err := nextEvent(r.rd)
+		if ok || err != nil {
+			return e, err
+		}
+		// Check again inside the poller's read: a wake-up between the
+		// check above and the wait is kept, none is lost (the kernel
+		// wakes a reader only once it has caught up).
+		werr := r.wait.Read(func(uintptr) bool {
+			e, ok, err = nextEvent(r.rd)
+			return ok || err != nil
+		})
+		if ok || err != nil {
+			return e, err
+		}
+		if werr != nil {
+			return Event{}, ErrClosed
+		}
+	}
+}
 
 // Close stops reading and hands the role on.
 func (r *Reader) Close() error {
 	var errs []error
+	if r.ready != nil {
+		// Wakes a Read waiting in the poller.
+		errs = append(errs, r.ready.Close())
+	}
 	if r.rd != nil {
 		errs = append(errs, r.rd.Close())
 	}
@@ -495,6 +658,9 @@ func (r *Reader) Close() error {
 		errs = append(errs, r.events.Close())
 	}
 	if r.lock != nil {
+		// The next reader writes its own; a waiter that reads nothing
+		// polls meanwhile.
+		r.lock.Truncate(0)
 		errs = append(errs, r.lock.Close())
 	}
 	return errors.Join(errs...)

@@ -1,8 +1,12 @@
 package sensor
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -55,14 +59,14 @@ func TestSharedSensor(t *testing.T) {
 		t.Fatalf("watched %v, want %d and %d", ids, idA, idB)
 	}
 
-	r, err := a.Lead()
+	r, err := a.Lead(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Only one reader: b's Lead waits until a's reader lets go.
 	led := make(chan *Reader, 1)
 	go func() {
-		rb, err := b.Lead()
+		rb, err := b.Lead(context.Background())
 		if err != nil {
 			t.Error(err)
 		}
@@ -157,4 +161,83 @@ func TestSweepPins(t *testing.T) {
 // collectFrom reads r's events until none has come for quiet.
 func collectFrom(r *Reader, quiet time.Duration) []Event {
 	return collectEvents(r.Read, quiet)
+}
+
+// TestLeadTakeoverFromProcess: a supervisor waiting for the reader's role
+// held by another process waits on that process's pidfd (it is recorded
+// in the lock file) and takes over when the process dies.
+func TestLeadTakeoverFromProcess(t *testing.T) {
+	if os.Getenv("WARD_SENSOR_LEAD_CHILD") != "" {
+		s, err := Open(SharedOptions{StateDir: os.Getenv("WARD_SENSOR_LEAD_CHILD"), Mount: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Lead(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout.WriteString("leading\n")
+		time.Sleep(time.Minute)
+		return
+	}
+	state := t.TempDir()
+	s := openShared(t, state)
+	child := exec.Command(os.Args[0], "-test.run=^TestLeadTakeoverFromProcess$")
+	child.Env = append(os.Environ(), "WARD_SENSOR_LEAD_CHILD="+state)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "leading\n" {
+		t.Fatalf("child: %q", line)
+	}
+	lock := filepath.Join(s.state, s.digest+".reader")
+	f, ok := holderPidfd(lock)
+	if !ok {
+		b, _ := os.ReadFile(lock)
+		t.Fatalf("no pidfd of the reader from its lock file (%q)", b)
+	}
+	f.Close()
+	led := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		r, err := s.Lead(ctx)
+		if err == nil {
+			r.Close()
+		}
+		led <- err
+	}()
+	select {
+	case err := <-led:
+		t.Fatalf("led while another process reads: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	killed := time.Now()
+	child.Process.Kill()
+	child.Wait()
+	select {
+	case err := <-led:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("took over %v after the reader died", time.Since(killed))
+	case <-time.After(5 * time.Second):
+		t.Fatal("no takeover after the reading process died")
+	}
+	// A wait is cancelled with its context.
+	r, err := s.Lead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	if _, err := s.Lead(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second Lead while this process reads: %v, want the context's error", err)
+	}
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,11 @@ type Sensors struct {
 	// readDone is closed once the reader's loop and sweeps have stopped
 	// using s (set with reader).
 	readDone chan struct{}
+	// stopLead ends a wait for the reader's role (Close).
+	stopLead context.CancelFunc
+	// unified is the host's cgroup v2 hierarchy, found once (a read of
+	// the mount table per container was most of Add's own time).
+	unified *freezer.Hierarchy
 }
 
 // pendingWatch is a container added before the sensor was open.
@@ -147,14 +153,20 @@ func (ss *Sensors) open(done chan struct{}) {
 		ss.watchLocked(p.c, p.dir)
 	}
 	ss.pending = nil
-	go ss.lead(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	ss.stopLead = cancel
+	go ss.lead(ctx, s)
 }
 
-// lead waits to be the node's reader, then reads until Close.
-func (ss *Sensors) lead(s *sensor.Shared) {
-	r, err := s.Lead()
+// lead waits to be the node's reader, then reads until Close. Waiting
+// holds no thread (sensor.Shared.Lead): most supervisors of a node wait
+// for their whole life.
+func (ss *Sensors) lead(ctx context.Context, s *sensor.Shared) {
+	r, err := s.Lead(ctx)
 	if err != nil {
-		ss.Logf("sensor: cannot read its events: %v", err)
+		if ctx.Err() == nil {
+			ss.Logf("sensor: cannot read its events: %v", err)
+		}
 		return
 	}
 	ss.mu.Lock()
@@ -202,7 +214,7 @@ func (ss *Sensors) Add(c Container) {
 		ss.mu.Unlock()
 		return
 	}
-	dir, err := cgroupDir(c)
+	dir, err := ss.cgroupDir(c)
 	if err != nil {
 		ss.mu.Unlock()
 		ss.Logf("sensor: not watching container %s: %v", c.ID, err)
@@ -244,13 +256,16 @@ func (ss *Sensors) watchLocked(c Container, dir string) {
 }
 
 // cgroupDir is the container's cgroup v2 directory (its ID is what the
-// program sees).
-func cgroupDir(c Container) (string, error) {
-	h, err := freezer.HostUnified()
-	if err != nil {
-		return "", err
+// program sees); ss.mu is held.
+func (ss *Sensors) cgroupDir(c Container) (string, error) {
+	if ss.unified == nil {
+		h, err := freezer.HostUnified()
+		if err != nil {
+			return "", err
+		}
+		ss.unified = &h
 	}
-	cg, err := freezer.Locate(h, c.ID, c.PID, c.CgroupsPath)
+	cg, err := freezer.Locate(*ss.unified, c.ID, c.PID, c.CgroupsPath)
 	if err != nil {
 		return "", err
 	}
@@ -277,6 +292,13 @@ func (ss *Sensors) Close() error {
 	ss.closed = true
 	opened := ss.opened
 	ss.mu.Unlock()
+	defer func() {
+		ss.mu.Lock()
+		if ss.stopLead != nil {
+			ss.stopLead()
+		}
+		ss.mu.Unlock()
+	}()
 	// An open under way writes under the state directory: let it finish
 	// (it sees closed and lets go), but never hold a shim's shutdown on
 	// another process's lock for long.
