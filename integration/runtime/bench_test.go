@@ -224,14 +224,7 @@ func variant(e *env, name string, s spec, runcRoot string, timed func([]string, 
 // compiled seccomp filter.
 func withoutFilterMount(t *testing.T, s spec) spec {
 	t.Helper()
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c spec
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := cloneSpec(t, s)
 	mounts, _ := c["mounts"].([]any)
 	c["mounts"] = slices.DeleteFunc(mounts, func(m any) bool { return m.(spec)["destination"] == landlock.SeccompPath })
 	if c["linux"] == nil {
@@ -312,3 +305,17 @@ func protectionVariants(t *testing.T, hs, orig spec) []protection {
 type cost struct{ wall, cpu time.Duration }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cloneSpec is a deep copy of s.
+func cloneSpec(t *testing.T, s spec) spec {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c spec
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
