@@ -47,23 +47,7 @@ func TestBenchmarkWardMounts(t *testing.T) {
 		return cost{wall: c.Wall, cpu: c.CPU}
 	}
 
-	// ward's spec, hardened with detection off: runc alone has no
-	// supervisor to hand a notifying filter to.
-	offB := e.newBundle("mounts-ward", []string{"true"}, nil)
-	cmd := exec.Command(e.ward, "--root", filepath.Join(e.dir, "mounts-ward-root"), "--ward-policy", e.detectionOffPolicy(), "run", "--bundle", offB, "w")
-	cmd.Env = e.environ()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ward-runtime run: %v: %s", err, out)
-	}
-	raw, err := os.ReadFile(filepath.Join(offB, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hs spec
-	if err := json.Unmarshal(raw, &hs); err != nil {
-		t.Fatal(err)
-	}
-	hs["root"].(spec)["path"] = "rootfs"
+	hs := e.hardenedForRunc("mounts-ward", filepath.Join(e.dir, "mounts-ward-root"))
 	var filter, launcher, ruleset string
 	for _, m := range hs["mounts"].([]any) {
 		switch m.(spec)["destination"] {
@@ -79,7 +63,7 @@ func TestBenchmarkWardMounts(t *testing.T) {
 		}
 	}
 	if filter == "" || launcher == "" || ruleset == "" {
-		t.Fatalf("the hardened spec lacks ward's launcher, filter or ruleset: %s", raw)
+		t.Fatalf("the hardened spec lacks ward's launcher, filter or ruleset: %v", hs)
 	}
 	// Stand-ins for the supervisor's socket and a second filter: only
 	// their mounts are timed (ward-init dials no socket with detection off).
