@@ -89,26 +89,11 @@ func TestBenchmarkRun(t *testing.T) {
 	// Warm-up: page cache, the binaries, runc's and ward's first cgroups.
 	runRunc(-1)
 	runWard(-1)
-	// ward's output, for the third column: runc alone on the hardened spec.
-	// Its root.path is the idmapped mount ward made for that container,
-	// gone with it: runc gets the bundle's own rootfs (the idmapped mount
-	// is ward's work, which the ward column times), with the launcher's
-	// mountpoint made, as container root cannot make it there.
-	// The spec is hardened with detection off: runc alone has no ward
-	// supervisor to hand a notifying filter to, and ward-init refuses to
-	// start without one (TestBenchmarkDetection times detection).
-	off := e.detectionOffPolicy()
-	offB := e.newBundle("bench-ward-off", []string{"true"}, nil)
-	timed(e.environ(), e.ward, "--root", wardRoot, "--ward-policy", off, "run", "--bundle", offB, "w-off")
-	hardSpec, err := os.ReadFile(filepath.Join(offB, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hs spec
-	if err := json.Unmarshal(hardSpec, &hs); err != nil {
-		t.Fatal(err)
-	}
-	hs["root"].(spec)["path"] = "rootfs"
+	// ward's output, for the third column: runc alone on the hardened spec
+	// (detection off: TestBenchmarkDetection times detection), on the
+	// bundle's own rootfs (the idmapped mount is ward's work, which the
+	// ward column times).
+	hs := e.hardenedForRunc("bench-ward-off", wardRoot)
 	runHard := variant(e, "bench-hardened", hs, runcRoot, timed)
 	// The same hardened spec with ward's baseline where runc put it before
 	// (linux.seccomp, compiled by runc with libseccomp at every start) and
@@ -224,14 +209,7 @@ func variant(e *env, name string, s spec, runcRoot string, timed func([]string, 
 // compiled seccomp filter.
 func withoutFilterMount(t *testing.T, s spec) spec {
 	t.Helper()
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c spec
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := cloneSpec(t, s)
 	mounts, _ := c["mounts"].([]any)
 	c["mounts"] = slices.DeleteFunc(mounts, func(m any) bool { return m.(spec)["destination"] == landlock.SeccompPath })
 	if c["linux"] == nil {
@@ -312,3 +290,43 @@ func protectionVariants(t *testing.T, hs, orig spec) []protection {
 type cost struct{ wall, cpu time.Duration }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cloneSpec is a deep copy of s.
+func cloneSpec(t *testing.T, s spec) spec {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c spec
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// hardenedForRunc is the spec ward-runtime writes for a busybox `true`
+// bundle, hardened with detection off (runc alone has no ward supervisor
+// to hand a notifying filter to, and ward-init refuses to start without
+// one), with root.path set back to the bundle's own rootfs: the idmapped
+// mount ward made for that container is gone with it.
+func (e *env) hardenedForRunc(name, wardRoot string) spec {
+	t := e.t
+	t.Helper()
+	b := e.newBundle(name, []string{"true"}, nil)
+	cmd := exec.Command(e.ward, "--root", wardRoot, "--ward-policy", e.detectionOffPolicy(), "run", "--bundle", b, name)
+	cmd.Env = e.environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ward-runtime run: %v: %s", err, out)
+	}
+	raw, err := os.ReadFile(filepath.Join(b, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs spec
+	if err := json.Unmarshal(raw, &hs); err != nil {
+		t.Fatal(err)
+	}
+	hs["root"].(spec)["path"] = "rootfs"
+	return hs
+}
