@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,6 +35,22 @@ func WriteAuditPolicy(t testing.TB, path string) {
 		t.Fatalf("ward policy default has no %q line to turn into audit mode", strings.TrimSpace(enforce))
 	}
 	if err := os.WriteFile(path, []byte(strings.Replace(string(out), enforce, audit, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CopyFile copies src to dst with mode, making dst's directory: a binary
+// or a rootfs file a test places where a container or runc reads it.
+func CopyFile(t testing.TB, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, mode); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ward-runtime/ward/bundle"
+	"github.com/ward-runtime/ward/integration/harness"
 	"github.com/ward-runtime/ward/internal/judge"
 	"github.com/ward-runtime/ward/internal/landlock"
 	"github.com/ward-runtime/ward/internal/seccompbpf"
@@ -138,7 +139,7 @@ func (e *env) image(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	copyFile(t, "/bin/busybox", filepath.Join(rootfs, "bin/busybox"), 0o755)
+	harness.CopyFile(t, "/bin/busybox", filepath.Join(rootfs, "bin/busybox"), 0o755)
 	out, err := exec.Command("/bin/busybox", "--list").Output()
 	if err != nil {
 		t.Fatalf("busybox --list: %v (install busybox-static)", err)
@@ -148,20 +149,11 @@ func (e *env) image(t *testing.T) string {
 			_ = os.Link(filepath.Join(rootfs, "bin/busybox"), filepath.Join(rootfs, "bin", a))
 		}
 	}
-	copyFile(t, e.probe, filepath.Join(rootfs, "bin/llprobe"), 0o755)
+	harness.CopyFile(t, e.probe, filepath.Join(rootfs, "bin/llprobe"), 0o755)
 	writeFile(t, filepath.Join(rootfs, "usr/local/bin/hello.sh"), "#!/bin/sh\necho hello from the image\n", 0o755)
 	writeFile(t, filepath.Join(rootfs, "app/serve.sh"), "#!/bin/sh\necho app $0 $*\n", 0o755)
 	writeFile(t, filepath.Join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n", 0o644)
 	return rootfs
-}
-
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dst, string(b), mode)
 }
 
 func writeFile(t *testing.T, p, data string, mode os.FileMode) {

@@ -83,8 +83,8 @@ func TestBenchmarkWardMounts(t *testing.T) {
 	// filter, and the handoff an exec session reads (the first process
 	// then reads it too: it gets no ruleset in its environment).
 	wardFiles := func(dir string) {
-		copyFile(t, launcher, filepath.Join(dir, "ward-init"), 0o755)
-		copyFile(t, filter, filepath.Join(dir, filepath.Base(landlock.SeccompPath)), 0o644)
+		harness.CopyFile(t, launcher, filepath.Join(dir, "ward-init"), 0o755)
+		harness.CopyFile(t, filter, filepath.Join(dir, filepath.Base(landlock.SeccompPath)), 0o644)
 		writeFile(t, filepath.Join(dir, filepath.Base(landlock.HandoffPath)), ruleset, 0o644)
 	}
 
@@ -164,13 +164,4 @@ func TestBenchmarkWardMounts(t *testing.T) {
 		t.Logf("  %-22s wall %6.2f CPU %6.2f; paired difference against none: wall %+5.2f CPU %+5.2f",
 			l.name, harness.Median(wall[k]), harness.Median(cpu[k]), harness.Median(dw), harness.Median(dc))
 	}
-}
-
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dst, string(b), mode)
 }
