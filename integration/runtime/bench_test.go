@@ -126,32 +126,19 @@ func TestBenchmarkRun(t *testing.T) {
 		cols = append(cols, "runc, hardened, without "+w.name)
 		runs = append(runs, w.run)
 	}
-	wall := make([][]float64, len(cols))
-	cpu := make([][]float64, len(cols))
-	var ratios, cpuRatios, ownRatios, filterCost, runcFilterCost, cpuFilterCost, cpuRuncFilterCost []float64
 	nodeLast = node.Read()
-	for i := 0; i < pairs; i++ {
-		c := make([]cost, len(runs))
-		// Alternate the order, so that no variant always runs first.
-		for k := range runs {
-			j := k
-			if i%2 == 1 {
-				j = len(runs) - 1 - k
-			}
-			c[j] = runs[j](i)
-		}
-		for k := range c {
-			wall[k] = append(wall[k], ms(c[k].wall))
-			cpu[k] = append(cpu[k], ms(c[k].cpu))
-		}
-		r, w, h, o, n := c[0], c[1], c[2], c[3], c[4]
-		ratios = append(ratios, float64(w.wall)/float64(r.wall))
-		cpuRatios = append(cpuRatios, float64(w.cpu)/float64(r.cpu))
-		ownRatios = append(ownRatios, float64(w.wall)/float64(h.wall))
-		filterCost = append(filterCost, ms(h.wall-n.wall))
-		runcFilterCost = append(runcFilterCost, ms(o.wall-n.wall))
-		cpuFilterCost = append(cpuFilterCost, ms(h.cpu-n.cpu))
-		cpuRuncFilterCost = append(cpuRuncFilterCost, ms(o.cpu-n.cpu))
+	wall, cpu := alternate(pairs, runs)
+	var ratios, cpuRatios, ownRatios, filterCost, runcFilterCost, cpuFilterCost, cpuRuncFilterCost []float64
+	for i := range wall[0] {
+		// Columns: runc, ward-runtime, hardened, hardened with runc's
+		// filter, hardened with none.
+		ratios = append(ratios, wall[1][i]/wall[0][i])
+		cpuRatios = append(cpuRatios, cpu[1][i]/cpu[0][i])
+		ownRatios = append(ownRatios, wall[1][i]/wall[2][i])
+		filterCost = append(filterCost, wall[2][i]-wall[4][i])
+		runcFilterCost = append(runcFilterCost, wall[3][i]-wall[4][i])
+		cpuFilterCost = append(cpuFilterCost, cpu[2][i]-cpu[4][i])
+		cpuRuncFilterCost = append(cpuRuncFilterCost, cpu[3][i]-cpu[4][i])
 	}
 	ratio := harness.Median(ratios)
 	what := "CPU of the whole process tree (cgroup)"
@@ -184,13 +171,31 @@ func TestBenchmarkRun(t *testing.T) {
 	}
 }
 
-// variant writes s as a bundle of its own (busybox rootfs, the launcher's
-// mountpoint made, as container root cannot make it there) and returns a
-// function that times `runc run` of it.
-func variant(e *env, name string, s spec, runcRoot string, timed func([]string, string, ...string) cost) func(int) cost {
+// alternate runs each of runs once per round, pairs rounds, the order
+// reversed every other round so that no variant always runs first, and
+// returns each variant's wall and CPU times in ms, round by round.
+func alternate(pairs int, runs []func(int) cost) (wall, cpu [][]float64) {
+	wall, cpu = make([][]float64, len(runs)), make([][]float64, len(runs))
+	for i := 0; i < pairs; i++ {
+		for k := range runs {
+			j := k
+			if i%2 == 1 {
+				j = len(runs) - 1 - k
+			}
+			c := runs[j](i)
+			wall[j], cpu[j] = append(wall[j], ms(c.wall)), append(cpu[j], ms(c.cpu))
+		}
+	}
+	return wall, cpu
+}
+
+// variantBundle writes s as a bundle of its own (busybox rootfs, the
+// launcher's mountpoint made, as container root cannot make it there) and
+// returns its directory.
+func variantBundle(e *env, name string, s spec) string {
 	t := e.t
 	dir := e.newBundle(name, []string{"true"}, nil)
-	if err := os.Mkdir(filepath.Join(dir, "rootfs", ".ward"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "rootfs", landlock.Dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b, err := json.Marshal(s)
@@ -200,6 +205,13 @@ func variant(e *env, name string, s spec, runcRoot string, timed func([]string, 
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// variant writes s as a bundle of its own (variantBundle) and returns a
+// function that times `runc run` of it.
+func variant(e *env, name string, s spec, runcRoot string, timed func([]string, string, ...string) cost) func(int) cost {
+	dir := variantBundle(e, name, s)
 	return func(i int) cost {
 		return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", dir, name+strconv.Itoa(i))
 	}

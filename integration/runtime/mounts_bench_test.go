@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -37,12 +36,13 @@ func TestBenchmarkWardMounts(t *testing.T) {
 	}
 	defer devnull.Close()
 	runcRoot := filepath.Join(e.dir, "mounts-runc-root")
-	run := func(bundle, id string) cost {
-		cmd := exec.Command(e.runc, "--root", runcRoot, "run", "--bundle", bundle, id)
+	timed := func(env []string, bin string, args ...string) cost {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 		c, err := harness.TreeCPU(cmd)
 		if err != nil {
-			t.Fatalf("runc run %s: %v", bundle, err)
+			t.Fatalf("%s %v: %v", bin, args, err)
 		}
 		return cost{wall: c.Wall, cpu: c.CPU}
 	}
@@ -88,27 +88,21 @@ func TestBenchmarkWardMounts(t *testing.T) {
 		writeFile(t, filepath.Join(dir, filepath.Base(landlock.HandoffPath)), ruleset, 0o644)
 	}
 
-	type layout struct {
-		name, bundle string
-	}
-	var layouts []layout
+	var names []string
+	var runs []func(int) cost
 	add := func(name string, edit func(s spec), inImage bool) {
 		s := cloneSpec(t, hs)
 		if edit != nil {
 			edit(s)
 		}
-		dir := e.newBundle("mounts-"+name, []string{"true"}, nil)
+		dir := variantBundle(e, "mounts-"+name, s)
 		if inImage {
 			wardFiles(filepath.Join(dir, "rootfs", landlock.Dir))
-		} else if err := os.Mkdir(filepath.Join(dir, "rootfs", landlock.Dir), 0o755); err != nil {
-			t.Fatal(err)
 		}
-		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, "config.json"), string(b), 0o644)
-		layouts = append(layouts, layout{name, dir})
+		names = append(names, name)
+		runs = append(runs, func(i int) cost {
+			return timed(os.Environ(), e.runc, "--root", runcRoot, "run", "--bundle", dir, name+"-"+strconv.Itoa(i))
+		})
 	}
 	mountsAdd := func(ms ...spec) func(spec) {
 		return func(s spec) {
@@ -140,28 +134,17 @@ func TestBenchmarkWardMounts(t *testing.T) {
 	add("1-dir", noWard(roBind(landlock.Dir, one)), false)
 	add("2-dir-init", noWard(roBind(landlock.Dir, two), roBind(landlock.LauncherPath, launcher)), false)
 
-	for _, l := range layouts { // warm-up; each must start and exit 0
-		run(l.bundle, l.name+"-warm")
+	for _, run := range runs { // warm-up; each must start and exit 0
+		run(-1)
 	}
-	wall := make([][]float64, len(layouts))
-	cpu := make([][]float64, len(layouts))
-	for i := 0; i < pairs; i++ {
-		for k := range layouts {
-			j := k
-			if i%2 == 1 {
-				j = len(layouts) - 1 - k
-			}
-			c := run(layouts[j].bundle, layouts[j].name+"-"+strconv.Itoa(i))
-			wall[j], cpu[j] = append(wall[j], ms(c.wall)), append(cpu[j], ms(c.cpu))
-		}
-	}
+	wall, cpu := alternate(pairs, runs)
 	t.Logf("runc run of busybox true, ward's files under %s mounted in each layout, %d alternated rounds (medians, ms):", landlock.Dir, pairs)
-	for k, l := range layouts {
+	for k, name := range names {
 		var dw, dc []float64
 		for i := range wall[k] {
 			dw, dc = append(dw, wall[k][i]-wall[0][i]), append(dc, cpu[k][i]-cpu[0][i])
 		}
 		t.Logf("  %-22s wall %6.2f CPU %6.2f; paired difference against none: wall %+5.2f CPU %+5.2f",
-			l.name, harness.Median(wall[k]), harness.Median(cpu[k]), harness.Median(dw), harness.Median(dc))
+			name, harness.Median(wall[k]), harness.Median(cpu[k]), harness.Median(dw), harness.Median(dc))
 	}
 }
