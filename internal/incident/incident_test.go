@@ -221,18 +221,6 @@ func TestListResolve(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	st, err := parseStat("42 (a) b (c)) S 7 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 1000 10")
-	if err != nil || st.comm != "a) b (c)" || st.ppid != 7 || st.state != "S" || st.startTime != 12345 {
-		t.Fatalf("%+v, %v", st, err)
-	}
-	for _, bad := range []string{"", "42 (x", "42 (x) S", "42 (x) S x 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"} {
-		if _, err := parseStat(bad); err == nil {
-			t.Errorf("parseStat(%q) accepted", bad)
-		}
-	}
-}
-
 // TestCollectFrozenCgroup collects from a frozen cgroup on this kernel:
 // the freezer state is recorded and every process of the cgroup, no other.
 func TestCollectFrozenCgroup(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ward-runtime/ward/internal/bounded"
+	"github.com/ward-runtime/ward/internal/procstat"
 )
 
 // Limits that keep a bundle bounded whatever the container does (a fork
@@ -163,8 +164,8 @@ func descendants(root int) []int {
 		if err != nil {
 			continue
 		}
-		if st, err := readStat(pid); err == nil {
-			children[st.ppid] = append(children[st.ppid], pid)
+		if st, err := procstat.Read(pid); err == nil {
+			children[st.PPid] = append(children[st.PPid], pid)
 		}
 	}
 	out := []int{root}
@@ -175,54 +176,16 @@ func descendants(root int) []int {
 	return out
 }
 
-type stat struct {
-	comm      string
-	state     string
-	ppid      int
-	startTime uint64
-}
-
-// readStat parses /proc/<pid>/stat; comm is between the first '(' and the
-// last ')', since it may hold both.
-func readStat(pid int) (stat, error) {
-	b, err := bounded.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"), maxProcFile)
-	if err != nil {
-		return stat{}, err
-	}
-	return parseStat(string(b))
-}
-
-func parseStat(s string) (stat, error) {
-	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || close < open {
-		return stat{}, fmt.Errorf("malformed stat %q", s)
-	}
-	f := strings.Fields(s[close+1:])
-	// f[0] is field 3 (state); ppid is field 4, starttime field 22.
-	if len(f) < 20 {
-		return stat{}, fmt.Errorf("malformed stat %q", s)
-	}
-	ppid, err := strconv.Atoi(f[1])
-	if err != nil {
-		return stat{}, fmt.Errorf("malformed stat ppid %q", f[1])
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return stat{}, fmt.Errorf("malformed stat starttime %q", f[19])
-	}
-	return stat{comm: s[open+1 : close], state: f[0], ppid: ppid, startTime: start}, nil
-}
-
 // readProcess reads what /proc says of pid. Only stat is required: a
 // process whose other files cannot be read (a zombie has no exe) is still
 // recorded.
 func readProcess(pid int) (Process, error) {
-	st, err := readStat(pid)
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return Process{}, err
 	}
 	dir := filepath.Join(procRoot, strconv.Itoa(pid))
-	p := Process{Pid: pid, PPid: st.ppid, Comm: st.comm, State: st.state, StartTime: st.startTime, Args: []string{}}
+	p := Process{Pid: pid, PPid: st.PPid, Comm: st.Comm, State: st.State, StartTime: st.StartTime, Args: []string{}}
 	p.Exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 	p.Cwd, _ = os.Readlink(filepath.Join(dir, "cwd"))
 	p.Root, _ = os.Readlink(filepath.Join(dir, "root"))

@@ -22,6 +22,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/ward-runtime/ward/internal/procstat"
 	"github.com/ward-runtime/ward/internal/recordfile"
 )
 
@@ -542,16 +543,11 @@ func (s *Shared) Lead(ctx context.Context) (_ *Reader, err error) {
 // to be of the process that wrote it and not of a later one given the
 // same PID.
 func holder(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return "", err
 	}
-	_, rest, ok := bytes.Cut(b, []byte(") "))
-	f := strings.Fields(string(rest))
-	if !ok || len(f) < 20 {
-		return "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	return strconv.Itoa(pid) + " " + f[19], nil
+	return strconv.Itoa(pid) + " " + strconv.FormatUint(st.StartTime, 10), nil
 }
 
 // writeHolder records this process in the reader's lock file.
@@ -572,7 +568,6 @@ func writeHolder(lock *os.File) error {
 // has ended (or leadRecheck has passed), or leadPoll when it cannot tell
 // which process that is; an error only when ctx is done.
 func waitHolder(ctx context.Context, path string) error {
-	wait := leadPoll
 	if f, ok := holderPidfd(path); ok {
 		defer f.Close()
 		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
@@ -587,7 +582,7 @@ func waitHolder(ctx context.Context, path string) error {
 			return ctx.Err()
 		}
 	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(leadPoll)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
