@@ -256,7 +256,9 @@ func (n *node) take(conn *net.UnixConn) error {
 		data, _ := json.Marshal(nodeEntry{ID: job.ID, Root: c.root(), Socket: strings.TrimPrefix(job.Sock, "-"), PID: os.Getpid()})
 		atomicfile.Write(entry, data, 0o600, false)
 		defer os.Remove(entry)
-		defer c.watchLayer(job.ID, n.layers)()
+		if job.Info.WatchLayer {
+			defer c.watchLayer(job.ID, n.layers)()
+		}
 		if err := c.serveContainer(job.ID, job.Sock, sockFile, pidfd, &job.Info, n.sinks); err != nil {
 			n.logf("ward-runtime: %s: %v", nodeCommand, err)
 		}

@@ -43,6 +43,10 @@ type helperInfo struct {
 	// tells the record apart from a later container that reused the ID.
 	Reap    bool  `json:"reap,omitempty"`
 	Created int64 `json:"created"`
+	// WatchLayer asks the supervisor to watch the container's writable
+	// layer (watchLayer): a Podman container with an idmapped one. The
+	// caller has the record at hand; the supervisor loads it only then.
+	WatchLayer bool `json:"watchLayer,omitempty"`
 }
 
 // bound is a supervisor socket ward-runtime made for a container before
@@ -105,8 +109,8 @@ func (c *ctx) startHelper(rec *Record, ad *admission.Admission, adm *admission.A
 		b.release()
 		b = nil
 	}
-	watch := c.env.Spawn != nil && podmanLayer(rec) != nil
-	if in.Container == nil && !in.Reap && !watch {
+	in.WatchLayer = c.env.Spawn != nil && podmanLayer(rec) != nil
+	if in.Container == nil && !in.Reap && !in.WatchLayer {
 		return nil
 	}
 	var files []*os.File
